@@ -1,0 +1,36 @@
+# The README's commands. Each creates .venv when it is missing and installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STACK ?= dev
+STAMP := $(VENV)/.installed
+
+.PHONY: preview test lint typecheck pytest serve bench preflight clean
+
+$(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+## The offline plan of a stack (STACK=dev by default): no AWS account, no Pulumi CLI.
+preview: $(STAMP)
+	$(BIN)/python -m components.offline.preview --stack $(STACK)
+
+## Lint, type-check and test everything; .ci/run calls exactly this.
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check components serving tests examples policy bench __main__.py
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,100 @@
+"""Known values the config is checked against: data with its date, nothing else.
+
+Update `CATALOG_DATE` with every change. Sources: the EKS user guide ("Kubernetes
+version lifecycle"), the EC2 instance type pages (accelerated computing, Graviton).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+CATALOG_DATE = "2026-11-29"
+
+Architecture = Literal["x86_64", "arm64"]
+Accelerator = Literal["none", "nvidia"]
+
+#: EKS minor versions in standard support on CATALOG_DATE. Versions in extended
+#: support (1.32, 1.33) are refused: they cost six times the control-plane price.
+KUBERNETES_VERSIONS: tuple[str, ...] = ("1.34", "1.35", "1.36")
+
+#: EKS minor versions past standard support on CATALOG_DATE, named in the error.
+EXTENDED_SUPPORT_VERSIONS: tuple[str, ...] = ("1.32", "1.33")
+
+
+@dataclass(frozen=True)
+class InstanceFamily:
+    """What the platform needs to know about an EC2 instance family."""
+
+    architecture: Architecture
+    accelerator: Accelerator
+    gpu_model: str | None = None
+
+
+def _cpu(arch: Architecture) -> InstanceFamily:
+    return InstanceFamily(architecture=arch, accelerator="none")
+
+
+def _nvidia(model: str) -> InstanceFamily:
+    return InstanceFamily(architecture="x86_64", accelerator="nvidia", gpu_model=model)
+
+
+#: Instance families a node pool may use. A family missing here is refused by the
+#: config with the list of known ones, rather than guessed at.
+INSTANCE_FAMILIES: dict[str, InstanceFamily] = {
+    # General purpose, compute and memory optimised, x86_64.
+    **{f: _cpu("x86_64") for f in (
+        "t3", "t3a", "m5", "m5a", "m6i", "m6a", "m7i", "m7a", "m7i-flex",
+        "c5", "c5a", "c6i", "c6a", "c7i", "c7a", "r5", "r6i", "r6a", "r7i", "r7a",
+    )},
+    # Graviton, arm64.
+    **{f: _cpu("arm64") for f in (
+        "t4g", "m6g", "m7g", "m8g", "c6g", "c7g", "c8g", "r6g", "r7g", "r8g",
+    )},
+    # NVIDIA GPUs.
+    "g4dn": _nvidia("T4"),
+    "g5": _nvidia("A10G"),
+    "g6": _nvidia("L4"),
+    "g6e": _nvidia("L40S"),
+    "gr6": _nvidia("L4"),
+    "p4d": _nvidia("A100"),
+    "p4de": _nvidia("A100"),
+    "p5": _nvidia("H100"),
+    "p5e": _nvidia("H200"),
+    "p5en": _nvidia("H200"),
+}
+
+#: The GPU count of the instance sizes the platform prices and schedules on.
+GPUS_PER_INSTANCE: dict[str, int] = {
+    **{f"g4dn.{s}": 1 for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "g4dn.12xlarge": 4,
+    "g4dn.metal": 8,
+    **{f"g5.{s}": 1 for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "g5.12xlarge": 4,
+    "g5.24xlarge": 4,
+    "g5.48xlarge": 8,
+    **{f"g6.{s}": 1 for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "g6.12xlarge": 4,
+    "g6.24xlarge": 4,
+    "g6.48xlarge": 8,
+    **{f"g6e.{s}": 1 for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "g6e.12xlarge": 4,
+    "g6e.24xlarge": 4,
+    "g6e.48xlarge": 8,
+    "p4d.24xlarge": 8,
+    "p4de.24xlarge": 8,
+    "p5.48xlarge": 8,
+    "p5e.48xlarge": 8,
+    "p5en.48xlarge": 8,
+}
+
+#: CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+    2192, 2557, 2922, 3288, 3653,
+)
+
+
+def instance_family(instance_type: str) -> str:
+    """The family part of `family.size` (`g5.xlarge` -> `g5`)."""
+    return instance_type.split(".", 1)[0]

@@ -1,0 +1,495 @@
+"""The mocks kit: unit-test a Pulumi program or component offline, with realistic outputs.
+
+Public API, for this repo's tests and for the stacks that import our components::
+
+    from components.testing import PlatformMocks, run_stack
+
+    run = run_stack("dev", project_dir=".")            # a whole stack program
+    vpcs = run.by_type("aws:ec2/vpc:Vpc")
+    assert vpcs[0].inputs["enableDnsHostnames"] is True
+
+or, around a single component, with `pulumi.runtime.set_mocks(PlatformMocks(), ...)`
+and `@pulumi.runtime.test` (see `examples/consumer/test_stack.py`).
+
+`PlatformMocks` records every registration (type, name, inputs, parent URN, custom or
+component), answers with outputs in AWS's formats (ids like `vpc-0…`, ARNs with a fixed
+account and the stack's region, AZ names, SSM AMI parameters, the outputs of
+`pulumi_eks.Cluster`), and, with `moto=True`, also creates VPCs, subnets, route tables,
+security groups, launch templates and IAM roles and policies in moto, so AWS's own
+rules (overlapping CIDRs, malformed policy documents) fail the test with AWS's text.
+Ids and physical names are derived from the URN, so two runs give identical results.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import runpy
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+__all__ = [
+    "ACCOUNT_ID",
+    "PlatformMocks",
+    "Registration",
+    "StackRun",
+    "load_stack_config_file",
+    "run_stack",
+]
+
+ACCOUNT_ID = "123456789012"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One resource the program registered, as the engine would have seen it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    id: str | None
+    dependencies: tuple[str, ...] = ()
+    provider: str | None = None
+
+    @property
+    def is_component(self) -> bool:
+        return not self.custom
+
+
+@dataclass
+class StackRun:
+    """What one run of a stack program registered and exported."""
+
+    stack: str
+    project: str
+    resources: list[Registration]
+    outputs: dict[str, Any]
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def by_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Registration:
+        found = [r for r in self.by_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} named {name!r}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.resources}
+
+    def children(self, parent: Registration) -> list[Registration]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def ancestors(self, resource: Registration) -> list[Registration]:
+        """The parent chain of a resource, nearest first, up to (not including) the stack."""
+        index = self.by_urn()
+        chain = []
+        parent = resource.parent
+        while parent and parent in index:
+            chain.append(index[parent])
+            parent = index[parent].parent
+        return chain
+
+
+def _stable_hex(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:length]
+
+
+def _ints(value: Any) -> Any:
+    """The wire format carries every number as a double; give ints back as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+# Prefixes of EC2-style ids, by resource type.
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc-0",
+    "aws:ec2/subnet:Subnet": "subnet-0",
+    "aws:ec2/internetGateway:InternetGateway": "igw-0",
+    "aws:ec2/natGateway:NatGateway": "nat-0",
+    "aws:ec2/eip:Eip": "eipalloc-0",
+    "aws:ec2/routeTable:RouteTable": "rtb-0",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc-0",
+    "aws:ec2/route:Route": "r-rtb-0",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-0",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-0",
+    "aws:ec2/flowLog:FlowLog": "fl-0",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-0",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-0",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr-0",
+}
+
+# Resource types whose ARN service and resource part we know, for realistic `arn` outputs.
+_ARN = {
+    "aws:iam/role:Role": ("iam", "role/{name}", True),
+    "aws:iam/policy:Policy": ("iam", "policy/{name}", True),
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": (
+        "iam", "oidc-provider/oidc.eks.{region}.amazonaws.com/id/{hex}", True),
+    "aws:kms/key:Key": ("kms", "key/{uuid}", False),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}", False),
+    "aws:s3/bucket:Bucket": ("s3", "{name}", True),
+    "aws:s3/bucketV2:BucketV2": ("s3", "{name}", True),
+    "aws:ecr/repository:Repository": ("ecr", "repository/{name}", False),
+    "aws:eks/nodeGroup:NodeGroup": ("eks", "nodegroup/{cluster}/{name}/{uuid}", False),
+    "aws:eks/addon:Addon": ("eks", "addon/{cluster}/{name}/{uuid}", False),
+    "aws:eks/accessEntry:AccessEntry": ("eks", "access-entry/{cluster}/{uuid}", False),
+    "aws:ec2/vpc:Vpc": ("ec2", "vpc/{id}", False),
+    "aws:ec2/subnet:Subnet": ("ec2", "subnet/{id}", False),
+    "aws:ec2/securityGroup:SecurityGroup": ("ec2", "security-group/{id}", False),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("ec2", "launch-template/{id}", False),
+}
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, plus a record of each registration's parent and inputs."""
+
+    def __init__(self, mocks: PlatformMocks) -> None:
+        super().__init__(mocks)
+        self._kit = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != STACK_TYPE:
+            urn = response.urn
+            registered = self.resources.get(urn)
+            self._kit._record(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=urn,
+                    parent=request.parent or None,
+                    custom=bool(request.custom),
+                    inputs=_ints(rpc.deserialize_properties(request.object)),
+                    outputs=dict(registered.state) if registered else {},
+                    id=registered.id if registered else None,
+                    dependencies=tuple(request.dependencies),
+                    provider=request.provider or None,
+                )
+            )
+        return response
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Records every registration and answers with AWS-shaped outputs.
+
+    `outputs` maps a type token to a function `(name, inputs) -> extra outputs`, for
+    resource types of your own (it is consulted before the built-in table).
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str = "us-west-2",
+        account_id: str = ACCOUNT_ID,
+        az_count: int = 4,
+        moto: bool = False,
+        outputs: Mapping[str, Callable[[str, dict[str, Any]], dict[str, Any]]] | None = None,
+    ) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.azs = [f"{region}{letter}" for letter in "abcdef"[:az_count]]
+        self.registrations: list[Registration] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._custom_outputs = dict(outputs or {})
+        self._lock = threading.Lock()
+        self._moto = _MotoBacking(region) if moto else None
+
+    def monitor(self) -> pulumi_mocks.MockMonitor:
+        """The monitor to hand to `pulumi.runtime.set_mocks(..., monitor=...)`."""
+        return _RecordingMonitor(self)
+
+    def install(self, *, project: str, stack: str, preview: bool = False) -> None:
+        """`pulumi.runtime.set_mocks` with this kit's recording monitor."""
+        pulumi.runtime.set_mocks(
+            self, project=project, stack=stack, preview=preview, monitor=self.monitor()
+        )
+
+    def close(self) -> None:
+        if self._moto is not None:
+            self._moto.stop()
+
+    def _record(self, registration: Registration) -> None:
+        with self._lock:
+            self.registrations.append(registration)
+
+    # ----------------------------------------------------------------- pulumi.runtime.Mocks
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = _ints(dict(args.inputs))
+        if not args.custom and args.typ != "eks:index:Cluster":
+            return None, {}
+        key = f"{args.typ}::{args.name}"
+        physical = inputs.get("name") or f"{args.name}-{_stable_hex(key, length=7)}"
+        resource_id = self._id(args.typ, key, physical, inputs)
+        if self._moto is not None:
+            resource_id = self._moto.create(args.typ, physical, inputs) or resource_id
+        outputs: dict[str, Any] = {**inputs}
+        outputs.update(self._outputs(args.typ, args.name, key, physical, resource_id, inputs))
+        custom = self._custom_outputs.get(args.typ)
+        if custom is not None:
+            outputs.update(custom(args.name, inputs))
+        return resource_id, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        with self._lock:
+            self.calls.append((args.token, dict(args.args)))
+        token = args.token
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            zone_ids = [f"usw2-az{i + 1}" for i in range(len(self.azs))]
+            return {"names": self.azs, "zoneIds": zone_ids, "id": self.region, "state": "available"}
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account_id,
+                "arn": f"arn:aws:iam::{self.account_id}:user/offline",
+                "userId": "AIDAOFFLINEUSER",
+                "id": self.account_id,
+            }
+        if token in ("aws:index/getRegion:getRegion", "aws:index/region:getRegion"):
+            return {"name": self.region, "region": self.region, "id": self.region,
+                    "endpoint": f"ec2.{self.region}.amazonaws.com", "description": self.region}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
+                    "reverseDnsPrefix": "com.amazonaws"}
+        if token == "aws:ssm/getParameter:getParameter":
+            name = str(args.args.get("name", ""))
+            return {"name": name, "value": f"ami-0{_stable_hex(name)}", "type": "String",
+                    "arn": f"arn:aws:ssm:{self.region}:{self.account_id}:parameter{name}",
+                    "id": name, "version": 1, "insecureValue": f"ami-0{_stable_hex(name)}"}
+        return {}
+
+    # ----------------------------------------------------------------- outputs
+
+    def _id(self, typ: str, key: str, physical: str, inputs: dict[str, Any]) -> str:
+        prefix = _ID_PREFIX.get(typ)
+        if prefix is not None:
+            return prefix + _stable_hex(key, length=16)
+        if typ == "aws:kms/key:Key":
+            return self._uuid(key)
+        if typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+            return str(inputs.get("bucket") or physical)
+        return str(physical)
+
+    @staticmethod
+    def _uuid(key: str) -> str:
+        h = _stable_hex(key, length=32)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def _outputs(
+        self, typ: str, logical: str, key: str, physical: str, resource_id: str, inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": resource_id}
+        arn = _ARN.get(typ)
+        if arn is not None:
+            service, resource, global_ = arn
+            cluster = str(inputs.get("clusterName", "cluster"))
+            part = resource.format(
+                name=physical if typ != "aws:eks/addon:Addon" else inputs.get("addonName", physical),
+                id=resource_id, uuid=self._uuid(key), hex=_stable_hex(key, length=32).upper(),
+                region=self.region, cluster=cluster,
+            )
+            region = "" if global_ else self.region
+            account = "" if service == "s3" else self.account_id
+            out["arn"] = f"arn:aws:{service}:{region}:{account}:{part}"
+        if "name" not in inputs and typ.startswith("aws:") and typ not in _ID_PREFIX:
+            out["name"] = physical
+        if typ == "aws:ec2/vpc:Vpc":
+            out.update(defaultSecurityGroupId="sg-0" + _stable_hex(key, "sg"),
+                       mainRouteTableId="rtb-0" + _stable_hex(key, "rtb"), ownerId=self.account_id)
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            out.update(latestVersion=1, defaultVersion=1)
+        elif typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+            bucket = inputs.get("bucket") or physical
+            out.update(bucket=bucket, bucketDomainName=f"{bucket}.s3.amazonaws.com",
+                       bucketRegionalDomainName=f"{bucket}.s3.{self.region}.amazonaws.com",
+                       region=self.region)
+        elif typ == "aws:ecr/repository:Repository":
+            out.update(registryId=self.account_id,
+                       repositoryUrl=f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{physical}")
+        elif typ == "aws:iam/role:Role":
+            out.update(uniqueId="AROA" + _stable_hex(key, length=17).upper())
+        elif typ == "aws:kms/key:Key":
+            out.update(keyId=resource_id)
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
+            out.update(status="ACTIVE", resources=[{"autoscalingGroups": [
+                {"name": f"eks-{physical}-{_stable_hex(key, length=8)}"}]}])
+        elif typ == "eks:index:Cluster":
+            out.update(self._eks_cluster_outputs(logical, key))
+        return out
+
+    def _eks_cluster_outputs(self, logical: str, key: str) -> dict[str, Any]:
+        """What `pulumi_eks.Cluster` (a remote component) would return from a real deployment."""
+        cluster_name = f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
+        oidc_id = _stable_hex(key, "oidc", length=32).upper()
+        issuer = f"oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"
+        endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com"
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kubernetes", "cluster": {
+                "server": endpoint, "certificate-authority-data": "TU9DSy1DQQ=="}}],
+            "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+            "current-context": "aws",
+            "users": [{"name": "aws", "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+                "args": ["eks", "get-token", "--cluster-name", cluster_name, "--output", "json"]}}}],
+        }
+        return {
+            "clusterName": cluster_name,
+            "endpoint": endpoint,
+            "kubeconfig": kubeconfig,
+            "kubeconfigJson": json.dumps(kubeconfig),
+            "clusterSecurityGroupId": "sg-0" + _stable_hex(key, "cluster-sg"),
+            "nodeSecurityGroupId": "sg-0" + _stable_hex(key, "node-sg"),
+            "oidcProviderArn": f"arn:aws:iam::{self.account_id}:oidc-provider/{issuer}",
+            "oidcProviderUrl": f"https://{issuer}",
+            "oidcIssuer": issuer,
+        }
+
+
+class _MotoBacking:
+    """Creates the EC2 and IAM resources in moto too, so AWS's validation runs offline."""
+
+    def __init__(self, region: str) -> None:
+        import boto3
+        from moto import mock_aws
+
+        self._mock = mock_aws()
+        self._mock.start()
+        self.ec2 = boto3.client("ec2", region_name=region,
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.iam = boto3.client("iam", region_name=region,
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
+        self._ids: dict[str, str] = {}
+
+    def stop(self) -> None:
+        self._mock.stop()
+
+    def create(self, typ: str, physical: str, inputs: dict[str, Any]) -> str | None:
+        """Create the resource in moto and return its id, or None for types not backed."""
+        if typ == "aws:ec2/vpc:Vpc":
+            return self.ec2.create_vpc(CidrBlock=inputs["cidrBlock"])["Vpc"]["VpcId"]
+        if typ == "aws:ec2/subnet:Subnet":
+            return self.ec2.create_subnet(
+                VpcId=inputs["vpcId"], CidrBlock=inputs["cidrBlock"],
+                AvailabilityZone=inputs["availabilityZone"],
+            )["Subnet"]["SubnetId"]
+        if typ == "aws:ec2/routeTable:RouteTable":
+            return self.ec2.create_route_table(VpcId=inputs["vpcId"])["RouteTable"]["RouteTableId"]
+        if typ == "aws:ec2/securityGroup:SecurityGroup":
+            return self.ec2.create_security_group(
+                GroupName=physical, Description=inputs.get("description", "Managed by Pulumi"),
+                VpcId=inputs["vpcId"],
+            )["GroupId"]
+        if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            data: dict[str, Any] = {}
+            if "userData" in inputs:
+                data["UserData"] = inputs["userData"]
+            if "metadataOptions" in inputs:
+                md = inputs["metadataOptions"]
+                data["MetadataOptions"] = {"HttpTokens": md.get("httpTokens", "optional"),
+                                           "HttpPutResponseHopLimit": md.get("httpPutResponseHopLimit", 1)}
+            return self.ec2.create_launch_template(
+                LaunchTemplateName=physical, LaunchTemplateData=data
+            )["LaunchTemplate"]["LaunchTemplateId"]
+        if typ == "aws:iam/role:Role":
+            self.iam.create_role(RoleName=physical, AssumeRolePolicyDocument=inputs["assumeRolePolicy"])
+            return physical
+        if typ == "aws:iam/policy:Policy":
+            return self.iam.create_policy(PolicyName=physical, PolicyDocument=inputs["policy"])[
+                "Policy"]["Arn"]
+        if typ == "aws:iam/rolePolicy:RolePolicy":
+            role = str(inputs["role"])
+            self.iam.put_role_policy(RoleName=role, PolicyName=physical, PolicyDocument=inputs["policy"])
+            return f"{role}:{physical}"
+        return None
+
+
+# --------------------------------------------------------------------------- whole stacks
+
+
+def load_stack_config_file(project_dir: Path, stack: str) -> tuple[str, dict[str, str]]:
+    """The project name and `Pulumi.<stack>.yaml` config as the CLI would pass it."""
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, str] = {}
+    for key, value in (document.get("config") or {}).items():
+        full = key if ":" in key else f"{project}:{key}"
+        config[full] = value if isinstance(value, str) else json.dumps(value)
+    return project, config
+
+
+@contextmanager
+def _argv(program: Path) -> Iterator[None]:
+    saved = list(sys.argv), list(sys.path)
+    sys.argv = [str(program)]
+    sys.path.insert(0, str(program.parent))
+    try:
+        yield
+    finally:
+        sys.argv, sys.path[:] = saved[0], saved[1]
+
+
+def run_stack(
+    stack: str,
+    *,
+    project_dir: str | Path = ".",
+    mocks: PlatformMocks | None = None,
+    config: Mapping[str, Any] | None = None,
+    program: str = "__main__.py",
+    preview: bool = False,
+) -> StackRun:
+    """Run a stack's program under the mocks, with its `Pulumi.<stack>.yaml` config.
+
+    `config` overrides or adds keys (`"project:key"` or `"key"`; objects as dicts).
+    Exceptions from the program (a `ConfigError`, say) propagate unchanged. Each call
+    runs in a fresh context, so several runs in one process do not see each other.
+    """
+    root_dir = Path(project_dir).resolve()
+    project, stack_config = load_stack_config_file(root_dir, stack)
+    for key, value in (config or {}).items():
+        full = key if ":" in key else f"{project}:{key}"
+        stack_config[full] = value if isinstance(value, str) else json.dumps(value)
+    region = json.loads(json.dumps(stack_config.get("aws:region", "us-west-2")))
+    kit = mocks or PlatformMocks(region=region)
+
+    def run() -> StackRun:
+        kit.install(project=project, stack=stack, preview=preview)
+        pulumi.runtime.set_all_config(stack_config)
+        root = pulumi.runtime.get_root_resource()
+        with _argv(root_dir / program):
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(root_dir / program), run_name="__main__")))
+        exported = getattr(root, "outputs", {})
+        outputs = _sync_await(pulumi.Output.from_input(exported).future()) if exported else {}
+        return StackRun(stack=stack, project=project, resources=list(kit.registrations),
+                        outputs=dict(outputs or {}), calls=list(kit.calls))
+
+    try:
+        return contextvars.Context().run(run)
+    finally:
+        if mocks is None:
+            kit.close()
