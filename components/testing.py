@@ -68,6 +68,8 @@ class Registration:
     id: str | None
     dependencies: tuple[str, ...] = ()
     provider: str | None = None
+    ignore_changes: tuple[str, ...] = ()
+    """Property paths the engine is told to ignore, as sent on the wire (camelCase)."""
 
     @property
     def is_component(self) -> bool:
@@ -188,6 +190,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     id=registered.id if registered else None,
                     dependencies=tuple(request.dependencies),
                     provider=request.provider or None,
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         return response
@@ -334,15 +337,20 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif typ == "aws:kms/key:Key":
             out.update(keyId=resource_id)
         elif typ == "aws:eks/nodeGroup:NodeGroup":
-            out.update(status="ACTIVE", resources=[{"autoscalingGroups": [
+            out.update(nodeGroupName=inputs.get("nodeGroupName") or physical,
+                       status="ACTIVE", resources=[{"autoscalingGroups": [
                 {"name": f"eks-{physical}-{_stable_hex(key, length=8)}"}]}])
         elif typ == "eks:index:Cluster":
-            out.update(self._eks_cluster_outputs(logical, key))
+            out.update(self._eks_cluster_outputs(logical, key, inputs))
         return out
 
-    def _eks_cluster_outputs(self, logical: str, key: str) -> dict[str, Any]:
+    def _eks_cluster_outputs(
+        self, logical: str, key: str, inputs: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """What `pulumi_eks.Cluster` (a remote component) would return from a real deployment."""
-        cluster_name = f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
+        cluster_name = str(
+            (inputs or {}).get("name") or f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
+        )
         oidc_id = _stable_hex(key, "oidc", length=32).upper()
         issuer = f"oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"
         endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com"

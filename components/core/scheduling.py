@@ -61,3 +61,24 @@ def pool_scheduling(pool_name: str, pool: NodePoolConfig) -> Scheduling:
         node_selector={POOL_LABEL: pool_name},
         tolerations=[t.toleration() for t in pool_taints(pool)],
     )
+
+
+AUTOSCALER_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+
+
+def autoscaler_node_template_tags(
+    labels: dict[str, str], taints: list[Taint], *, gpus: int = 0
+) -> dict[str, str]:
+    """The Auto Scaling group tags cluster-autoscaler reads to scale a pool up from zero.
+
+    With no node to look at, the autoscaler learns a would-be node's labels, taints and
+    extended resources from these tags (cluster-autoscaler AWS FAQ, "scaling a node group
+    to 0"); without them a pod with a node selector or a GPU request never triggers a
+    scale-up of an empty pool.
+    """
+    tags = {f"{AUTOSCALER_TEMPLATE}/label/{k}": v for k, v in sorted(labels.items())}
+    for taint in taints:
+        tags[f"{AUTOSCALER_TEMPLATE}/taint/{taint.key}"] = f"{taint.value}:{taint.effect}"
+    if gpus:
+        tags[f"{AUTOSCALER_TEMPLATE}/resources/nvidia.com/gpu"] = str(gpus)
+    return tags
