@@ -15,6 +15,7 @@ from components.core import iam
 
 OIDC_ARN = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC123"
 ISSUER = "https://oidc.eks.us-west-2.amazonaws.com/id/ABC123"
+HOST = "oidc.eks.us-west-2.amazonaws.com/id/ABC123"
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def moto_iam() -> Iterator[Any]:
             "iam",
             region_name="us-west-2",
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 (moto's fake credentials)
+            aws_secret_access_key="testing",
         )
 
 
@@ -35,8 +36,8 @@ def test_irsa_trust_is_pinned_to_one_service_account_and_the_sts_audience() -> N
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert statement["Condition"] == {
         "StringEquals": {
-            "oidc.eks.us-west-2.amazonaws.com/id/ABC123:sub": "system:serviceaccount:kube-system:aws-node",
-            "oidc.eks.us-west-2.amazonaws.com/id/ABC123:aud": "sts.amazonaws.com",
+            f"{HOST}:sub": "system:serviceaccount:kube-system:aws-node",
+            f"{HOST}:aud": "sts.amazonaws.com",
         }
     }
 
