@@ -90,6 +90,8 @@ def test_documents_pass_aws_validation(moto_iam: Any) -> None:
     for sa in ("aws-node", "ebs-csi-controller-sa", "cluster-autoscaler"):
         trust = iam.irsa_trust(OIDC_ARN, ISSUER, namespace="kube-system", service_account=sa)
         moto_iam.create_role(RoleName=f"irsa-{sa}", AssumeRolePolicyDocument=iam.to_json(trust))
+        # moto checks a trust policy on update only.
+        moto_iam.update_assume_role_policy(RoleName=f"irsa-{sa}", PolicyDocument=iam.to_json(trust))
     moto_iam.create_role(
         RoleName="node",
         AssumeRolePolicyDocument=iam.to_json(iam.service_trust("ec2.amazonaws.com")),
@@ -104,3 +106,11 @@ def test_the_validation_is_live(moto_iam: Any) -> None:
     broken["Statement"][0]["Effect"] = "Perhaps"
     with pytest.raises(ClientError, match="MalformedPolicyDocument"):
         moto_iam.create_policy(PolicyName="broken", PolicyDocument=json.dumps(broken))
+
+
+def test_the_trust_validation_is_live(moto_iam: Any) -> None:
+    trust = iam.irsa_trust(OIDC_ARN, ISSUER, namespace="kube-system", service_account="aws-node")
+    moto_iam.create_role(RoleName="r", AssumeRolePolicyDocument=iam.to_json(trust))
+    trust["Statement"][0]["Effect"] = "Perhaps"
+    with pytest.raises(ClientError, match="MalformedPolicyDocument"):
+        moto_iam.update_assume_role_policy(RoleName="r", PolicyDocument=json.dumps(trust))
