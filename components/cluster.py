@@ -26,7 +26,13 @@ from components.config import ClusterConfig
 from components.core import iam
 from components.core.tags import component_tags
 
-__all__ = ["CONTROL_PLANE_LOG_TYPES", "Cluster", "ClusterArgs", "kubeconfig_fields"]
+__all__ = [
+    "CONTROL_PLANE_LOG_TYPES",
+    "Cluster",
+    "ClusterArgs",
+    "creator_admin_transform",
+    "kubeconfig_fields",
+]
 
 #: All five EKS control-plane log types.
 CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = (
@@ -53,6 +59,9 @@ class ClusterArgs:
     public_access_cidrs: Sequence[str] = ()
     admin_principal_arns: Sequence[str] = ()
     """IAM roles or users given cluster-admin through EKS access entries."""
+    bootstrap_creator_admin: bool = False
+    """Also make whoever runs `pulumi up` a cluster admin. Off: run `pulumi up` as one of
+    `admin_principal_arns`, since the Helm releases reach the API as the deployer."""
     log_retention_days: int = 90
     vpc_cni_version: str
     kube_proxy_version: str
@@ -76,6 +85,7 @@ class ClusterArgs:
             endpoint_public_access=config.endpoint_public_access,
             public_access_cidrs=config.public_access_cidrs,
             admin_principal_arns=config.admin_principal_arns,
+            bootstrap_creator_admin=config.bootstrap_creator_admin,
             log_retention_days=config.log_retention_days,
             vpc_cni_version=config.addons.vpc_cni,
             kube_proxy_version=config.addons.kube_proxy,
@@ -95,6 +105,30 @@ def kubeconfig_fields(kubeconfig_json: str) -> tuple[str, str]:
     endpoint = str(document["clusters"][0]["cluster"]["server"])
     args = list(document["users"][0]["user"]["exec"]["args"])
     return str(args[args.index("--cluster-name") + 1]), endpoint
+
+
+def creator_admin_transform(enabled: bool) -> pulumi.ResourceTransform:
+    """Set `bootstrapClusterCreatorAdminPermissions` on the EKS cluster pulumi-eks creates.
+
+    pulumi-eks 4.x hard-codes it to true (nodejs/eks/cluster/cluster.ts: "required for
+    this component because it deploys charts"); with no default node group, no storage
+    class and the default VPC CNI it deploys nothing into the cluster, so the flag can
+    follow our config. The transform reaches the child because transforms apply to the
+    resources of packaged components; it sees their properties by wire (camelCase) names.
+    A create-time setting: pulumi-eks ignores later changes to it.
+    """
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ != "aws:eks/cluster:Cluster":
+            return None
+        props = dict(args.props)
+        current = props.get("accessConfig")
+        access = dict(current) if isinstance(current, Mapping) else {}
+        access["bootstrapClusterCreatorAdminPermissions"] = enabled
+        props["accessConfig"] = access
+        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+    return transform
 
 
 def _entry_key(arn: str) -> str:
@@ -201,7 +235,15 @@ class Cluster(pulumi.ComponentResource):
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
             create_oidc_provider=True,
             tags=tags("eks"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[log_group],
+                transforms=(
+                    None
+                    if args.bootstrap_creator_admin
+                    else [creator_admin_transform(enabled=False)]
+                ),
+            ),
         )
 
         cni_role = aws.iam.Role(

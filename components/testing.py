@@ -70,6 +70,8 @@ class Registration:
     provider: str | None = None
     ignore_changes: tuple[str, ...] = ()
     """Property paths the engine is told to ignore, as sent on the wire (camelCase)."""
+    transforms: int = 0
+    """How many resource transforms the registration carries (they run in the engine)."""
 
     @property
     def is_component(self) -> bool:
@@ -191,6 +193,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=tuple(request.dependencies),
                     provider=request.provider or None,
                     ignore_changes=tuple(request.ignoreChanges),
+                    transforms=len(request.transforms),
                 )
             )
         return response

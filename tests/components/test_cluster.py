@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
-from components.cluster import CONTROL_PLANE_LOG_TYPES, kubeconfig_fields
+from components.cluster import CONTROL_PLANE_LOG_TYPES, creator_admin_transform, kubeconfig_fields
 from components.testing import PlatformMocks, Registration, StackRun, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,3 +195,36 @@ def test_whole_prod_stack_passes_moto_iam_validation() -> None:
         assert len(roles) == len(result.by_type(ROLE))
     finally:
         mocks.close()
+
+
+def test_creator_admin_off_by_default_through_a_transform(dev: StackRun) -> None:
+    assert raw_platform("dev")["cluster"].get("bootstrapCreatorAdmin", False) is False
+    assert dev.one(EKS).transforms == 1
+    platform = raw_platform("dev")
+    platform["cluster"]["bootstrapCreatorAdmin"] = True
+    result = run_stack("dev", project_dir=ROOT, config={"platform": platform})
+    assert result.one(EKS).transforms == 0
+
+
+def test_creator_admin_transform_rewrites_only_the_eks_cluster() -> None:
+    transform = creator_admin_transform(enabled=False)
+    opts = pulumi.ResourceOptions()
+    props = {
+        "name": "ml-dev",
+        "accessConfig": {
+            "authenticationMode": "API",
+            "bootstrapClusterCreatorAdminPermissions": True,
+        },
+    }
+    result = transform(
+        pulumi.ResourceTransformArgs(True, "aws:eks/cluster:Cluster", "c", props, opts)
+    )
+    assert isinstance(result, pulumi.ResourceTransformResult)
+    assert result.props["accessConfig"] == {
+        "authenticationMode": "API",
+        "bootstrapClusterCreatorAdminPermissions": False,
+    }
+    assert result.props["name"] == "ml-dev"
+    assert props["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is True
+    other = pulumi.ResourceTransformArgs(True, "aws:eks/addon:Addon", "a", {"x": 1}, opts)
+    assert transform(other) is None
