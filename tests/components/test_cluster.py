@@ -3,6 +3,7 @@ around it (KMS key, log group, vpc-cni IRSA, networking add-ons, Kubernetes prov
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import json
 from pathlib import Path
@@ -12,7 +13,13 @@ import pulumi
 import pytest
 import yaml
 
-from components.cluster import CONTROL_PLANE_LOG_TYPES, creator_admin_transform, kubeconfig_fields
+from components.cluster import (
+    CONTROL_PLANE_LOG_TYPES,
+    Cluster,
+    ClusterArgs,
+    creator_admin_transform,
+    kubeconfig_fields,
+)
 from components.testing import PlatformMocks, Registration, StackRun, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,3 +235,47 @@ def test_creator_admin_transform_rewrites_only_the_eks_cluster() -> None:
     assert props["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is True
     other = pulumi.ResourceTransformArgs(True, "aws:eks/addon:Addon", "a", {"x": 1}, opts)
     assert transform(other) is None
+
+
+def test_cluster_alone_exports_a_secret_kubeconfig_and_its_provider_uses_it() -> None:
+    """The component on its own, as another stack would use it."""
+    mocks = PlatformMocks()
+
+    def body() -> None:
+        mocks.install(project="consumer", stack="unit")
+
+        @pulumi.runtime.test  # type: ignore[misc]
+        def check() -> pulumi.Output[Any]:
+            cluster = Cluster(
+                "c",
+                ClusterArgs(
+                    cluster_name="unit",
+                    kubernetes_version="1.35",
+                    vpc_id="vpc-0123",
+                    private_subnet_ids=["subnet-01", "subnet-02"],
+                    vpc_cni_version="v1.22.4-eksbuild.3",
+                    kube_proxy_version="v1.35.3-eksbuild.21",
+                    pod_identity_agent_version="v1.3.10-eksbuild.3",
+                ),
+            )
+
+            async def secret() -> bool:
+                return await cluster.kubeconfig.is_secret()
+
+            return pulumi.Output.all(
+                pulumi.Output.from_input(secret()), cluster.cluster_name
+            ).apply(lambda values: assert_secret_and_name(*values))
+
+        check()
+
+    contextvars.Context().run(body)
+    (eks,) = [r for r in mocks.registrations if r.type == EKS]
+    assert eks.inputs["name"] == "unit"
+    assert not eks.inputs.get("endpointPublicAccess")
+    (provider,) = [r for r in mocks.registrations if r.type == "pulumi:providers:kubernetes"]
+    assert provider.parent is not None and provider.parent.endswith("mlops:cluster:Cluster::c")
+
+
+def assert_secret_and_name(is_secret: bool, name: str) -> None:
+    assert is_secret
+    assert name == "unit"
