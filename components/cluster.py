@@ -8,6 +8,11 @@ IRSA role, kube-proxy, the pod identity agent), and a Kubernetes provider for wo
 
 Add-ons that run as Deployments (CoreDNS, metrics-server, the EBS CSI controller) and the
 Helm releases need nodes; `ClusterAddons` creates them after the node pools exist.
+
+With the public endpoint off (prod), everything that talks to the Kubernetes API (the
+Helm releases, the workloads) does so through the private endpoint: run `pulumi up` from
+inside the VPC or a network routed to it, and allow that network on 443 in the cluster
+security group.
 """
 
 from __future__ import annotations

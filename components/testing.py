@@ -429,7 +429,9 @@ class _MotoBacking:
         if typ == "aws:iam/role:Role":
             self.iam.create_role(RoleName=physical, AssumeRolePolicyDocument=inputs["assumeRolePolicy"])
             # moto validates a trust policy on update only; re-applying it runs AWS's rules.
-            self.iam.update_assume_role_policy(RoleName=physical, PolicyDocument=inputs["assumeRolePolicy"])
+            self.iam.update_assume_role_policy(
+                RoleName=physical, PolicyDocument=inputs["assumeRolePolicy"]
+            )
             return physical
         if typ == "aws:iam/policy:Policy":
             return self.iam.create_policy(PolicyName=physical, PolicyDocument=inputs["policy"])[
