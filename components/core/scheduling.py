@@ -26,8 +26,11 @@ class Taint:
     @property
     def eks_effect(self) -> str:
         """The EKS API's spelling of the effect (`NO_SCHEDULE`)."""
-        return {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE",
-                "NoExecute": "NO_EXECUTE"}[self.effect]
+        return {
+            "NoSchedule": "NO_SCHEDULE",
+            "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+            "NoExecute": "NO_EXECUTE",
+        }[self.effect]
 
     def toleration(self) -> dict[str, Any]:
         return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
