@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.core import catalog
+from components.core import amis, catalog
 from components.core.subnets import SubnetPlanError, check_fits
 
 __all__ = [
@@ -463,6 +463,22 @@ class StackConfig(_Model):
             if not re.match(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$", name):
                 raise ValueError(f"node pool name {name!r} must be a lowercase DNS label")
         return value
+
+    @model_validator(mode="after")
+    def _release_versions(self) -> StackConfig:
+        # Checked here, before any resource exists, rather than when the node group is
+        # built: by then `pulumi up` would already be creating the VPC and control plane.
+        problems = []
+        for name, pool in self.node_pools.items():
+            try:
+                amis.check_release_version(
+                    pool.os, self.cluster.kubernetes_version, pool.release_version
+                )
+            except ValueError as exc:
+                problems.append(f"nodePools.{name}.releaseVersion: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> StackConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextvars
 import copy
 import json
 from pathlib import Path
@@ -12,9 +13,11 @@ import pulumi
 import pytest
 import yaml
 
+from components.config import ConfigError, NodePoolConfig
 from components.core import scheduling
 from components.core.scheduling import Taint
-from components.testing import Registration, StackRun, run_stack
+from components.nodepool import NodePool, NodePoolArgs
+from components.testing import PlatformMocks, Registration, StackRun, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "components" / "core" / "golden"
@@ -213,11 +216,49 @@ def test_node_groups_wait_for_the_networking_addons(stack: StackRun) -> None:
             assert addons[needed] in group.dependencies, (group.name, needed)
 
 
-def test_release_version_for_another_kubernetes_is_refused() -> None:
+def test_release_version_for_another_kubernetes_is_refused_before_any_resource() -> None:
     platform = raw_platform("dev")
     platform["nodePools"]["cpu"]["releaseVersion"] = "1.34.2-20260101"
-    with pytest.raises(pulumi.RunError, match=r"nodePools\.cpu: .*Kubernetes 1\.34"):
-        run("dev", platform)
+    mocks = PlatformMocks()
+    with pytest.raises(ConfigError, match=r"nodePools\.cpu\.releaseVersion: .*Kubernetes 1\.34"):
+        run_stack("dev", project_dir=ROOT, config={"platform": platform}, mocks=mocks)
+    assert mocks.registrations == []
+
+
+def test_node_pool_alone_refuses_a_release_for_another_kubernetes() -> None:
+    """The same guard for a stack that builds a NodePool without our config."""
+    pool = NodePoolConfig.model_validate(
+        {
+            "instanceTypes": ["m7i.large"],
+            "releaseVersion": "1.34.2-20260101",
+            "minSize": 1,
+            "desiredSize": 1,
+            "maxSize": 2,
+        }
+    )
+    mocks = PlatformMocks()
+
+    def body() -> None:
+        mocks.install(project="consumer", stack="unit")
+
+        @pulumi.runtime.test  # type: ignore[misc]
+        def build() -> None:
+            NodePool(
+                "p",
+                NodePoolArgs(
+                    pool_name="p",
+                    pool=pool,
+                    cluster_name="c",
+                    kubernetes_version="1.35",
+                    subnet_ids=["subnet-01"],
+                    cluster_security_group_id="sg-01",
+                ),
+            )
+
+        build()
+
+    with pytest.raises(pulumi.RunError, match=r"nodePools\.p: .*Kubernetes 1\.34"):
+        contextvars.Context().run(body)
 
 
 def test_bottlerocket_gpu_pool_uses_its_ami_and_no_device_plugin_release() -> None:
