@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.config import NodePoolConfig
+from components.core import catalog
 
 POOL_LABEL = "mlops.dev/pool"
 ACCELERATOR_LABEL = "mlops.dev/accelerator"
 GPU_TAINT_KEY = "nvidia.com/gpu"
+#: cluster-autoscaler's AWS GPU label (cloudprovider/aws: `GPULabel`). A node carrying it
+#: but not yet advertising `nvidia.com/gpu` (device plugin still starting) counts as not
+#: ready, so the autoscaler does not launch a second GPU node for the same pending pod.
+AWS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,13 @@ class Scheduling:
 def pool_labels(pool_name: str, pool: NodePoolConfig) -> dict[str, str]:
     """The Kubernetes labels of every node in the pool."""
     labels = {**pool.labels, POOL_LABEL: pool_name, ACCELERATOR_LABEL: pool.accelerator}
+    if pool.is_gpu:
+        models = {
+            catalog.INSTANCE_FAMILIES[catalog.instance_family(t)].gpu_model
+            for t in pool.instance_types
+        }
+        only = models.pop() if len(models) == 1 else None
+        labels[AWS_GPU_LABEL] = f"nvidia-{only.lower()}" if only else "nvidia"
     return labels
 
 

@@ -89,6 +89,8 @@ def test_gpu_pool_nvidia_ami_taint_label_and_scheduling_export(prod: StackRun) -
         "taints"
     ]
     assert group.inputs["labels"][scheduling.ACCELERATOR_LABEL] == "nvidia"
+    # g6 (L4) and g5 (A10G) mixed: the autoscaler's GPU label says only "nvidia".
+    assert group.inputs["labels"][scheduling.AWS_GPU_LABEL] == "nvidia"
     exported = prod.outputs["nodePools"]["gpu"]
     for key, value in exported["nodeSelector"].items():
         assert group.inputs["labels"][key] == value
@@ -201,6 +203,7 @@ def test_gpu_pool_scales_from_zero_with_node_template_tags(prod: StackRun) -> No
     template = "k8s.io/cluster-autoscaler/node-template"
     assert tags[f"{template}/label/mlops.dev/pool"] == "gpu"
     assert tags[f"{template}/label/mlops.dev/accelerator"] == "nvidia"
+    assert tags[f"{template}/label/k8s.amazonaws.com/accelerator"] == "nvidia"
     assert tags[f"{template}/taint/nvidia.com/gpu"] == "true:NoSchedule"
     assert tags[f"{template}/resources/nvidia.com/gpu"] == "1"
 
@@ -288,3 +291,27 @@ def test_node_template_tags_pure() -> None:
         }
     )
     assert not any("resources" in k for k in scheduling.autoscaler_node_template_tags({}, []))
+
+
+def test_single_gpu_model_pool_names_it_in_the_autoscaler_gpu_label() -> None:
+    pool = NodePoolConfig.model_validate(
+        {
+            "instanceTypes": ["g6.xlarge", "g6.2xlarge"],
+            "accelerator": "nvidia",
+            "releaseVersion": "1.35.7-20260827",
+            "minSize": 0,
+            "desiredSize": 0,
+            "maxSize": 2,
+        }
+    )
+    assert scheduling.pool_labels("gpu", pool)[scheduling.AWS_GPU_LABEL] == "nvidia-l4"
+    cpu = NodePoolConfig.model_validate(
+        {
+            "instanceTypes": ["m7i.large"],
+            "releaseVersion": "1.35.7-20260827",
+            "minSize": 1,
+            "desiredSize": 1,
+            "maxSize": 2,
+        }
+    )
+    assert scheduling.AWS_GPU_LABEL not in scheduling.pool_labels("cpu", cpu)
