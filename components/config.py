@@ -388,6 +388,7 @@ class ServerSettings(_Model):
     request_timeout_ms: int = Field(default=10_000, ge=1)
     drain_timeout_seconds: int = Field(default=20, ge=1)
     intra_op_threads: int = Field(default=1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 class ModelServiceConfig(_Model):
