@@ -20,6 +20,10 @@ from components.core.tags import component_tags
 
 __all__ = ["ModelStore", "ModelStoreArgs"]
 
+_SseByDefault = (
+    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelStoreArgs:
@@ -100,7 +104,7 @@ class ModelStore(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child,
         )
-        by_default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+        by_default = _SseByDefault(
             sse_algorithm="aws:kms" if key is not None else "AES256",
             kms_master_key_id=key.arn if key is not None else None,
         )

@@ -27,7 +27,7 @@ class PublishedPolicy:
 
 
 def published_policy(chart_version: str | None = None) -> PublishedPolicy:
-    """The controller's IAM policy; `chart_version`, when given, must be the one it was taken for."""
+    """The controller's IAM policy; `chart_version`, when given, must be the policy's."""
     raw = json.loads(resources.files("components.core").joinpath("data", _DATA).read_text())
     policy = PublishedPolicy(
         app_version=raw["appVersion"],

@@ -315,7 +315,7 @@ def _deployment(spec: ServiceSpec) -> Manifest:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "volumeMounts": [
-            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 (an emptyDir, the pod's own)
             {"name": "model-cache", "mountPath": CACHE_DIR},
         ],
     }
