@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from components.config import parse_stack_config
-
 from components.core.lbc import published_policy
 
 ROOT = Path(__file__).resolve().parents[3]
