@@ -176,4 +176,5 @@ def test_the_scan_counted_resources(scan: dict[str, Any]) -> None:
     assert summary["resource_count"] >= 19
     assert summary["passed"] > 60
     assert summary["parsing_errors"] == 0
-    assert summary["checkov_version"] == "3.3.30"
+    pinned = (ROOT / "requirements-checkov.txt").read_text().split("checkov==")[1].split()[0]
+    assert summary["checkov_version"] == pinned
