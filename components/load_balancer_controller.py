@@ -7,7 +7,7 @@ The chart version must match the bundled policy's; a mismatch is a config error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -43,6 +43,8 @@ class LoadBalancerControllerArgs:
     scheduling: Scheduling | None = None
     """Where the controller runs (the system pool's scheduling); None: anywhere."""
     replicas: int = 2
+    requires: Sequence[pulumi.Resource] = ()
+    """Created first: the node pools (the release waits for its pods to run)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -125,7 +127,9 @@ class LoadBalancerController(pulumi.ComponentResource):
             # need them) and rolls a failed upgrade back.
             atomic=True,
             opts=pulumi.ResourceOptions(
-                parent=self, provider=args.kubernetes_provider, depends_on=[attachment]
+                parent=self,
+                provider=args.kubernetes_provider,
+                depends_on=[attachment, *args.requires],
             ),
         )
         self.role_arn = role.arn

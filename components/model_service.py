@@ -74,6 +74,8 @@ class ModelServiceArgs:
     """The cluster's provider (`Cluster.provider`); None: the ambient kubeconfig."""
     load_balancer_controller: pulumi.Resource | None = None
     """Created before the Ingress or NLB Service, so they get a load balancer at once."""
+    requires: Sequence[pulumi.Resource] = ()
+    """Created before the namespace (and so before everything): the node pools, say."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -90,6 +92,7 @@ class ModelServiceArgs:
         bucket_kms_key_arn: pulumi.Input[str] | None = None,
         kubernetes_provider: pulumi.ProviderResource | None = None,
         load_balancer_controller: pulumi.Resource | None = None,
+        requires: Sequence[pulumi.Resource] = (),
         tags: Mapping[str, str],
     ) -> ModelServiceArgs:
         if config.service is None:
@@ -107,6 +110,7 @@ class ModelServiceArgs:
             bucket_kms_key_arn=bucket_kms_key_arn,
             kubernetes_provider=kubernetes_provider,
             load_balancer_controller=load_balancer_controller,
+            requires=tuple(requires),
             tags=tags,
         )
 
@@ -207,6 +211,8 @@ class ModelService(pulumi.ComponentResource):
             depends: list[pulumi.Resource] = []
             if namespace_resource is not None:
                 depends.append(namespace_resource)
+            else:
+                depends += args.requires
             if kind == "Deployment":
                 # The pods read the model at start: the role's policy must exist first.
                 depends += [created[("ServiceAccount", service.name)], policy]

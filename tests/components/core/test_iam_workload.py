@@ -1,4 +1,4 @@
-"""Policy documents: IRSA trust pinned to one service account, reads pinned to one prefix."""
+"""Workload documents of core/iam.py: IRSA trust pinned to one account, reads to one prefix."""
 
 from __future__ import annotations
 
