@@ -34,6 +34,7 @@ __all__ = [
     "RUN_AS_USER",
     "Manifest",
     "ServiceSpec",
+    "deregistration_delay_seconds",
     "grace_period_seconds",
     "image_reference",
     "render",
@@ -167,13 +168,15 @@ def _namespace(spec: ServiceSpec) -> Manifest:
         # Pinned to the cluster's version: a control-plane upgrade never tightens the
         # policy under running pods without a reviewed change here.
         psa[f"pod-security.kubernetes.io/{mode}-version"] = version
+    labels = {"app.kubernetes.io/part-of": spec.part_of, **psa}
+    if spec.service.exposure != "cluster-ip":
+        # The controller adds a readiness gate: a new pod counts as ready only once the
+        # load balancer reports it healthy, so a rollout never outruns the targets.
+        labels["elbv2.k8s.aws/pod-readiness-gate-inject"] = "enabled"
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {
-            "name": spec.service.namespace,
-            "labels": {"app.kubernetes.io/part-of": spec.part_of, **psa},
-        },
+        "metadata": {"name": spec.service.namespace, "labels": labels},
     }
 
 
@@ -389,25 +392,50 @@ def _service(spec: ServiceSpec) -> Manifest:
     }
 
 
+def deregistration_delay_seconds(service: ModelServiceConfig) -> int:
+    """How long the load balancer lets in-flight requests finish on a leaving pod.
+
+    New requests stop at once; the pod keeps answering through preStop and its drain,
+    so in-flight ones may take that long, and no longer.
+    """
+    return service.pre_stop_seconds + service.server.drain_timeout_seconds
+
+
+def _deregistration(service: ModelServiceConfig) -> str:
+    return f"deregistration_delay.timeout_seconds={deregistration_delay_seconds(service)}"
+
+
 def _ingress(spec: ServiceSpec) -> Manifest:
-    scheme = _ALB_SCHEME[spec.service.exposure]
+    service = spec.service
+    prefix = "alb.ingress.kubernetes.io/"
     annotations = {
-        "alb.ingress.kubernetes.io/scheme": scheme,
+        prefix + "scheme": _ALB_SCHEME[service.exposure],
         # Pods are targets (VPC CNI IPs): no NodePort hop, and readiness gates apply.
-        "alb.ingress.kubernetes.io/target-type": "ip",
-        "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}]',
-        "alb.ingress.kubernetes.io/healthcheck-path": READY_PATH,
-        "alb.ingress.kubernetes.io/healthcheck-port": "traffic-port",
-        "alb.ingress.kubernetes.io/success-codes": "200",
-        "alb.ingress.kubernetes.io/healthcheck-interval-seconds": "10",
-        "alb.ingress.kubernetes.io/healthy-threshold-count": "2",
-        "alb.ingress.kubernetes.io/unhealthy-threshold-count": "2",
-        # Shorter than the pod's preStop + drain, so the ALB lets go of a pod before
-        # the pod stops answering.
-        "alb.ingress.kubernetes.io/target-group-attributes": (
-            f"deregistration_delay.timeout_seconds={max(spec.service.pre_stop_seconds, 1)}"
-        ),
+        prefix + "target-type": "ip",
+        prefix + "listen-ports": '[{"HTTP": 80}]',
     }
+    if service.tls_certificate_arn is not None:
+        annotations.update(
+            {
+                prefix + "listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+                prefix + "certificate-arn": service.tls_certificate_arn,
+                prefix + "ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                prefix + "ssl-redirect": "443",
+            }
+        )
+    if service.allowed_source_cidrs:
+        annotations[prefix + "inbound-cidrs"] = ",".join(service.allowed_source_cidrs)
+    annotations.update(
+        {
+            prefix + "healthcheck-path": READY_PATH,
+            prefix + "healthcheck-port": "traffic-port",
+            prefix + "success-codes": "200",
+            prefix + "healthcheck-interval-seconds": "10",
+            prefix + "healthy-threshold-count": "2",
+            prefix + "unhealthy-threshold-count": "2",
+            prefix + "target-group-attributes": _deregistration(service),
+        }
+    )
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -445,9 +473,7 @@ def _nlb_service(spec: ServiceSpec) -> Manifest:
         prefix + "healthcheck-protocol": "HTTP",
         prefix + "healthcheck-path": READY_PATH,
         prefix + "healthcheck-port": "traffic-port",
-        prefix + "target-group-attributes": (
-            f"deregistration_delay.timeout_seconds={max(spec.service.pre_stop_seconds, 1)}"
-        ),
+        prefix + "target-group-attributes": _deregistration(spec.service),
     }
     return {
         "apiVersion": "v1",

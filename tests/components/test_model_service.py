@@ -30,7 +30,10 @@ KEY_ARN = "arn:aws:kms:us-west-2:123456789012:key/1111"
 def stack_config(stack: str = "dev", **service: Any) -> StackConfig:
     raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
     platform = raw["config"]["mlops-platform:platform"]
-    platform["service"] = {**platform["service"], **service}
+    base = dict(platform["service"])
+    if service.get("exposure", "alb-internet-facing") != "alb-internet-facing":
+        base.pop("allowedSourceCidrs", None)  # only an internet-facing ALB takes it
+    platform["service"] = {**base, **service}
     return parse_stack_config(platform)
 
 

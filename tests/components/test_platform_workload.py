@@ -24,7 +24,10 @@ ISSUER = "oidc.eks.us-west-2.amazonaws.com/id/ABCDEF"
 def stack_config(stack: str, **service: Any) -> StackConfig:
     raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
     platform = raw["config"]["mlops-platform:platform"]
-    platform["service"] = {**platform["service"], **service}
+    base = dict(platform["service"])
+    if service.get("exposure", "alb-internet-facing") != "alb-internet-facing":
+        base.pop("allowedSourceCidrs", None)  # only an internet-facing ALB takes it
+    platform["service"] = {**base, **service}
     return parse_stack_config(platform)
 
 

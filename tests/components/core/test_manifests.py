@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config import ModelServiceConfig, StackConfig, parse_stack_config
+from components.config import ConfigError, ModelServiceConfig, StackConfig, parse_stack_config
 from components.core import manifests
 from components.core.manifests import (
     CACHE_DIR,
@@ -40,7 +40,10 @@ def raw_config(stack: str) -> dict[str, Any]:
 
 def config(stack: str, **service: Any) -> StackConfig:
     raw = raw_config(stack)
-    raw["service"] = {**raw["service"], **service}
+    base = dict(raw["service"])
+    if service.get("exposure", "alb-internet-facing") != "alb-internet-facing":
+        base.pop("allowedSourceCidrs", None)  # only an internet-facing ALB takes it
+    raw["service"] = {**base, **service}
     return parse_stack_config(raw)
 
 
@@ -434,3 +437,73 @@ def test_render_is_a_pure_function_of_the_spec() -> None:
     assert render(spec) == render(spec)
     assert isinstance(cfg.service, ModelServiceConfig)
     assert manifests.to_yaml(render(spec)).count("\n---\n") == len(render(spec)) - 1
+
+
+def test_an_alb_with_a_certificate_serves_https_and_redirects_http() -> None:
+    arn = "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-0000-1111-2222-333344445555"
+    annotations = one(objects(tlsCertificateArn=arn), "Ingress")["metadata"]["annotations"]
+    prefix = "alb.ingress.kubernetes.io/"
+    assert annotations[prefix + "certificate-arn"] == arn
+    assert annotations[prefix + "listen-ports"] == '[{"HTTP": 80}, {"HTTPS": 443}]'
+    assert annotations[prefix + "ssl-redirect"] == "443"
+    assert annotations[prefix + "ssl-policy"].startswith("ELBSecurityPolicy-TLS13")
+    plain = one(objects(), "Ingress")["metadata"]["annotations"]
+    assert "alb.ingress.kubernetes.io/certificate-arn" not in plain
+
+
+def test_an_internet_facing_alb_admits_only_the_allowed_sources() -> None:
+    annotations = one(objects(), "Ingress")["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/inbound-cidrs"] == "203.0.113.0/24"
+    anyone = one(objects(allowedSourceCidrs=[]), "Ingress")["metadata"]["annotations"]
+    assert "alb.ingress.kubernetes.io/inbound-cidrs" not in anyone
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        (
+            {
+                "exposure": "nlb-internal",
+                "allowedSourceCidrs": [],
+                "tlsCertificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/abc",
+            },
+            "tlsCertificateArn is set but exposure is 'nlb-internal'",
+        ),
+        (
+            {"exposure": "alb-internal", "allowedSourceCidrs": ["10.0.0.0/8"]},
+            "allowedSourceCidrs is set but exposure is 'alb-internal'",
+        ),
+        ({"tlsCertificateArn": "arn:aws:iam::123456789012:role/x"}, "tlsCertificateArn"),
+    ],
+)
+def test_exposure_settings_that_cannot_apply_are_refused(
+    service: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config("dev", **service)
+
+
+@pytest.mark.parametrize("exposure", ["alb-internet-facing", "alb-internal", "nlb-internal"])
+def test_load_balancers_drain_a_leaving_pod_no_longer_than_it_answers(exposure: str) -> None:
+    cfg = config("dev", exposure=exposure, allowedSourceCidrs=[])
+    objs = stack_manifests(cfg, region=REGION)
+    assert cfg.service is not None
+    balancer = (
+        one(objs, "Ingress") if exposure.startswith("alb") else one(objs, "Service", "iris-nlb")
+    )
+    attributes = next(
+        v
+        for k, v in balancer["metadata"]["annotations"].items()
+        if k.endswith("target-group-attributes")
+    )
+    delay = int(attributes.split("=")[1])
+    assert delay == cfg.service.pre_stop_seconds + cfg.service.server.drain_timeout_seconds
+    assert delay < grace_period_seconds(cfg.service)
+    # Readiness gates: a new pod is ready only once the load balancer calls it healthy.
+    labels = one(objs, "Namespace")["metadata"]["labels"]
+    assert labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
+
+
+def test_without_a_load_balancer_there_is_no_readiness_gate() -> None:
+    labels = one(objects(exposure="cluster-ip", allowedSourceCidrs=[]), "Namespace")["metadata"]
+    assert "elbv2.k8s.aws/pod-readiness-gate-inject" not in labels["labels"]
