@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: preview test lint typecheck pytest checkov serve bench preflight clean
+.PHONY: preview manifests test lint typecheck pytest checkov serve bench preflight clean
 
 $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproje
 ## The offline plan of a stack (STACK=dev by default): no AWS account, no Pulumi CLI.
 preview: $(STAMP)
 	$(BIN)/python -m components.offline.preview --stack $(STACK)
+
+## The stack's Kubernetes objects as YAML in build/$(STACK)/manifests (kubectl apply -f).
+manifests: $(STAMP)
+	$(BIN)/python -m components.offline.manifests --stack $(STACK)
 
 ## Lint, type-check and test everything; .ci/run calls exactly this.
 test: lint typecheck pytest
