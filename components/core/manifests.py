@@ -689,9 +689,18 @@ def stack_manifests(
     return render(spec)
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """No `&id001` anchors where the renderer reuses a dict: every object reads alone."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def to_yaml(objects: Iterable[Manifest]) -> str:
     """One multi-document YAML stream, keys in the order the renderer wrote them."""
-    return yaml.safe_dump_all(list(objects), sort_keys=False, default_flow_style=False)
+    return yaml.dump_all(
+        list(objects), Dumper=_PlainDumper, sort_keys=False, default_flow_style=False
+    )
 
 
 def write_manifests(objects: Sequence[Manifest], directory: str | Path) -> list[Path]:

@@ -426,6 +426,7 @@ def test_write_manifests_writes_one_file_per_object_in_apply_order(tmp_path: Pat
     assert sorted(tmp_path.glob("*.yaml")) == paths
     assert paths[0].name == "00-namespace-models.yaml"
     assert [yaml.safe_load(p.read_text()) for p in paths] == objs
+    assert all("&id" not in p.read_text() for p in paths)  # no YAML anchors
     first = [p.read_bytes() for p in paths]
     write_manifests(objects(), tmp_path)
     assert [p.read_bytes() for p in paths] == first  # same input, same bytes
