@@ -508,3 +508,52 @@ def test_load_balancers_drain_a_leaving_pod_no_longer_than_it_answers(exposure: 
 def test_without_a_load_balancer_there_is_no_readiness_gate() -> None:
     labels = one(objects(exposure="cluster-ip", allowedSourceCidrs=[]), "Namespace")["metadata"]
     assert "elbv2.k8s.aws/pod-readiness-gate-inject" not in labels["labels"]
+
+
+@st.composite
+def service_variants(draw: st.DrawFn) -> dict[str, Any]:
+    low = draw(st.integers(1, 6))
+    exposure = draw(
+        st.sampled_from(["alb-internet-facing", "alb-internal", "nlb-internal", "cluster-ip"])
+    )
+    gpu = draw(st.booleans())
+    image = draw(
+        st.one_of(
+            st.builds(
+                lambda t: {"tag": t}, st.from_regex(r"[0-9]\.[0-9]{1,2}\.[0-9]", fullmatch=True)
+            ),
+            st.builds(
+                lambda h: {"digest": "sha256:" + h}, st.from_regex(r"[0-9a-f]{64}", fullmatch=True)
+            ),
+        )
+    )
+    return {
+        "exposure": exposure,
+        "minReplicas": low,
+        "maxReplicas": low + draw(st.integers(0, 10)),
+        "nodePool": "gpu" if gpu else "cpu",
+        "gpus": draw(st.integers(1, 4)) if gpu else 0,
+        "image": image,
+        "preStopSeconds": draw(st.integers(0, 60)),
+        "modelLoadSecondsMax": draw(st.integers(1, 900)),
+    }
+
+
+@settings(max_examples=15, deadline=None)
+@given(service_variants())
+def test_any_valid_service_renders_schema_valid_consistent_objects(service: dict[str, Any]) -> None:
+    objs = objects("prod", **service)
+    for obj in objs:
+        kubernetes_validate.validate(obj, "1.35", strict=True)
+    deployment = one(objs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    for obj in objs:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "models"
+    assert selects(deployment["spec"]["selector"]["matchLabels"], pod_labels)
+    autoscaled = service["maxReplicas"] > service["minReplicas"]
+    assert ("HorizontalPodAutoscaler" in kinds(objs)) is autoscaled
+    assert ("replicas" in deployment["spec"]) is not autoscaled
+    assert container(objs)["image"].endswith(
+        service["image"].get("tag") or service["image"].get("digest", "")
+    )
