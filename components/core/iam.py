@@ -13,11 +13,14 @@ __all__ = [
     "SSM_POLICY",
     "PolicyDocument",
     "cluster_autoscaler_policy",
+    "deny_insecure_transport",
+    "ecr_keep_last",
     "flow_logs_write",
     "irsa_trust",
     "issuer_host",
     "kms_key_policy",
     "managed_policy_arn",
+    "model_reader",
     "node_policy_names",
     "service_trust",
     "to_json",
@@ -86,8 +89,8 @@ def node_policy_names(*, enable_ssm: bool) -> tuple[str, ...]:
 
 
 def issuer_host(oidc_issuer: str) -> str:
-    """The issuer as IAM condition keys spell it: no scheme (`oidc.eks.<region>...`)."""
-    return oidc_issuer.removeprefix("https://")
+    """The issuer as IAM condition keys spell it: no scheme, no trailing slash."""
+    return oidc_issuer.removeprefix("https://").rstrip("/")
 
 
 def irsa_trust(
@@ -114,6 +117,83 @@ def irsa_trust(
                 },
             }
         ],
+    }
+
+
+def model_reader(
+    bucket_arn: str, prefix: str, *, kms_key_arn: str | None = None, region: str | None = None
+) -> PolicyDocument:
+    """Read one model prefix: `s3:GetObject` under it, `s3:ListBucket` limited to it.
+
+    With SSE-KMS, reading also needs `kms:Decrypt` on the bucket's key, allowed only
+    when S3 calls KMS on the reader's behalf (`kms:ViaService`).
+    """
+    key_prefix = prefix.strip("/")
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadModelObjects",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/{key_prefix}/*",
+        },
+        {
+            "Sid": "ListModelPrefix",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{key_prefix}/*"]}},
+        },
+    ]
+    if kms_key_arn is not None:
+        condition: dict[str, Any] = {}
+        if region is not None:
+            condition = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+        statement: dict[str, Any] = {
+            "Sid": "DecryptModelObjects",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": kms_key_arn,
+        }
+        if condition:
+            statement["Condition"] = condition
+        statements.append(statement)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def deny_insecure_transport(bucket_arn: str) -> PolicyDocument:
+    """Bucket policy refusing every request not made over TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def ecr_keep_last(count: int) -> PolicyDocument:
+    """ECR lifecycle policy: expire all but the `count` most recently pushed images."""
+    if count < 1:
+        raise ValueError(f"keep_last_images must be at least 1, got {count}")
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"Keep the last {count} images",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": count,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
     }
 
 
