@@ -281,6 +281,7 @@ class Cluster(pulumi.ComponentResource):
             version: str,
             *,
             role_arn: pulumi.Input[str] | None = None,
+            configuration: dict[str, str] | None = None,
             depends_on: Sequence[pulumi.Resource] = (),
         ) -> aws.eks.Addon:
             return aws.eks.Addon(
@@ -289,6 +290,9 @@ class Cluster(pulumi.ComponentResource):
                 addon_name=addon_name,
                 addon_version=version,
                 service_account_role_arn=role_arn,
+                configuration_values=json.dumps(configuration, sort_keys=True)
+                if configuration
+                else None,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=tags(addon_name),
@@ -296,7 +300,12 @@ class Cluster(pulumi.ComponentResource):
             )
 
         vpc_cni = addon(
-            "vpc-cni", args.vpc_cni_version, role_arn=cni_role.arn, depends_on=[cni_policy]
+            "vpc-cni",
+            args.vpc_cni_version,
+            role_arn=cni_role.arn,
+            # Without it the cluster accepts NetworkPolicy objects but enforces none.
+            configuration={"enableNetworkPolicy": "true"},
+            depends_on=[cni_policy],
         )
         kube_proxy = addon("kube-proxy", args.kube_proxy_version)
         pod_identity = addon("eks-pod-identity-agent", args.pod_identity_agent_version)

@@ -279,3 +279,16 @@ def test_cluster_alone_exports_a_secret_kubeconfig_and_its_provider_uses_it() ->
 def assert_secret_and_name(is_secret: bool, name: str) -> None:
     assert is_secret
     assert name == "unit"
+
+
+def test_vpc_cni_enforces_network_policies() -> None:
+    import json as _json
+
+    from components.testing import run_stack
+    from tests.conftest import ROOT
+
+    run = run_stack("dev", project_dir=ROOT)
+    cni = next(a for a in run.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni")
+    assert _json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    others = [a for a in run.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] != "vpc-cni"]
+    assert others and all("configurationValues" not in a.inputs for a in others)
