@@ -513,3 +513,28 @@ def test_evaluate_sorts_violations_counts_checked_types_and_splits_severity() ->
     }
     assert "aws:ec2/vpc:Vpc" not in CHECKED_TYPES
     assert evaluate(resources[2:]).passed
+
+
+# --------------------------------------------------------------------------- our stacks
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_our_stacks_pass_every_mandatory_rule(stack: str) -> None:
+    """Every resource the stack registers goes through every rule; none may fail.
+
+    Today the stacks hold the Network; as the cluster, pools, store and service land,
+    their resources are checked here too (the assertion on `checked` grows with them).
+    """
+    from components.config import parse_stack_config
+    from components.offline.preview import policy_resources
+    from components.testing import run_stack
+    from tests.conftest import ROOT, raw_stack_config
+
+    run = run_stack(stack, project_dir=ROOT)
+    production = parse_stack_config(raw_stack_config(stack)).environment == "prod"
+    report = evaluate(policy_resources(run), PolicyContext(production=production))
+    assert report.mandatory == (), "\n".join(str(v) for v in report.mandatory)
+    present = {r.type for r in run.resources} & CHECKED_TYPES
+    assert present, "no resource of a checked type: the rules saw nothing"
+    assert set(report.checked) == present
+    assert report.checked["aws:ec2/subnet:Subnet"] == len(run.by_type("aws:ec2/subnet:Subnet"))
