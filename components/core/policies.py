@@ -576,6 +576,8 @@ def _denies_insecure_transport(document: Any) -> bool:
             continue
         condition = statement.get("Condition")
         secure = _get(condition, "Bool", "aws:SecureTransport")
+        if secure is None:
+            secure = _get(condition, "BoolIfExists", "aws:SecureTransport")
         values = [str(v).lower() for v in ([secure] if not isinstance(secure, list) else secure)]
         if "false" in values:
             return True

@@ -157,7 +157,7 @@ def count_by_type(resources: Sequence[Registration]) -> list[tuple[str, int]]:
 
 
 def plan_document(run: StackRun, *, region: str) -> dict[str, Any]:
-    """plan.json's content: every resource sorted by URN, inputs and outputs masked."""
+    """plan.json's content: every resource sorted by URN with masked inputs; output names."""
     resources = [
         {
             "urn": r.urn,
@@ -175,7 +175,8 @@ def plan_document(run: StackRun, *, region: str) -> dict[str, Any]:
         "region": region,
         "counts": dict(count_by_type(run.resources)),
         "resources": resources,
-        "outputs": mask_secrets(run.outputs),
+        # Names only: the kit hands stack outputs back unwrapped, secret or not.
+        "outputs": sorted(run.outputs),
     }
 
 

@@ -538,3 +538,30 @@ def test_our_stacks_pass_every_mandatory_rule(stack: str) -> None:
     assert present, "no resource of a checked type: the rules saw nothing"
     assert set(report.checked) == present
     assert report.checked["aws:ec2/subnet:Subnet"] == len(run.by_type("aws:ec2/subnet:Subnet"))
+
+
+def test_tls_only_accepts_bool_if_exists_and_a_boolean_false() -> None:
+    for condition in (
+        {"BoolIfExists": {"aws:SecureTransport": "false"}},
+        {"Bool": {"aws:SecureTransport": False}},
+    ):
+        statement = {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": "*",
+            "Condition": condition,
+        }
+        policy = resource(
+            "aws:s3/bucketPolicy:BucketPolicy", policy=json.dumps({"Statement": [statement]})
+        )
+        assert check_resource(policy) == []
+    allow = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": "*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    policy = resource("aws:s3/bucketPolicy:BucketPolicy", policy=json.dumps({"Statement": [allow]}))
+    assert rules_fired(policy) == {"s3-tls-only"}
