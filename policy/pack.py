@@ -14,6 +14,7 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
+    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -89,6 +90,11 @@ def context_for(urn: str, config: Mapping[str, Any]) -> PolicyContext:
     )
 
 
+def _schema() -> PolicyConfigSchema:
+    """`production: true|false` overrides the guess from the stack's name."""
+    return PolicyConfigSchema(properties={"production": {"type": "boolean"}})
+
+
 def _level(rule: Rule | StackRule) -> EnforcementLevel:
     return EnforcementLevel.MANDATORY if rule.severity == "mandatory" else EnforcementLevel.ADVISORY
 
@@ -146,6 +152,7 @@ def policies() -> list[Policy]:
             description=rule.description,
             validate=resource_validation(rule),
             enforcement_level=_level(rule),
+            config_schema=_schema(),
         )
         for rule in RULES
     ]
@@ -155,6 +162,7 @@ def policies() -> list[Policy]:
             description=rule.description,
             validate=stack_validation(rule),
             enforcement_level=_level(rule),
+            config_schema=_schema(),
         )
         for rule in STACK_RULES
     )

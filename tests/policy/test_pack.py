@@ -134,6 +134,8 @@ def test_one_policy_per_rule_with_its_enforcement_level() -> None:
             else EnforcementLevel.ADVISORY
         )
         assert policy.enforcement_level == expected
+        assert policy.config_schema is not None
+        assert policy.config_schema.properties == {"production": {"type": "boolean"}}
     for stack_rule in STACK_RULES:
         assert isinstance(by_name[f"{stack_rule.id}-stack"], StackValidationPolicy)
 
