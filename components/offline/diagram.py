@@ -65,7 +65,7 @@ def build_diagram(resources: Sequence[Any]) -> Diagram:
                 (
                     f"{vpcs[0].inputs.get('cidrBlock')}",
                     f"AZs: {', '.join(azs)}",
-                    f"{len(subnets)} subnets, {len(nats)} NAT gateways",
+                    f"{len(subnets)} subnets, {len(nats)} NAT gateway{'' if len(nats) == 1 else 's'}",
                     f"endpoints: S3 gateway + {len(interface)} interface",
                 ),
                 "network",
@@ -174,7 +174,7 @@ def build_diagram(resources: Sequence[Any]) -> Diagram:
                     "edge",
                 )
             )
-            links.append(("lb", "service", "HTTP :8080"))
+            links.append(("lb", "service", "HTTP"))
     return Diagram(boxes=tuple(boxes), links=tuple(links))
 
 
