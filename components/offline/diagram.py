@@ -46,6 +46,10 @@ def _get(mapping: Any, *path: str) -> Any:
     return mapping
 
 
+def _plural(items: Sequence[Any]) -> str:
+    return "" if len(items) == 1 else "s"
+
+
 def build_diagram(resources: Sequence[Any]) -> Diagram:
     """Boxes and links for the parts present in `resources` (Registration-like objects)."""
     boxes: list[Box] = []
@@ -65,7 +69,7 @@ def build_diagram(resources: Sequence[Any]) -> Diagram:
                 (
                     f"{vpcs[0].inputs.get('cidrBlock')}",
                     f"AZs: {', '.join(azs)}",
-                    f"{len(subnets)} subnets, {len(nats)} NAT gateway{'' if len(nats) == 1 else 's'}",
+                    f"{len(subnets)} subnets, {len(nats)} NAT gateway{_plural(nats)}",
                     f"endpoints: S3 gateway + {len(interface)} interface",
                 ),
                 "network",
