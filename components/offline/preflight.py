@@ -11,6 +11,7 @@ Describe/Get/List: nothing is created or changed. Checks, each pass, fail or ski
 - vCPU quotas: the Standard, G and VT, and P families' on-demand and spot quotas cover
   every pool at its maximum size (at the largest listed type);
 - Kubernetes version: EKS publishes an AL2023 node AMI for it in the region;
+- node AMIs: each pool's pinned `releaseVersion` is a published AMI release;
 - add-on versions: each pinned add-on version exists for that Kubernetes version;
 - model object: the model prefix has an object in `--model-bucket` (when given);
 - image: the image tag (or digest) is in the ECR repository (when the config names one).
@@ -39,6 +40,7 @@ __all__ = [
     "Preflight",
     "format_table",
     "main",
+    "node_ami_parameter",
     "quota_class",
     "run_checks",
 ]
@@ -99,6 +101,28 @@ def quota_class(instance_type: str) -> str | None:
     if family[0] in _STANDARD_LETTERS:
         return "standard"
     return None
+
+
+def node_ami_parameter(
+    kubernetes_version: str, os: str, architecture: str, gpu: bool, release_version: str
+) -> str:
+    """The public SSM parameter of a pinned EKS node AMI release.
+
+    AL2023 release `1.35.0-20251209` →
+    `/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/`
+    `amazon-eks-node-al2023-x86_64-standard-1.35-v20251209/image_id`; Bottlerocket
+    `1.20.1-7c3e9198` → `/aws/service/bottlerocket/aws-k8s-1.35/x86_64/1.20.1-7c3e9198/image_id`.
+    """
+    if os == "bottlerocket":
+        flavour = f"aws-k8s-{kubernetes_version}{'-nvidia' if gpu else ''}"
+        return f"/aws/service/bottlerocket/{flavour}/{architecture}/{release_version}/image_id"
+    variant = "nvidia" if gpu else "standard"
+    date = release_version.rsplit("-", 1)[-1]
+    image = f"amazon-eks-node-al2023-{architecture}-{variant}-{kubernetes_version}-v{date}"
+    return (
+        f"{EKS_AMI_PARAMETER}/{kubernetes_version}/amazon-linux-2023/{architecture}/"
+        f"{variant}/{image}/image_id"
+    )
 
 
 def _error(exc: Exception) -> str:
@@ -246,6 +270,30 @@ class Preflight:
             )
         return Check("Kubernetes version", "pass", f"{version}: recommended node AMI {ami}")
 
+    def node_amis(self) -> list[Check]:
+        """Each pool's pinned `releaseVersion` names a published EKS node AMI."""
+        version = self.config.cluster.kubernetes_version
+        ssm = self.client("ssm")
+        checks = []
+        for name, pool in self.config.node_pools.items():
+            parameter = node_ami_parameter(
+                version, pool.os, pool.architecture, pool.is_gpu, pool.release_version
+            )
+            label = f"node AMI: pool {name}"
+            try:
+                ami = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+            except Exception as exc:  # noqa: BLE001
+                checks.append(
+                    Check(
+                        label,
+                        "fail",
+                        f"releaseVersion {pool.release_version}: no {parameter} ({_error(exc)})",
+                    )
+                )
+                continue
+            checks.append(Check(label, "pass", f"releaseVersion {pool.release_version} is {ami}"))
+        return checks
+
     def addon_versions(self) -> list[Check]:
         version = self.config.cluster.kubernetes_version
         eks = self.client("eks")
@@ -336,6 +384,7 @@ class Preflight:
             ("instance types", self.instance_types),
             ("vCPU quotas", self.vcpu_quotas),
             ("Kubernetes version", self.kubernetes_version),
+            ("node AMIs", self.node_amis),
             ("add-on versions", self.addon_versions),
             ("model object", self.model_object),
             ("image", self.image),

@@ -25,6 +25,7 @@ from components.offline.preflight import (
     ADDON_NAMES,
     Check,
     format_table,
+    node_ami_parameter,
     quota_class,
     run_checks,
 )
@@ -61,6 +62,10 @@ def moto_account() -> Iterator[dict[str, Any]]:
         patch.setattr(ServiceQuotasBackend, "get_service_quota", get_service_quota)
         with mock_aws():
             seed_ami("1.35")
+            for stack in ("dev", "prod"):
+                config = parse_stack_config(raw_stack_config(stack))
+                for pool in config.node_pools.values():
+                    seed_ami("1.35", node_ami(config, pool))
             s3 = SESSION.client("s3")
             s3.create_bucket(
                 Bucket="models", CreateBucketConfiguration={"LocationConstraint": REGION}
@@ -85,8 +90,8 @@ def account(moto_account: dict[str, Any]) -> dict[str, Any]:
     return moto_account
 
 
-def seed_ami(version: str) -> None:
-    name = (
+def seed_ami(version: str, name: str | None = None) -> None:
+    name = name or (
         f"/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/standard/"
         "recommended/image_id"
     )
@@ -103,6 +108,16 @@ def seed_ami(version: str) -> None:
             version=1,
             data_type="text",
         )
+    )
+
+
+def node_ami(config: StackConfig, pool: Any) -> str:
+    return node_ami_parameter(
+        config.cluster.kubernetes_version,
+        pool.os,
+        pool.architecture,
+        pool.is_gpu,
+        pool.release_version,
     )
 
 
@@ -153,7 +168,12 @@ def test_a_ready_account_passes_every_check(account: dict[str, Any]) -> None:
     assert (
         result["availability zones"].detail == "using us-west-2a, us-west-2b, us-west-2c (first 3)"
     )
-    assert {"instance types: pool gpu", "vCPU quota L-DB2E81BA", "add-on vpc-cni"} <= set(result)
+    assert {
+        "instance types: pool gpu",
+        "vCPU quota L-DB2E81BA",
+        "add-on vpc-cni",
+        "node AMI: pool gpu",
+    } <= set(result)
     # The GPU pool needs 4 × 4 vCPUs of the G and VT quota at its maximum size.
     assert "need 16 vCPUs" in result["vCPU quota L-DB2E81BA"].detail
     assert result["model object"].status == result["image"].status == "pass"
@@ -210,6 +230,23 @@ def test_an_unpublished_kubernetes_version_fails(account: dict[str, Any]) -> Non
     result = checks(prod(**{"cluster.kubernetesVersion": "1.36"}))
     assert "Kubernetes version" in failed(result)
     assert "1.36" in result["Kubernetes version"].detail
+
+
+def test_a_release_version_that_was_never_published_fails(account: dict[str, Any]) -> None:
+    result = checks(prod(**{"nodePools.gpu.releaseVersion": "1.35.0-20990101"}))
+    assert failed(result) == {"node AMI: pool gpu"}
+    detail = result["node AMI: pool gpu"].detail
+    assert "amazon-eks-node-al2023-x86_64-nvidia-1.35-v20990101" in detail
+
+
+def test_node_ami_parameters_follow_the_published_layout() -> None:
+    assert node_ami_parameter("1.35", "al2023", "arm64", False, "1.35.0-20251209") == (
+        "/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/arm64/standard/"
+        "amazon-eks-node-al2023-arm64-standard-1.35-v20251209/image_id"
+    )
+    assert node_ami_parameter("1.35", "bottlerocket", "x86_64", True, "1.50.0-abcdef12") == (
+        "/aws/service/bottlerocket/aws-k8s-1.35-nvidia/x86_64/1.50.0-abcdef12/image_id"
+    )
 
 
 def test_an_addon_version_that_does_not_exist_fails(account: dict[str, Any]) -> None:
