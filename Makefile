@@ -5,8 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 STAMP := $(VENV)/.installed
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: preview test lint typecheck pytest serve bench preflight clean
+.PHONY: preview manifests test lint typecheck pytest checkov serve bench preflight clean
 
 $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +20,10 @@ $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproje
 ## The offline plan of a stack (STACK=dev by default): no AWS account, no Pulumi CLI.
 preview: $(STAMP)
 	$(BIN)/python -m components.offline.preview --stack $(STACK)
+
+## The stack's Kubernetes objects as YAML in build/$(STACK)/manifests (kubectl apply -f).
+manifests: $(STAMP)
+	$(BIN)/python -m components.offline.manifests --stack $(STACK)
 
 ## Read-only boto3 checks against the real account before `pulumi up` (STACK=prod make preflight).
 ## ARGS="--model-bucket NAME" also checks that the model is in an existing bucket.
@@ -33,13 +39,22 @@ test: lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check components serving tests examples policy bench __main__.py
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest -q
+
+## checkov in its own venv (its pins conflict with ours); the manifest scan test runs it.
+checkov: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache .hypothesis

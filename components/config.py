@@ -390,6 +390,7 @@ class ServerSettings(_Model):
     request_timeout_ms: int = Field(default=10_000, ge=1)
     drain_timeout_seconds: int = Field(default=20, ge=1)
     intra_op_threads: int = Field(default=1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 class ModelServiceConfig(_Model):
@@ -414,7 +415,15 @@ class ModelServiceConfig(_Model):
     )
     model_load_seconds_max: int = Field(default=120, ge=1)
     """Worst-case seconds to download and load the model; sizes the startup probe."""
-    pre_stop_seconds: int = Field(default=5, ge=0)
+    pre_stop_seconds: int = Field(default=15, ge=0)
+    """Pause before SIGTERM while endpoints and the load balancer stop sending traffic
+    (the AWS Load Balancer Controller takes several seconds to deregister a target)."""
+    tls_certificate_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+$"
+    )
+    """ACM certificate for the ALB: HTTPS on 443 (TLS 1.2+), HTTP redirected to it."""
+    allowed_source_cidrs: list[Cidr] = Field(default_factory=list)
+    """Who may reach an internet-facing ALB; empty: anyone (the ALB default)."""
     server: ServerSettings = Field(default_factory=ServerSettings)
     service_monitor: bool = False
     """Create a Prometheus Operator ServiceMonitor (the CRD must exist)."""
@@ -424,6 +433,17 @@ class ModelServiceConfig(_Model):
         if self.min_replicas > self.max_replicas:
             raise ValueError(
                 f"minReplicas {self.min_replicas} is greater than maxReplicas {self.max_replicas}"
+            )
+        alb = self.exposure.startswith("alb-")
+        if self.tls_certificate_arn is not None and not alb:
+            raise ValueError(
+                f"tlsCertificateArn is set but exposure is {self.exposure!r}: only an ALB "
+                "terminates TLS here"
+            )
+        if self.allowed_source_cidrs and self.exposure != "alb-internet-facing":
+            raise ValueError(
+                f"allowedSourceCidrs is set but exposure is {self.exposure!r}: it limits an "
+                "internet-facing ALB"
             )
         return self
 

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pulumi
 
 from components.config import StackConfig
+from components.core.scheduling import Scheduling
 from components.core.tags import stack_tags
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.model_service import ModelService, ModelServiceArgs
+from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
 
-__all__ = ["Platform"]
+__all__ = ["Platform", "Workload", "build_workload"]
 
 
 class Platform(pulumi.ComponentResource):
     """Network, cluster, node pools, model store and model service for one stack."""
 
     network: Network
+    model_store: ModelStore
 
     def __init__(
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
@@ -32,9 +39,112 @@ class Platform(pulumi.ComponentResource):
             "privateSubnetIds": self.network.private_subnet_ids,
             "publicSubnetIds": self.network.public_subnet_ids,
         }
+
+        # ---- workload (issue 5): the model store needs nothing from the cluster.
+        self.model_store = ModelStore(
+            "model-store",
+            ModelStoreArgs.from_config(config.model_store, tags=tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.outputs.update(
+            {
+                "modelBucketName": self.model_store.bucket_name,
+                "modelRepositoryUrl": self.model_store.repository_url,
+            }
+        )
+        # Once the Cluster and NodePools exist here, the service follows them:
+        #   workload = build_workload(
+        #       self, config, store=self.model_store, cluster_name=self.cluster.cluster_name,
+        #       vpc_id=self.network.vpc_id, oidc_provider_arn=self.cluster.oidc_provider_arn,
+        #       oidc_issuer=self.cluster.oidc_issuer, kubernetes_provider=self.cluster.provider,
+        #       scheduling={n: p.scheduling for n, p in self.node_pools.items()},
+        #       requires=[self.cluster_addons], tags=tags)
+        #   self.outputs.update(workload.outputs)
+        # ---- end of workload
+
         self.register_outputs(self.outputs)
 
     def export(self) -> None:
         """Export the platform's outputs as the stack's outputs."""
         for key, value in self.outputs.items():
             pulumi.export(key, value)
+
+
+class Workload:
+    """What `build_workload` created: the controller (when needed) and the service."""
+
+    def __init__(
+        self,
+        load_balancer_controller: LoadBalancerController | None,
+        service: ModelService | None,
+    ) -> None:
+        self.load_balancer_controller = load_balancer_controller
+        self.service = service
+        self.outputs: dict[str, object] = {}
+        if service is not None:
+            self.outputs = {
+                "serviceNamespace": service.namespace,
+                "serviceRoleArn": service.role_arn,
+                "serviceHostname": service.load_balancer_hostname,
+            }
+
+
+def build_workload(
+    parent: pulumi.Resource,
+    config: StackConfig,
+    *,
+    store: ModelStore,
+    cluster_name: pulumi.Input[str],
+    vpc_id: pulumi.Input[str],
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer: pulumi.Input[str],
+    kubernetes_provider: pulumi.ProviderResource,
+    scheduling: Mapping[str, Scheduling],
+    requires: Sequence[pulumi.Resource] = (),
+    tags: Mapping[str, str],
+) -> Workload:
+    """The AWS Load Balancer Controller (when the exposure needs one) and the ModelService.
+
+    The controller runs on the pool named `system` when there is one. Without a
+    `service` section, nothing is created.
+    """
+    service = config.service
+    if service is None:
+        return Workload(None, None)
+    controller: LoadBalancerController | None = None
+    chart = config.cluster.aws_load_balancer_controller
+    if service.exposure != "cluster-ip" and chart.enabled:
+        controller = LoadBalancerController(
+            "load-balancer-controller",
+            LoadBalancerControllerArgs(
+                cluster_name=cluster_name,
+                vpc_id=vpc_id,
+                oidc_provider_arn=oidc_provider_arn,
+                oidc_issuer=oidc_issuer,
+                chart_version=chart.version,
+                kubernetes_provider=kubernetes_provider,
+                scheduling=scheduling.get("system"),
+                requires=requires,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+    model_service = ModelService(
+        f"service-{service.name}",
+        ModelServiceArgs.from_config(
+            config,
+            scheduling=scheduling[service.node_pool],
+            oidc_provider_arn=oidc_provider_arn,
+            oidc_issuer=oidc_issuer,
+            bucket_name=store.bucket_name,
+            bucket_arn=store.bucket_arn,
+            bucket_kms_key_arn=store.kms_key_arn,
+            image_repository=store.repository_url,
+            kubernetes_provider=kubernetes_provider,
+            load_balancer_controller=controller.release if controller else None,
+            requires=requires,
+            tags=tags,
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return Workload(controller, model_service)

@@ -41,3 +41,108 @@ def flow_logs_write(log_group_arn: str) -> PolicyDocument:
             }
         ],
     }
+
+
+def _issuer_host(issuer: str) -> str:
+    """The issuer as IAM condition keys spell it: no scheme, no trailing slash."""
+    return issuer.removeprefix("https://").rstrip("/")
+
+
+def irsa_trust(
+    oidc_provider_arn: str, oidc_issuer: str, *, namespace: str, service_account: str
+) -> PolicyDocument:
+    """Trust for IRSA, pinned to one service account in one namespace and STS's audience."""
+    host = _issuer_host(oidc_issuer)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{host}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def model_reader(
+    bucket_arn: str, prefix: str, *, kms_key_arn: str | None = None, region: str | None = None
+) -> PolicyDocument:
+    """Read one model prefix: `s3:GetObject` under it, `s3:ListBucket` limited to it.
+
+    With SSE-KMS, reading also needs `kms:Decrypt` on the bucket's key, allowed only
+    when S3 calls KMS on the reader's behalf (`kms:ViaService`).
+    """
+    key_prefix = prefix.strip("/")
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadModelObjects",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/{key_prefix}/*",
+        },
+        {
+            "Sid": "ListModelPrefix",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{key_prefix}/*"]}},
+        },
+    ]
+    if kms_key_arn is not None:
+        condition: dict[str, Any] = {}
+        if region is not None:
+            condition = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+        statement: dict[str, Any] = {
+            "Sid": "DecryptModelObjects",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": kms_key_arn,
+        }
+        if condition:
+            statement["Condition"] = condition
+        statements.append(statement)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def deny_insecure_transport(bucket_arn: str) -> PolicyDocument:
+    """Bucket policy refusing every request not made over TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def ecr_keep_last(count: int) -> PolicyDocument:
+    """ECR lifecycle policy: expire all but the `count` most recently pushed images."""
+    if count < 1:
+        raise ValueError(f"keep_last_images must be at least 1, got {count}")
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"Keep the last {count} images",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": count,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }

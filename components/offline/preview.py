@@ -201,16 +201,19 @@ def _write_json(path: Path, document: Any) -> Path:
     return path
 
 
-# HOOK for the workload's renderer: when `components/core/manifests.py` defines
-#     write_manifests(config: StackConfig, directory: Path, [run: StackRun]) -> list[Path]
-# the preview calls it with build/<stack>/manifests (emptied of *.yaml first) and lists
-# what it wrote. Until that module exists this writes nothing and says so.
-MANIFEST_MODULE = "components.core.manifests"
-MANIFEST_WRITER = "write_manifests"
+# The workload's manifest writer (components/offline/manifests.py):
+#     write_stack_manifests(config, directory, *, region, ...) -> list[Path]
+# renders the service with the same pure renderer ModelService uses. The preview empties
+# build/<stack>/manifests of *.yaml first and lists what it wrote; without that module
+# (a stack built from the components alone) it writes nothing and says so.
+MANIFEST_MODULE = "components.offline.manifests"
+MANIFEST_WRITER = "write_stack_manifests"
 
 
-def write_manifests(config: StackConfig, directory: Path, run: StackRun) -> list[Path] | None:
-    """The rendered Kubernetes manifests, or None when no renderer exists yet."""
+def write_manifests(
+    config: StackConfig, directory: Path, run: StackRun, *, region: str
+) -> list[Path] | None:
+    """The rendered Kubernetes manifests, or None when no renderer exists."""
     try:
         module = importlib.import_module(MANIFEST_MODULE)
     except ModuleNotFoundError as exc:
@@ -223,8 +226,11 @@ def write_manifests(config: StackConfig, directory: Path, run: StackRun) -> list
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.yaml"):
         stale.unlink()
+    accepted = inspect.signature(writer).parameters
     extra: dict[str, Any] = {}
-    if "run" in inspect.signature(writer).parameters:
+    if "region" in accepted:
+        extra["region"] = region
+    if "run" in accepted:
         extra["run"] = run
     return sorted(Path(p) for p in (writer(config, directory, **extra) or []))
 
@@ -289,7 +295,7 @@ def build_plan(
         _write_json(out / "cost.json", cost.to_dict()),
         _write_json(out / "policy.json", _policy_document(policy)),
     ]
-    manifests = write_manifests(config, out / "manifests", run)
+    manifests = write_manifests(config, out / "manifests", run, region=region)
     title = f"{run.project}/{stack} ({region})"
     files.extend(render(build_diagram(run.resources), title, out))
     return Plan(

@@ -565,3 +565,44 @@ def test_tls_only_accepts_bool_if_exists_and_a_boolean_false() -> None:
     }
     policy = resource("aws:s3/bucketPolicy:BucketPolicy", policy=json.dumps({"Statement": [allow]}))
     assert rules_fired(policy) == {"s3-tls-only"}
+
+
+def _k8s_type(obj: dict[str, Any]) -> str:
+    """The Pulumi type token of a Kubernetes object (`apps/v1` + `Deployment`)."""
+    api = str(obj["apiVersion"])
+    group, version = api.split("/") if "/" in api else ("core", api)
+    return f"kubernetes:{group}/{version}:{obj['kind']}"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_rendered_workload_passes_the_kubernetes_rules(stack: str) -> None:
+    """The objects ModelService creates, from the same renderer, before any cluster exists."""
+    from components.config import parse_stack_config
+    from components.core.manifests import stack_manifests
+    from tests.conftest import raw_stack_config
+
+    objects = stack_manifests(parse_stack_config(raw_stack_config(stack)), region="us-west-2")
+    resources = [
+        Resource(type=_k8s_type(o), name=str(o["metadata"]["name"]), inputs=o) for o in objects
+    ]
+    report = evaluate(resources, PolicyContext(production=stack == "prod"))
+    assert report.violations == (), "\n".join(str(v) for v in report.violations)
+    assert report.checked == {"kubernetes:apps/v1:Deployment": 1}
+
+
+def test_the_bundled_load_balancer_controller_policy_is_not_a_wildcard() -> None:
+    from importlib import resources
+
+    document = json.loads(
+        (
+            resources.files("components.core.data") / "aws_load_balancer_controller_iam_policy.json"
+        ).read_text()
+    )
+    policy = Resource("aws:iam/policy:Policy", "lbc", {"policy": json.dumps(document["policy"])})
+    assert check_resource(policy) == []
+    wildcard = {
+        "Statement": [{"Effect": "Allow", "Action": "elasticloadbalancing:*", "Resource": "*"}]
+    }
+    assert rules_fired(
+        Resource("aws:iam/policy:Policy", "x", {"policy": json.dumps(wildcard)})
+    ) == {"iam-least-privilege"}

@@ -210,28 +210,34 @@ def test_an_unpriced_instance_type_stops_the_preview(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_the_manifest_hook_calls_the_workload_renderer_when_it_exists(
+def test_the_manifest_hook_calls_the_workload_renderer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, _ = preview._load(ROOT, "dev")
     run = run_stack("dev", project_dir=ROOT)
-    assert write_manifests(config, tmp_path / "m", run) is None  # no renderer yet
+    written = write_manifests(config, tmp_path / "real", run, region="us-west-2")
+    assert written, "the workload's renderer wrote nothing"
+    assert {p.suffix for p in written} == {".yaml"}
+    assert any("Deployment" in p.read_text() for p in written)
 
     module = types.ModuleType("fake_manifests")
     seen: dict[str, object] = {}
 
-    def writer(config: object, directory: Path, run: object) -> list[Path]:
-        seen.update(config=config, run=run)
+    def writer(config: object, directory: Path, *, region: str) -> list[Path]:
+        seen.update(config=config, region=region)
         path = directory / "deployment.yaml"
         path.write_text("kind: Deployment\n")
         return [path]
 
-    module.write_manifests = writer  # type: ignore[attr-defined]
+    module.write_stack_manifests = writer  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fake_manifests", module)
     monkeypatch.setattr(preview, "MANIFEST_MODULE", "fake_manifests")
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "stale.yaml").write_text("old")
-    written = write_manifests(config, tmp_path / "m", run)
+    written = write_manifests(config, tmp_path / "m", run, region="eu-west-1")
     assert written == [tmp_path / "m" / "deployment.yaml"]
     assert not (tmp_path / "m" / "stale.yaml").exists()
-    assert seen == {"config": config, "run": run}
+    assert seen == {"config": config, "region": "eu-west-1"}
+
+    monkeypatch.setattr(preview, "MANIFEST_MODULE", "no_such_module_here")
+    assert write_manifests(config, tmp_path / "none", run, region="us-west-2") is None
