@@ -227,13 +227,26 @@ def test_spot_pools_are_held_to_the_spot_quota(account: dict[str, Any]) -> None:
 
 
 def test_an_unpublished_kubernetes_version_fails(account: dict[str, Any]) -> None:
-    result = checks(prod(**{"cluster.kubernetesVersion": "1.36"}))
-    assert "Kubernetes version" in failed(result)
-    assert "1.36" in result["Kubernetes version"].detail
+    config = prod()
+    version = config.cluster.kubernetes_version
+    name = (
+        f"/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/standard/"
+        "recommended/image_id"
+    )
+    parameters = ssm_backends[DEFAULT_ACCOUNT_ID][REGION]._parameters
+    saved = parameters.pop(name)
+    try:
+        result = checks(config)
+    finally:
+        parameters[name] = saved
+    assert failed(result) == {"Kubernetes version"}
+    assert f"no EKS AL2023 AMI for {version}" in result["Kubernetes version"].detail
 
 
 def test_a_release_version_that_was_never_published_fails(account: dict[str, Any]) -> None:
-    result = checks(prod(**{"nodePools.gpu.releaseVersion": "1.35.0-20990101"}))
+    config = prod()
+    release = config.node_pools["gpu"].release_version.rsplit("-", 1)[0] + "-20990101"
+    result = checks(prod(**{"nodePools.gpu.releaseVersion": release}))
     assert failed(result) == {"node AMI: pool gpu"}
     detail = result["node AMI: pool gpu"].detail
     assert "amazon-eks-node-al2023-x86_64-nvidia-1.35-v20990101" in detail
@@ -253,7 +266,8 @@ def test_an_addon_version_that_does_not_exist_fails(account: dict[str, Any]) -> 
     config = prod()
     result = checks(config, eks=stub_addons(config, missing="coredns"))
     assert failed(result) == {"add-on coredns"}
-    assert "v1.12.4-eksbuild.1 is not offered" in result["add-on coredns"].detail
+    pinned = config.cluster.addons.coredns
+    assert f"{pinned} is not offered" in result["add-on coredns"].detail
 
 
 def test_a_missing_model_object_fails_and_no_bucket_skips(account: dict[str, Any]) -> None:
