@@ -25,6 +25,15 @@ preview: $(STAMP)
 manifests: $(STAMP)
 	$(BIN)/python -m components.offline.manifests --stack $(STACK)
 
+## Read-only boto3 checks against the real account before `pulumi up` (STACK=prod make preflight).
+## ARGS="--model-bucket NAME" also checks that the model is in an existing bucket.
+preflight: $(STAMP)
+	$(BIN)/python -m components.offline.preflight --stack $(STACK) $(ARGS)
+
+## Wall time of the prod offline plan beside the bare SDK import time (not a test).
+bench: $(STAMP)
+	$(BIN)/python bench/plan_speed.py
+
 ## Lint, type-check and test everything; .ci/run calls exactly this.
 test: lint typecheck pytest
 

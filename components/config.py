@@ -452,13 +452,22 @@ class ModelServiceConfig(_Model):
 
 
 class CostAssumptions(_Model):
-    """Usage the monthly estimate assumes; prices themselves live in core/prices.json."""
+    """Usage the monthly estimate assumes; prices live in core/data/prices_<region>.json."""
 
     nat_data_gb_per_month: float = Field(default=100.0, ge=0)
+    """GB through all NAT gateways together per month."""
     spot_discount: float = Field(default=0.65, ge=0, lt=1)
     """Fraction saved by spot against on-demand (AWS quotes up to 90%; 65% is typical)."""
     log_ingestion_gb_per_month: float = Field(default=5.0, ge=0)
+    """Control-plane and flow logs sent to CloudWatch per month; stored for the retention."""
     load_balancer_lcu: float = Field(default=1.0, ge=0)
+    """Average load balancer capacity units in use."""
+    interface_endpoint_data_gb_per_month: float = Field(default=20.0, ge=0)
+    """GB through all interface endpoints together per month (image pulls, API calls)."""
+    model_store_gb: float = Field(default=5.0, ge=0)
+    """Model artifacts kept in S3, all versions."""
+    image_store_gb: float = Field(default=5.0, ge=0)
+    """Server images kept in ECR."""
 
 
 # --------------------------------------------------------------------------- stack

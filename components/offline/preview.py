@@ -1,24 +1,125 @@
 """The offline plan of a stack: run its program under the mocks kit and show what it creates.
 
-    python -m components.offline.preview --stack dev
+    python -m components.offline.preview --stack dev      # `make preview STACK=dev`
 
 No AWS account and no Pulumi CLI are needed: the program runs in-process against
-`components.testing.PlatformMocks`. A bad stack config ends with its message and exit
-status 2, before any resource is registered.
+`components.testing.PlatformMocks`. It prints the resource tree with counts, the monthly
+cost estimate and the policy results, and writes under `build/<stack>/`:
+
+    plan.json           every resource: urn, type, name, parent, inputs (secrets masked)
+    cost.json           the estimate, per line, per component and in total
+    policy.json         every rule's violations and the resource types checked
+    manifests/*.yaml    the rendered Kubernetes objects (the workload's renderer)
+    stack.dot           the diagram; stack.svg + stack.png with Graphviz, else stack.mmd
+
+Exit status: 0, or 1 when a mandatory policy fails, or 2 for a bad stack config or a
+missing price. Two runs write byte-identical files: no timestamps, sorted keys.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
+import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
-from components.config import ConfigError
-from components.testing import Registration, StackRun, run_stack
+from components.config import CONFIG_KEY, ConfigError, StackConfig, parse_stack_config
+from components.core.cost import CostError, Estimate, estimate, format_estimate, load_prices
+from components.core.policies import (
+    RULES,
+    STACK_RULES,
+    PolicyContext,
+    PolicyReport,
+    Resource,
+    evaluate,
+)
+from components.offline.diagram import build_diagram, render
+from components.testing import (
+    PlatformMocks,
+    Registration,
+    StackRun,
+    load_stack_config_file,
+    run_stack,
+)
 
-__all__ = ["count_by_type", "main", "render_tree"]
+__all__ = [
+    "MASK",
+    "count_by_type",
+    "main",
+    "mask_secrets",
+    "plan_document",
+    "policy_resources",
+    "render_tree",
+    "write_manifests",
+]
+
+#: What a masked value is replaced with in plan.json.
+MASK = "[secret]"
+
+# The SDK's wire sentinel for a secret value (pulumi.runtime.rpc): under the mocks a
+# secret input arrives as {SIG_KEY: SECRET_SIG, "value": ...}.
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a marker, not a secret)
+
+# Keys whose values are credentials even when nobody marked them secret.
+_SECRET_KEYS = frozenset(
+    {
+        "kubeconfig",
+        "kubeconfigjson",
+        "password",
+        "secretstring",
+        "privatekey",
+        "token",
+        "certificate-authority-data",
+        "client-certificate-data",
+        "client-key-data",
+    }
+)
+_SECRET_OBJECT_TYPES = frozenset({"kubernetes:core/v1:Secret"})
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
+
+
+def _secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return lowered in _SECRET_KEYS or "kubeconfig" in lowered or lowered.endswith("password")
+
+
+def mask_secrets(value: Any, *, resource_type: str = "") -> Any:
+    """`value` with every Pulumi secret and every credential-like field replaced by MASK."""
+    if _is_secret(value):
+        return MASK
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            secret_data = resource_type in _SECRET_OBJECT_TYPES and key in ("data", "stringData")
+            out[key] = MASK if secret_data or _secret_key(key) else mask_secrets(item)
+        return out
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    """Secrets as their plain values: the policy rules must see what will be deployed."""
+    if _is_secret(value):
+        return _unwrap(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- tree
 
 
 def render_tree(resources: Sequence[Registration]) -> str:
@@ -52,14 +153,233 @@ def count_by_type(resources: Sequence[Registration]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (not item[0].startswith("mlops:"), item[0]))
 
 
-def _report(run: StackRun) -> str:
+# --------------------------------------------------------------------------- plan files
+
+
+def plan_document(run: StackRun, *, region: str) -> dict[str, Any]:
+    """plan.json's content: every resource sorted by URN with masked inputs; output names."""
+    resources = [
+        {
+            "urn": r.urn,
+            "type": r.type,
+            "name": r.name,
+            "parent": r.parent,
+            "custom": r.custom,
+            "inputs": mask_secrets(r.inputs, resource_type=r.type),
+        }
+        for r in sorted(run.resources, key=lambda r: r.urn)
+    ]
+    return {
+        "project": run.project,
+        "stack": run.stack,
+        "region": region,
+        "counts": dict(count_by_type(run.resources)),
+        "resources": resources,
+        # Names only: the kit hands stack outputs back unwrapped, secret or not.
+        "outputs": sorted(run.outputs),
+    }
+
+
+def policy_resources(run: StackRun) -> list[Resource]:
+    """The recorded resources as the policy rules take them."""
+    return [
+        Resource(
+            type=r.type,
+            name=r.name,
+            inputs=_unwrap(r.inputs),
+            urn=r.urn,
+            parent=r.parent,
+            outputs=_unwrap(r.outputs),
+        )
+        for r in run.resources
+    ]
+
+
+def _write_json(path: Path, document: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return path
+
+
+# The workload's manifest writer (components/offline/manifests.py):
+#     write_stack_manifests(config, directory, *, region, ...) -> list[Path]
+# renders the service with the same pure renderer ModelService uses. The preview empties
+# build/<stack>/manifests of *.yaml first and lists what it wrote; without that module
+# (a stack built from the components alone) it writes nothing and says so.
+MANIFEST_MODULE = "components.offline.manifests"
+MANIFEST_WRITER = "write_stack_manifests"
+
+
+def write_manifests(
+    config: StackConfig, directory: Path, run: StackRun, *, region: str
+) -> list[Path] | None:
+    """The rendered Kubernetes manifests, or None when no renderer exists."""
+    try:
+        module = importlib.import_module(MANIFEST_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != MANIFEST_MODULE:
+            raise
+        return None
+    writer = getattr(module, MANIFEST_WRITER, None)
+    if writer is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.yaml"):
+        stale.unlink()
+    accepted = inspect.signature(writer).parameters
+    extra: dict[str, Any] = {}
+    if "region" in accepted:
+        extra["region"] = region
+    if "run" in accepted:
+        extra["run"] = run
+    return sorted(Path(p) for p in (writer(config, directory, **extra) or []))
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class _ProgressMocks(PlatformMocks):
+    """The kit, plus a line on stderr as each component registers."""
+
+    def __init__(self, stream: TextIO, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._stream = stream
+
+    def _record(self, registration: Registration) -> None:
+        super()._record(registration)
+        if not registration.custom:
+            print(
+                f"  + {registration.name} ({registration.type}) "
+                f"[{len(self.registrations)} registered]",
+                file=self._stream,
+                flush=True,
+            )
+
+
+@dataclass(frozen=True)
+class Plan:
+    run: StackRun
+    config: StackConfig
+    region: str
+    cost: Estimate
+    policy: PolicyReport
+    files: tuple[Path, ...]
+    manifests: tuple[Path, ...] | None
+
+
+def _load(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
+    project, raw = load_stack_config_file(project_dir, stack)
+    key = f"{project}:{CONFIG_KEY}"
+    if key not in raw:
+        raise ConfigError(f"missing stack config {key!r} in Pulumi.{stack}.yaml")
+    config = parse_stack_config(json.loads(raw[key]), root=key)
+    return config, raw.get("aws:region", "us-west-2")
+
+
+def build_plan(
+    stack: str, project_dir: Path, out_root: Path, *, progress: TextIO | None = None
+) -> Plan:
+    """Run the stack offline and write build/<stack>/*; raises ConfigError or CostError."""
+    config, region = _load(project_dir, stack)
+    prices = load_prices(region)
+    cost = estimate(config, prices)  # before the run: a missing price fails fast
+    kit = _ProgressMocks(progress or sys.stderr, region=region)
+    try:
+        run = run_stack(stack, project_dir=project_dir, mocks=kit)
+    finally:
+        kit.close()
+    policy = evaluate(policy_resources(run), PolicyContext(production=config.environment == "prod"))
+    out = out_root / stack
+    files = [
+        _write_json(out / "plan.json", plan_document(run, region=region)),
+        _write_json(out / "cost.json", cost.to_dict()),
+        _write_json(out / "policy.json", _policy_document(policy)),
+    ]
+    manifests = write_manifests(config, out / "manifests", run, region=region)
+    title = f"{run.project}/{stack} ({region})"
+    files.extend(render(build_diagram(run.resources), title, out))
+    return Plan(
+        run=run,
+        config=config,
+        region=region,
+        cost=cost,
+        policy=policy,
+        files=tuple(files),
+        manifests=tuple(manifests) if manifests is not None else None,
+    )
+
+
+def _policy_document(report: PolicyReport) -> dict[str, Any]:
+    return {
+        "passed": report.passed,
+        "rules": [
+            *(
+                {
+                    "id": r.id,
+                    "severity": r.severity,
+                    "description": r.description,
+                    "scope": "resource",
+                }
+                for r in RULES
+            ),
+            *(
+                {"id": r.id, "severity": r.severity, "description": r.description, "scope": "stack"}
+                for r in STACK_RULES
+            ),
+        ],
+        "checked": dict(report.checked),
+        "violations": [
+            {
+                "rule": v.rule,
+                "severity": v.severity,
+                "type": v.resource_type,
+                "name": v.resource_name,
+                "field": v.field,
+                "message": v.message,
+            }
+            for v in report.violations
+        ],
+    }
+
+
+def _format_policy(report: PolicyReport) -> str:
+    rule_count = len({r.id for r in RULES} | {r.id for r in STACK_RULES})
+    checked = sum(report.checked.values())
+    head = (
+        f"Policies: {rule_count} rules over {checked} resources of {len(report.checked)} "
+        f"checked types: {len(report.mandatory)} mandatory and {len(report.advisory)} "
+        f"advisory violations — {'PASS' if report.passed else 'FAIL'}"
+    )
+    lines = [head, *(f"  {v}" for v in report.violations)]
+    return "\n".join(lines) + "\n"
+
+
+def _report(plan: Plan, project_dir: Path) -> str:
+    run = plan.run
     width = max(len(t) for t, _ in count_by_type(run.resources))
     table = "\n".join(f"  {t:<{width}}  {n:>4}" for t, n in count_by_type(run.resources))
     custom = sum(1 for r in run.resources if r.custom)
+
+    def shown(path: Path) -> str:
+        try:
+            return str(path.relative_to(project_dir))
+        except ValueError:
+            return str(path)
+
+    if plan.manifests is None:
+        manifests = f"  manifests: none ({MANIFEST_MODULE}.{MANIFEST_WRITER} does not exist yet)\n"
+    else:
+        manifests = f"  manifests: {len(plan.manifests)} files\n" + "".join(
+            f"    {shown(p)}\n" for p in plan.manifests
+        )
+    files = "".join(f"  {shown(p)}\n" for p in plan.files)
     return (
         f"Stack {run.project}/{run.stack}: {custom} resources in "
         f"{len(run.resources) - custom} components (offline, under mocks)\n\n"
-        f"{render_tree(run.resources)}\n\nResources by type:\n{table}\n"
+        f"{render_tree(run.resources)}\n\nResources by type:\n{table}\n\n"
+        f"{format_estimate(plan.cost)}\n"
+        f"{_format_policy(plan.policy)}\n"
+        f"Wrote:\n{files}{manifests}"
     )
 
 
@@ -67,22 +387,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--project-dir", default=".", type=Path, help="folder of Pulumi.yaml")
+    parser.add_argument(
+        "--out", default=None, type=Path, help="output folder (default: <project-dir>/build)"
+    )
     args = parser.parse_args(argv)
 
-    config_file = args.project_dir / f"Pulumi.{args.stack}.yaml"
+    project_dir: Path = args.project_dir
+    config_file = project_dir / f"Pulumi.{args.stack}.yaml"
     if not config_file.exists():
         print(f"error: no stack config {config_file}", file=sys.stderr)
         return 2
     print(f"Running the {args.stack} stack's program offline…", file=sys.stderr, flush=True)
     try:
-        run = run_stack(args.stack, project_dir=args.project_dir)
-    except ConfigError as exc:
+        plan = build_plan(args.stack, project_dir, args.out or project_dir / "build")
+    except (ConfigError, CostError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        print(_report(run))
+        print(_report(plan, project_dir))
     except BrokenPipeError:  # `make preview | head` closed the pipe: not an error
         sys.stderr.close()
+    if not plan.policy.passed:
+        print(
+            f"error: {len(plan.policy.mandatory)} mandatory policy violations (see above)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -1,21 +1,36 @@
-"""`make preview`: the offline plan prints the tree and counts, and refuses bad configs."""
+"""`make preview`: the offline plan prints the tree, cost and policies, writes build/<stack>/,
+is byte-for-byte repeatable, masks secrets, and exits non-zero on a mandatory violation."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+import textwrap
+import types
 from pathlib import Path
 
 import pytest
 
-from components.offline.preview import count_by_type, main, render_tree
-from components.testing import run_stack
+from components.offline import preview
+from components.offline.preview import (
+    MASK,
+    count_by_type,
+    main,
+    mask_secrets,
+    policy_resources,
+    render_tree,
+    write_manifests,
+)
+from components.testing import Registration, StackRun, run_stack
 from tests.conftest import ROOT
 
 
-def test_dev_preview_prints_the_tree_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--stack", "dev", "--project-dir", str(ROOT)]) == 0
+def test_dev_preview_prints_the_tree_and_counts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["--stack", "dev", "--project-dir", str(ROOT), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "└─ platform  (mlops:platform:Platform)" in out
     assert "network-private-us-west-2a  (aws:ec2/subnet:Subnet)" in out
@@ -44,7 +59,15 @@ def test_bad_config_exits_2_with_the_key_path_and_no_traceback(tmp_path: Path) -
     )
     (tmp_path / "Pulumi.dev.yaml").write_text(text)
     result = subprocess.run(
-        [sys.executable, "-m", "components.offline.preview", "--project-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "components.offline.preview",
+            "--project-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "build"),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -54,3 +77,167 @@ def test_bad_config_exits_2_with_the_key_path_and_no_traceback(tmp_path: Path) -
     assert "mlops-platform:platform.network.natStrategy" in result.stderr
     assert "'often'" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+# --------------------------------------------------------------------------- the full plan
+
+PLAN_FILES = ("plan.json", "cost.json", "policy.json", "stack.dot")
+
+
+def _project(tmp_path: Path, extra: str = "") -> Path:
+    """A copy of the dev stack whose program adds `extra` after the platform."""
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    program = (ROOT / "__main__.py").read_text()
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi\nimport pulumi_aws as aws\n" + program + "\n" + textwrap.dedent(extra)
+    )
+    return tmp_path
+
+
+def test_the_plan_writes_every_file_and_every_resource(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--stack", "prod", "--project-dir", str(ROOT), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    for name in PLAN_FILES:
+        assert (tmp_path / "prod" / name).is_file(), name
+    diagram = {"stack.svg", "stack.png"} if shutil.which("dot") else {"stack.mmd"}
+    assert diagram <= {p.name for p in (tmp_path / "prod").iterdir()}
+    plan = json.loads((tmp_path / "prod" / "plan.json").read_text())
+    run = run_stack("prod", project_dir=ROOT)
+    assert len(plan["resources"]) == len(run.resources)
+    vpc = next(r for r in plan["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
+    assert vpc["inputs"]["cidrBlock"] == "10.30.0.0/16"
+    assert vpc["parent"].endswith("mlops:network:Network::network")
+    assert plan["region"] == "us-west-2"
+    cost = json.loads((tmp_path / "prod" / "cost.json").read_text())
+    assert cost["total"]["monthlyMin"] < cost["total"]["monthlyMax"]
+    assert "pool gpu" in cost["components"]
+    policy = json.loads((tmp_path / "prod" / "policy.json").read_text())
+    assert policy["passed"] is True and policy["checked"]
+    # The terminal report: tree, cost, policies; progress went to stderr.
+    assert "Monthly cost estimate" in out.out and "TOTAL" in out.out
+    assert "Policies:" in out.out and "PASS" in out.out
+    assert "+ network (mlops:network:Network)" in out.err
+
+
+def test_two_runs_write_identical_files(tmp_path: Path) -> None:
+    for out in ("a", "b"):
+        assert (
+            main(["--stack", "dev", "--project-dir", str(ROOT), "--out", str(tmp_path / out)]) == 0
+        )
+    first = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*"))
+    second = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*"))
+    assert first == second and first
+    for rel in first:
+        if (tmp_path / "a" / rel).is_file():
+            assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_secrets_are_masked_in_the_plan_but_seen_by_the_policies(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        """
+        aws.ssm.Parameter("token", type="SecureString", value=pulumi.Output.secret("hunter2"))
+        aws.ssm.Parameter("conf", type="String", value="x", description="kubeconfig below",
+                          tags={"kubeconfig": "apiVersion: v1"})
+        """,
+    )
+    assert main(["--project-dir", str(project), "--out", str(tmp_path / "build")]) == 0
+    text = (tmp_path / "build" / "dev" / "plan.json").read_text()
+    assert "hunter2" not in text and "apiVersion: v1" not in text
+    plan = json.loads(text)
+    token = next(r for r in plan["resources"] if r["name"] == "token")
+    assert token["inputs"]["value"] == MASK
+    conf = next(r for r in plan["resources"] if r["name"] == "conf")
+    assert conf["inputs"]["tags"]["kubeconfig"] == MASK and conf["inputs"]["type"] == "String"
+
+    # The rules see through the secret wrapper: a secret "MUTABLE" is still mutable.
+    wrapped = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+    repo = Registration(
+        type="aws:ecr/repository:Repository",
+        name="images",
+        urn="urn:pulumi:dev::p::aws:ecr/repository:Repository::images",
+        parent=None,
+        custom=True,
+        inputs={"imageTagMutability": {**wrapped, "value": "MUTABLE"}},
+        outputs={},
+        id="images",
+    )
+    resources = policy_resources(StackRun(stack="dev", project="p", resources=[repo], outputs={}))
+    assert resources[0].inputs["imageTagMutability"] == "MUTABLE"
+
+
+def test_mask_secrets_handles_sentinels_credentials_and_k8s_secrets() -> None:
+    secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": 1}
+    masked = mask_secrets({"a": [secret, {"password": "p", "httpTokens": "required"}]})
+    assert masked == {"a": [MASK, {"password": MASK, "httpTokens": "required"}]}
+    k8s_secret = mask_secrets({"data": {"k": "v"}}, resource_type="kubernetes:core/v1:Secret")
+    assert k8s_secret == {"data": MASK}
+    assert mask_secrets({"data": {"k": "v"}}) == {"data": {"k": "v"}}
+
+
+def test_a_mandatory_violation_fails_the_preview(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _project(tmp_path, 'aws.ecr.Repository("images", image_tag_mutability="MUTABLE")\n')
+    assert main(["--project-dir", str(project), "--out", str(tmp_path / "build")]) == 1
+    out = capsys.readouterr()
+    assert "[mandatory] ecr-immutable-tags" in out.out and "'images'" in out.out
+    assert "FAIL" in out.out and "mandatory policy violations" in out.err
+    policy = json.loads((tmp_path / "build" / "dev" / "policy.json").read_text())
+    assert policy["passed"] is False
+    assert {v["rule"] for v in policy["violations"]} >= {
+        "ecr-immutable-tags",
+        "ecr-scan-on-push",
+    }
+
+
+def test_an_unpriced_instance_type_stops_the_preview(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    config = project / "Pulumi.dev.yaml"
+    config.write_text(config.read_text().replace("[t3.large, t3a.large]", "[t3.nano]"))
+    result = subprocess.run(
+        [sys.executable, "-m", "components.offline.preview", "--project-dir", str(project)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "'t3.nano'" in result.stderr and "nodePools.system" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_manifest_hook_calls_the_workload_renderer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _ = preview._load(ROOT, "dev")
+    run = run_stack("dev", project_dir=ROOT)
+    written = write_manifests(config, tmp_path / "real", run, region="us-west-2")
+    assert written, "the workload's renderer wrote nothing"
+    assert {p.suffix for p in written} == {".yaml"}
+    assert any("Deployment" in p.read_text() for p in written)
+
+    module = types.ModuleType("fake_manifests")
+    seen: dict[str, object] = {}
+
+    def writer(config: object, directory: Path, *, region: str) -> list[Path]:
+        seen.update(config=config, region=region)
+        path = directory / "deployment.yaml"
+        path.write_text("kind: Deployment\n")
+        return [path]
+
+    module.write_stack_manifests = writer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_manifests", module)
+    monkeypatch.setattr(preview, "MANIFEST_MODULE", "fake_manifests")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "stale.yaml").write_text("old")
+    written = write_manifests(config, tmp_path / "m", run, region="eu-west-1")
+    assert written == [tmp_path / "m" / "deployment.yaml"]
+    assert not (tmp_path / "m" / "stale.yaml").exists()
+    assert seen == {"config": config, "region": "eu-west-1"}
+
+    monkeypatch.setattr(preview, "MANIFEST_MODULE", "no_such_module_here")
+    assert write_manifests(config, tmp_path / "none", run, region="us-west-2") is None

@@ -1,0 +1,252 @@
+"""The stack diagram, derived from the recorded resources: Graphviz DOT or Mermaid text.
+
+Boxes are drawn only for what the plan contains (network, cluster, each node pool, the
+model store, the service and its load balancer), labelled with what a reviewer checks
+first (CIDR and AZs, Kubernetes version, instance types and sizes, exposure), and
+linked by what connects them. Output is sorted and free of ids, so it is stable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Box", "Diagram", "build_diagram", "render", "to_dot", "to_mermaid"]
+
+
+@dataclass(frozen=True)
+class Box:
+    id: str
+    title: str
+    lines: tuple[str, ...]
+    group: str
+    """network | cluster | pool | store | service | edge (outside the VPC)."""
+
+
+@dataclass(frozen=True)
+class Diagram:
+    boxes: tuple[Box, ...]
+    links: tuple[tuple[str, str, str], ...]
+    """(from id, to id, label)."""
+
+
+def _of(resources: Sequence[Any], type_: str) -> list[Any]:
+    return sorted((r for r in resources if r.type == type_), key=lambda r: r.name)
+
+
+def _get(mapping: Any, *path: str) -> Any:
+    for part in path:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(part)
+    return mapping
+
+
+def _plural(items: Sequence[Any]) -> str:
+    return "" if len(items) == 1 else "s"
+
+
+def build_diagram(resources: Sequence[Any]) -> Diagram:
+    """Boxes and links for the parts present in `resources` (Registration-like objects)."""
+    boxes: list[Box] = []
+    links: list[tuple[str, str, str]] = []
+
+    vpcs = _of(resources, "aws:ec2/vpc:Vpc")
+    if vpcs:
+        subnets = _of(resources, "aws:ec2/subnet:Subnet")
+        azs = sorted({str(s.inputs.get("availabilityZone")) for s in subnets})
+        nats = _of(resources, "aws:ec2/natGateway:NatGateway")
+        endpoints = _of(resources, "aws:ec2/vpcEndpoint:VpcEndpoint")
+        interface = [e for e in endpoints if e.inputs.get("vpcEndpointType") == "Interface"]
+        boxes.append(
+            Box(
+                "network",
+                "Network (VPC)",
+                (
+                    f"{vpcs[0].inputs.get('cidrBlock')}",
+                    f"AZs: {', '.join(azs)}",
+                    f"{len(subnets)} subnets, {len(nats)} NAT gateway{_plural(nats)}",
+                    f"endpoints: S3 gateway + {len(interface)} interface",
+                ),
+                "network",
+            )
+        )
+        if nats:
+            boxes.append(Box("internet", "Internet", (), "edge"))
+            links.append(("network", "internet", "egress via NAT"))
+
+    clusters = _of(resources, "eks:index:Cluster") or _of(resources, "aws:eks/cluster:Cluster")
+    if clusters:
+        cluster = clusters[0]
+        public = cluster.inputs.get("endpointPublicAccess")
+        addons = _of(resources, "aws:eks/addon:Addon")
+        boxes.append(
+            Box(
+                "cluster",
+                "EKS cluster",
+                (
+                    f"Kubernetes {cluster.inputs.get('version', '?')}",
+                    f"endpoint: {'public + private' if public else 'private'}",
+                    f"{len(addons)} managed add-ons",
+                ),
+                "cluster",
+            )
+        )
+        if vpcs:
+            links.append(("network", "cluster", "private subnets"))
+
+    for index, group in enumerate(_of(resources, "aws:eks/nodeGroup:NodeGroup")):
+        scaling = group.inputs.get("scalingConfig") or {}
+        types = group.inputs.get("instanceTypes") or []
+        box_id = f"pool{index}"
+        labels = group.inputs.get("labels") or {}
+        name = labels.get("mlops.dev/pool") or group.name
+        boxes.append(
+            Box(
+                box_id,
+                f"Node pool {name}",
+                (
+                    ", ".join(str(t) for t in types),
+                    f"{group.inputs.get('capacityType', 'ON_DEMAND')}, "
+                    f"{scaling.get('minSize', '?')}-{scaling.get('maxSize', '?')} nodes",
+                ),
+                "pool",
+            )
+        )
+        if clusters:
+            links.append(("cluster", box_id, "managed node group"))
+
+    store_lines: list[str] = []
+    if _of(resources, "aws:s3/bucket:Bucket") or _of(resources, "aws:s3/bucketV2:BucketV2"):
+        store_lines.append("S3 bucket: model artifacts")
+    if _of(resources, "aws:ecr/repository:Repository"):
+        store_lines.append("ECR repository: server image")
+    if store_lines:
+        boxes.append(Box("store", "Model store", tuple(store_lines), "store"))
+
+    deployments = _of(resources, "kubernetes:apps/v1:Deployment")
+    if deployments:
+        deployment = deployments[0]
+        name = _get(deployment.inputs, "metadata", "name") or deployment.name
+        namespace = _get(deployment.inputs, "metadata", "namespace") or "default"
+        hpas = _of(resources, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+        replicas = ""
+        if hpas:
+            spec = hpas[0].inputs.get("spec") or {}
+            replicas = f"HPA {spec.get('minReplicas', '?')}-{spec.get('maxReplicas', '?')} pods"
+        boxes.append(
+            Box(
+                "service",
+                f"Model service {name}",
+                tuple(x for x in (f"namespace {namespace}", replicas) if x),
+                "service",
+            )
+        )
+        selector = _get(deployment.inputs, "spec", "template", "spec", "nodeSelector") or {}
+        target = selector.get("mlops.dev/pool")
+        for box in boxes:
+            if box.group == "pool" and (target is None or box.title == f"Node pool {target}"):
+                links.append(("service", box.id, "runs on"))
+        if store_lines:
+            links.append(("service", "store", "model + image"))
+        ingresses = _of(resources, "kubernetes:networking.k8s.io/v1:Ingress")
+        lb_services = [
+            s
+            for s in _of(resources, "kubernetes:core/v1:Service")
+            if _get(s.inputs, "spec", "type") == "LoadBalancer"
+        ]
+        if ingresses or lb_services:
+            scheme = (
+                _get(
+                    ingresses[0].inputs,
+                    "metadata",
+                    "annotations",
+                    "alb.ingress.kubernetes.io/scheme",
+                )
+                if ingresses
+                else "internal NLB"
+            )
+            boxes.append(
+                Box(
+                    "lb",
+                    "Load balancer",
+                    (f"ALB {scheme}" if ingresses else str(scheme),),
+                    "edge",
+                )
+            )
+            links.append(("lb", "service", "HTTP"))
+    return Diagram(boxes=tuple(boxes), links=tuple(links))
+
+
+_STYLE = {
+    "network": "#e8f1fb",
+    "cluster": "#fdf1e1",
+    "pool": "#fff8dc",
+    "store": "#eaf7ea",
+    "service": "#f3e8fb",
+    "edge": "#eeeeee",
+}
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def to_dot(diagram: Diagram, title: str) -> str:
+    lines = [
+        "digraph stack {",
+        f'  label="{_escape(title)}"; labelloc=t; fontname="Helvetica";',
+        "  rankdir=LR;",
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+    for box in diagram.boxes:
+        label = "\\n".join(_escape(x) for x in (box.title, *box.lines))
+        lines.append(f'  {box.id} [label="{label}", fillcolor="{_STYLE[box.group]}"];')
+    for src, dst, label in diagram.links:
+        lines.append(f'  {src} -> {dst} [label="{_escape(label)}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_mermaid(diagram: Diagram, title: str) -> str:
+    lines = ["---", f"title: {title}", "---", "flowchart LR"]
+    for box in diagram.boxes:
+        label = "<br/>".join(x.replace('"', "'") for x in (box.title, *box.lines))
+        lines.append(f'  {box.id}["{label}"]')
+    for src, dst, label in diagram.links:
+        lines.append(f"  {src} -->|{label}| {dst}")
+    return "\n".join(lines) + "\n"
+
+
+def render(diagram: Diagram, title: str, directory: Path, *, dot: str | None = None) -> list[Path]:
+    """Write `stack.dot` and, with Graphviz, `stack.svg` and `stack.png`; else `stack.mmd`.
+
+    `dot` is the Graphviz binary (default: `dot` on PATH).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in ("stack.svg", "stack.png", "stack.mmd"):
+        (directory / stale).unlink(missing_ok=True)
+    source = directory / "stack.dot"
+    source.write_text(to_dot(diagram, title))
+    written = [source]
+    binary = dot or shutil.which("dot")
+    if binary:
+        for fmt in ("svg", "png"):
+            target = directory / f"stack.{fmt}"
+            subprocess.run(
+                [binary, f"-T{fmt}", "-o", str(target), str(source)],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            written.append(target)
+    else:
+        mermaid = directory / "stack.mmd"
+        mermaid.write_text(to_mermaid(diagram, title))
+        written.append(mermaid)
+    return written

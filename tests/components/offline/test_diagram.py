@@ -1,0 +1,122 @@
+"""The diagram is derived from the recorded resources, with a box per part and their links."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.offline.diagram import build_diagram, render, to_dot, to_mermaid
+from components.testing import StackRun, run_program
+
+
+def _full_stack() -> None:
+    vpc = aws.ec2.Vpc("net-vpc", cidr_block="10.9.0.0/16")
+    for az in ("us-west-2a", "us-west-2b"):
+        aws.ec2.Subnet(f"net-{az}", vpc_id=vpc.id, cidr_block="10.9.0.0/24", availability_zone=az)
+    aws.ec2.NatGateway("net-nat", subnet_id="subnet-1", allocation_id="eipalloc-1")
+    eks.Cluster(
+        "cluster", version="1.35", endpoint_public_access=False, skip_default_node_group=True
+    )
+    for pool in ("cpu", "gpu"):
+        aws.eks.NodeGroup(
+            f"{pool}-group",
+            cluster_name="c",
+            node_role_arn="arn",
+            subnet_ids=["s"],
+            instance_types=["c7i.large"],
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=1, max_size=3, desired_size=1
+            ),
+            labels={"mlops.dev/pool": pool},
+        )
+    aws.s3.Bucket("models")
+    aws.ecr.Repository("images")
+    k8s.apps.v1.Deployment(
+        "iris",
+        metadata={"name": "iris", "namespace": "models"},
+        spec={
+            "selector": {"matchLabels": {"app": "iris"}},
+            "template": {
+                "metadata": {"labels": {"app": "iris"}},
+                "spec": {
+                    "nodeSelector": {"mlops.dev/pool": "cpu"},
+                    "containers": [{"name": "s", "image": "x:1"}],
+                },
+            },
+        },
+    )
+    k8s.networking.v1.Ingress(
+        "iris",
+        metadata={"annotations": {"alb.ingress.kubernetes.io/scheme": "internal"}},
+        spec={},
+    )
+
+
+@pytest.fixture(scope="module")
+def full_run() -> StackRun:
+    return run_program(_full_stack)
+
+
+def test_a_box_per_part_and_links_between_them(full_run: StackRun) -> None:
+    diagram = build_diagram(full_run.resources)
+    titles = [b.title for b in diagram.boxes]
+    assert titles == [
+        "Network (VPC)",
+        "Internet",
+        "EKS cluster",
+        "Node pool cpu",
+        "Node pool gpu",
+        "Model store",
+        "Model service iris",
+        "Load balancer",
+    ]
+    links = {(a, b) for a, b, _ in diagram.links}
+    assert ("network", "cluster") in links
+    assert ("cluster", "pool0") in links and ("cluster", "pool1") in links
+    # The service runs on the pool its node selector names, not on every pool.
+    assert ("service", "pool0") in links and ("service", "pool1") not in links
+    assert ("service", "store") in links and ("lb", "service") in links
+    network = diagram.boxes[0]
+    assert "10.9.0.0/16" in network.lines and "AZs: us-west-2a, us-west-2b" in network.lines
+
+
+def test_only_what_exists_is_drawn() -> None:
+    run = run_program(lambda: aws.ec2.Vpc("v", cidr_block="10.0.0.0/16"))
+    diagram = build_diagram(run.resources)
+    assert [b.id for b in diagram.boxes] == ["network"]
+    assert diagram.links == ()
+
+
+def test_dot_and_mermaid_are_stable_text(full_run: StackRun) -> None:
+    diagram = build_diagram(full_run.resources)
+    reversed_diagram = build_diagram(list(reversed(full_run.resources)))
+    dot = to_dot(diagram, "t")
+    assert dot == to_dot(reversed_diagram, "t")
+    assert dot.startswith("digraph stack {") and "cluster -> pool0" in dot
+    mermaid = to_mermaid(diagram, "t")
+    assert "flowchart LR" in mermaid and "cluster -->|managed node group| pool0" in mermaid
+
+
+def test_without_graphviz_the_diagram_is_mermaid(
+    full_run: StackRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    written = render(build_diagram(full_run.resources), "t", tmp_path)
+    assert [p.name for p in written] == ["stack.dot", "stack.mmd"]
+    assert not (tmp_path / "stack.svg").exists()
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz is not installed")
+def test_with_graphviz_the_diagram_is_rendered_to_svg_and_png(
+    full_run: StackRun, tmp_path: Path
+) -> None:
+    written = render(build_diagram(full_run.resources), "t", tmp_path)
+    assert [p.name for p in written] == ["stack.dot", "stack.svg", "stack.png"]
+    assert "<svg" in (tmp_path / "stack.svg").read_text()
+    assert (tmp_path / "stack.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "stack.mmd").exists()

@@ -1,0 +1,307 @@
+"""Preflight against moto: every check passes on a ready account and fails when it should.
+
+moto lacks EC2 vCPU quotas, EKS's public AMI parameters and `DescribeAddonVersions`; the
+quotas and parameters are seeded through moto's backends, the add-on versions through
+botocore's Stubber on the EKS client.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.servicequotas.models import ServiceQuotasBackend
+from moto.ssm.models import Parameter, ssm_backends
+
+from components.config import StackConfig, parse_stack_config
+from components.offline import preflight
+from components.offline.preflight import (
+    ADDON_NAMES,
+    Check,
+    format_table,
+    node_ami_parameter,
+    quota_class,
+    run_checks,
+)
+from tests.conftest import ROOT, raw_stack_config
+
+REGION = "us-west-2"
+REPO_URL = f"{DEFAULT_ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/iris"
+ENOUGH = {code: 1000.0 for code, _ in preflight.QUOTAS.values()}
+
+
+SESSION = boto3.session.Session(region_name=REGION)
+"""One session for every client here: botocore caches its service models per session."""
+
+
+@pytest.fixture(scope="module")
+def moto_account() -> Iterator[dict[str, Any]]:
+    """A moto account with the EKS AMI parameter for 1.35, a model and an image."""
+    quotas = dict(ENOUGH)
+    original = ServiceQuotasBackend.get_service_quota
+
+    def get_service_quota(self: Any, service_code: str, quota_code: str) -> dict[str, Any]:
+        if service_code == "ec2" and quota_code in quotas:
+            return {"ServiceCode": "ec2", "QuotaCode": quota_code, "Value": quotas[quota_code]}
+        return original(self, service_code, quota_code)
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
+            patch.setenv(key, value)
+        patch.setattr(ServiceQuotasBackend, "get_service_quota", get_service_quota)
+        with mock_aws():
+            seed_ami("1.35")
+            for stack in ("dev", "prod"):
+                config = parse_stack_config(raw_stack_config(stack))
+                for pool in config.node_pools.values():
+                    seed_ami("1.35", node_ami(config, pool))
+            s3 = SESSION.client("s3")
+            s3.create_bucket(
+                Bucket="models", CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
+            s3.put_object(Bucket="models", Key="iris/1/model.onnx", Body=b"onnx")
+            ecr = SESSION.client("ecr")
+            ecr.create_repository(repositoryName="iris")
+            manifest = (
+                '{"schemaVersion":2,'
+                '"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
+                '"config":{"digest":"sha256:' + "a" * 64 + '"}}'
+            )
+            ecr.put_image(repositoryName="iris", imageManifest=manifest, imageTag="0.1.0")
+            yield {"quotas": quotas}
+
+
+@pytest.fixture
+def account(moto_account: dict[str, Any]) -> dict[str, Any]:
+    """The shared moto account with its quotas back to plenty."""
+    moto_account["quotas"].clear()
+    moto_account["quotas"].update(ENOUGH)
+    return moto_account
+
+
+def seed_ami(version: str, name: str | None = None) -> None:
+    name = name or (
+        f"/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/standard/"
+        "recommended/image_id"
+    )
+    ssm_backends[DEFAULT_ACCOUNT_ID][REGION]._parameters[name].append(
+        Parameter(
+            account_id=DEFAULT_ACCOUNT_ID,
+            name=name,
+            value="ami-0eks135",
+            parameter_type="String",
+            description=None,
+            allowed_pattern=None,
+            keyid=None,
+            last_modified_date=datetime.datetime(2026, 11, 1),
+            version=1,
+            data_type="text",
+        )
+    )
+
+
+def node_ami(config: StackConfig, pool: Any) -> str:
+    return node_ami_parameter(
+        config.cluster.kubernetes_version,
+        pool.os,
+        pool.architecture,
+        pool.is_gpu,
+        pool.release_version,
+    )
+
+
+def stub_addons(config: StackConfig, *, missing: str | None = None) -> Any:
+    """An EKS client answering DescribeAddonVersions with the pinned versions."""
+    client = SESSION.client("eks")
+    stubber = Stubber(client)
+    pinned = config.cluster.addons.model_dump()
+    for field, addon in ADDON_NAMES.items():
+        version = "v0.0.1-eksbuild.1" if addon == missing else pinned[field]
+        stubber.add_response(
+            "describe_addon_versions",
+            {"addons": [{"addonName": addon, "addonVersions": [{"addonVersion": version}]}]},
+            {"addonName": addon, "kubernetesVersion": config.cluster.kubernetes_version},
+        )
+    stubber.activate()
+    return client
+
+
+def prod(**changes: Any) -> StackConfig:
+    raw = raw_stack_config("prod")
+    raw["service"]["image"]["repository"] = REPO_URL
+    for path, value in changes.items():
+        target = raw
+        *parents, last = path.split(".")
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    return parse_stack_config(raw)
+
+
+def checks(config: StackConfig, **kwargs: Any) -> dict[str, Check]:
+    clients = {"eks": kwargs.pop("eks", None) or stub_addons(config)}
+    result = run_checks(
+        config, REGION, session=SESSION, clients=clients, model_bucket="models", **kwargs
+    )
+    return {c.name: c for c in result}
+
+
+def failed(result: dict[str, Check]) -> set[str]:
+    return {name for name, c in result.items() if c.status == "fail"}
+
+
+def test_a_ready_account_passes_every_check(account: dict[str, Any]) -> None:
+    result = checks(prod())
+    assert failed(result) == set(), format_table(list(result.values()))
+    assert result["credentials"].detail.startswith(f"account {DEFAULT_ACCOUNT_ID}")
+    assert (
+        result["availability zones"].detail == "using us-west-2a, us-west-2b, us-west-2c (first 3)"
+    )
+    assert {
+        "instance types: pool gpu",
+        "vCPU quota L-DB2E81BA",
+        "add-on vpc-cni",
+        "node AMI: pool gpu",
+    } <= set(result)
+    # The GPU pool needs 4 × 4 vCPUs of the G and VT quota at its maximum size.
+    assert "need 16 vCPUs" in result["vCPU quota L-DB2E81BA"].detail
+    assert result["model object"].status == result["image"].status == "pass"
+
+
+def test_missing_credentials_fail_and_skip_the_rest(account: dict[str, Any]) -> None:
+    sts = SESSION.client("sts")
+    stubber = Stubber(sts)
+    stubber.add_client_error("get_caller_identity", "ExpiredToken", "The token has expired")
+    stubber.activate()
+    config = prod()
+    result = run_checks(
+        config, REGION, session=SESSION, clients={"sts": sts, "eks": stub_addons(config)}
+    )
+    assert [(c.name, c.status) for c in result] == [
+        ("credentials", "fail"),
+        ("everything else", "skipped"),
+    ]
+    assert "ExpiredToken" in result[0].detail
+
+
+def test_an_az_the_region_lacks_fails(account: dict[str, Any]) -> None:
+    result = checks(
+        prod(**{"network.availabilityZones": ["us-west-2a", "us-west-2z", "us-west-2c"]})
+    )
+    assert "availability zones" in failed(result)
+    assert "us-west-2z" in result["availability zones"].detail
+
+
+def test_an_instance_type_missing_from_an_az_fails(account: dict[str, Any]) -> None:
+    # moto's offerings (from AWS) have no g5.xlarge in us-west-2d.
+    azs = ["us-west-2a", "us-west-2b", "us-west-2d"]
+    result = checks(prod(**{"network.availabilityZones": azs}))
+    assert failed(result) == {"instance types: pool gpu"}
+    assert "g5.xlarge in us-west-2d" in result["instance types: pool gpu"].detail
+
+
+def test_a_quota_below_the_pools_maximum_fails(account: dict[str, Any]) -> None:
+    account["quotas"]["L-DB2E81BA"] = 8.0
+    result = checks(prod())
+    assert failed(result) == {"vCPU quota L-DB2E81BA"}
+    assert "quota 8" in result["vCPU quota L-DB2E81BA"].detail
+
+
+def test_spot_pools_are_held_to_the_spot_quota(account: dict[str, Any]) -> None:
+    account["quotas"]["L-34B43A08"] = 4.0
+    config = parse_stack_config(raw_stack_config("dev"))
+    result = checks(config)
+    # dev's cpu pool is SPOT: 4 nodes × 2 vCPUs = 8 > 4.
+    assert failed(result) == {"vCPU quota L-34B43A08"}
+
+
+def test_an_unpublished_kubernetes_version_fails(account: dict[str, Any]) -> None:
+    config = prod()
+    version = config.cluster.kubernetes_version
+    name = (
+        f"/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/standard/"
+        "recommended/image_id"
+    )
+    parameters = ssm_backends[DEFAULT_ACCOUNT_ID][REGION]._parameters
+    saved = parameters.pop(name)
+    try:
+        result = checks(config)
+    finally:
+        parameters[name] = saved
+    assert failed(result) == {"Kubernetes version"}
+    assert f"no EKS AL2023 AMI for {version}" in result["Kubernetes version"].detail
+
+
+def test_a_release_version_that_was_never_published_fails(account: dict[str, Any]) -> None:
+    config = prod()
+    release = config.node_pools["gpu"].release_version.rsplit("-", 1)[0] + "-20990101"
+    result = checks(prod(**{"nodePools.gpu.releaseVersion": release}))
+    assert failed(result) == {"node AMI: pool gpu"}
+    detail = result["node AMI: pool gpu"].detail
+    assert "amazon-eks-node-al2023-x86_64-nvidia-1.35-v20990101" in detail
+
+
+def test_node_ami_parameters_follow_the_published_layout() -> None:
+    assert node_ami_parameter("1.35", "al2023", "arm64", False, "1.35.0-20251209") == (
+        "/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/arm64/standard/"
+        "amazon-eks-node-al2023-arm64-standard-1.35-v20251209/image_id"
+    )
+    assert node_ami_parameter("1.35", "bottlerocket", "x86_64", True, "1.50.0-abcdef12") == (
+        "/aws/service/bottlerocket/aws-k8s-1.35-nvidia/x86_64/1.50.0-abcdef12/image_id"
+    )
+
+
+def test_an_addon_version_that_does_not_exist_fails(account: dict[str, Any]) -> None:
+    config = prod()
+    result = checks(config, eks=stub_addons(config, missing="coredns"))
+    assert failed(result) == {"add-on coredns"}
+    pinned = config.cluster.addons.coredns
+    assert f"{pinned} is not offered" in result["add-on coredns"].detail
+
+
+def test_a_missing_model_object_fails_and_no_bucket_skips(account: dict[str, Any]) -> None:
+    result = checks(prod(**{"service.modelPrefix": "iris/2"}))
+    assert failed(result) == {"model object"}
+    assert "s3://models/iris/2/" in result["model object"].detail
+    config = prod()
+    skipped = run_checks(config, REGION, session=SESSION, clients={"eks": stub_addons(config)})
+    assert next(c for c in skipped if c.name == "model object").status == "skipped"
+
+
+def test_a_missing_image_tag_fails_and_no_repository_skips(account: dict[str, Any]) -> None:
+    result = checks(prod(**{"service.image.tag": "0.2.0"}))
+    assert failed(result) == {"image"}
+    raw = raw_stack_config("prod")
+    result = checks(parse_stack_config(raw))
+    assert result["image"].status == "skipped"
+
+
+def test_main_prints_a_table_and_exits_1_on_a_failure(
+    account: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without the Stubber, moto answers DescribeAddonVersions with "not implemented".
+    assert preflight.main(["--stack", "prod", "--project-dir", str(ROOT)]) == 1
+    out = capsys.readouterr().out
+    assert "PASS" in out and "FAIL" in out and "SKIP" in out
+    assert "add-on vpc-cni" in out
+
+
+def test_quota_classes() -> None:
+    assert [quota_class(t) for t in ("c7i.large", "t3.large", "g6.xlarge", "p5.48xlarge")] == [
+        "standard",
+        "standard",
+        "g",
+        "p",
+    ]
+    assert quota_class("inf2.xlarge") is None
