@@ -34,3 +34,26 @@ pytest: $(STAMP)
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+## The side-by-side serving benchmark (issue 7); by hand, never in CI. Writes bench/results.md.
+## BENCH_DURATION=<seconds per wrk run> (default 10) shortens or lengthens it.
+BENCH_WORK := bench/.work
+BENCH_VENVS := $(BENCH_WORK)/venvs
+
+# One venv per peer: MLServer's and KServe's pins conflict with each other and with ours.
+$(BENCH_VENVS)/%/.installed: bench/requirements-%.txt
+	rm -rf $(BENCH_VENVS)/$*
+	$(PYTHON) -m venv $(BENCH_VENVS)/$*
+	$(BENCH_VENVS)/$*/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENVS)/$*/bin/python -m pip install --quiet -r $<
+	@touch $@
+
+$(BENCH_WORK)/models/.built: bench/build_models.py $(BENCH_VENVS)/models/.installed
+	$(BENCH_VENVS)/models/bin/python bench/build_models.py --out $(BENCH_WORK)/models
+	@touch $@
+
+bench: $(STAMP) $(BENCH_VENVS)/mlserver/.installed $(BENCH_VENVS)/kserve/.installed $(BENCH_WORK)/models/.built
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y wrk; }
+	$(BIN)/python bench/run.py
