@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import pulumi
 from pydantic import (
@@ -68,6 +68,8 @@ def _network(value: str) -> str:
 
 Cidr = Annotated[str, AfterValidator(_network)]
 
+InterfaceEndpoint = Literal["ecr.api", "ecr.dkr", "sts", "logs", "ec2"]
+
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(pattern=_DNS_LABEL)]
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
@@ -92,8 +94,8 @@ class NetworkConfig(_Model):
     public_subnet_prefix: int | None = None
     """Prefix length of each public subnet; default: the VPC's prefix + 5."""
     enable_interface_endpoints: bool = False
-    interface_endpoints: list[Literal["ecr.api", "ecr.dkr", "sts", "logs", "ec2"]] = Field(
-        default_factory=lambda: ["ecr.api", "ecr.dkr", "sts", "logs", "ec2"]
+    interface_endpoints: list[InterfaceEndpoint] = Field(
+        default_factory=lambda: list(get_args(InterfaceEndpoint))
     )
     enable_flow_logs: bool = False
     flow_log_retention_days: int = 30

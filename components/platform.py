@@ -24,9 +24,7 @@ class Platform(pulumi.ComponentResource):
 
         self.network = Network(
             "network",
-            NetworkArgs.from_config(
-                config.network, cluster_name=config.cluster.name, tags=tags
-            ),
+            NetworkArgs.from_config(config.network, cluster_name=config.cluster.name, tags=tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.outputs: dict[str, object] = {
