@@ -210,6 +210,7 @@ def render_markdown(
     header: list[str],
     wrk_command: str,
     versions: dict[str, str],
+    batching_notes: tuple[str, ...] = (),
 ) -> str:
     """The whole of bench/results.md."""
     out: list[str] = ["# Benchmark results", "", *header, ""]
@@ -259,6 +260,8 @@ def render_markdown(
         ]
         for model, mode, rps, p99 in batching_rows:
             out.append(f"| {model} | {mode} | {rps:,.0f} | {_fmt_ms(p99)} |")
+        if batching_notes:
+            out += ["", *batching_notes]
     out += [
         "",
         "## Exact commands and settings",

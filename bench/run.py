@@ -498,6 +498,13 @@ def main() -> None:
             if len(rps) == 2:
                 batching[model] = (rps[True], rps[False])
 
+    notes = []
+    for model in ("small", "heavy"):
+        t = json.loads((MODELS / model / "inference.json").read_text())
+        notes.append(
+            f"- {model} model, ONNX Runtime alone on one thread: {t['ms_1_rows']:.3f} ms for 1 row, "
+            f"{t['ms_32_rows']:.3f} ms for 32 rows (`bench/build_models.py`)."
+        )
     checks = check_targets(results, ours=OURS, floor=FLOOR, batching=batching)
     text = render_markdown(
         results=results,
@@ -509,6 +516,7 @@ def main() -> None:
         wrk_command=" ".join(_short(a) for a in wrk_argv(32, DURATION))
         + "  (and -c1; BENCH_BODY names the request body file)",
         versions=versions(),
+        batching_notes=tuple(notes),
     )
     (BENCH / "results.md").write_text(text)
     (WORK / "results.json").write_text(
