@@ -502,7 +502,7 @@ def main() -> None:
     for model in ("small", "heavy"):
         t = json.loads((MODELS / model / "inference.json").read_text())
         notes.append(
-            f"- {model} model, ONNX Runtime alone on one thread: {t['ms_1_rows']:.3f} ms for 1 row, "
+            f"- {model} model, ONNX Runtime on one thread: {t['ms_1_rows']:.3f} ms for 1 row, "
             f"{t['ms_32_rows']:.3f} ms for 32 rows (`bench/build_models.py`)."
         )
     checks = check_targets(results, ours=OURS, floor=FLOOR, batching=batching)
