@@ -32,10 +32,16 @@ class Measurement:
     p99_us: int
     non_2xx: int
     socket_errors: int
+    server_cpu_us: float = 0.0
+    """CPU time (user + system) the server's process tree used during the run."""
 
     @property
     def rps(self) -> float:
         return self.requests / (self.duration_us / 1e6) if self.duration_us else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.server_cpu_us / self.requests if self.requests else 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,7 +212,7 @@ def render_markdown(
     checks: list[Check],
     ours: str,
     floor: str,
-    batching_rows: list[tuple[str, str, float, int]],
+    batching_rows: list[tuple[str, str, Measurement]],
     header: list[str],
     wrk_command: str,
     versions: dict[str, str],
@@ -217,13 +223,14 @@ def render_markdown(
     out += [
         "## Throughput and latency (small model, one-row V2 requests)",
         "",
-        "Best of two 32-connection runs; p50/p99 in ms; RSS summed over the server's process",
-        "tree after the load. Ratios: req/s over the floor's at the same worker count, and over",
-        "the best peer's.",
+        "Best of two 32-connection runs; p50/p99 in ms; server CPU is user + system time of the",
+        "server's whole process tree during the run, per request; RSS summed over that tree after",
+        "the load. Ratios: req/s over the floor's at the same worker count, and over the best",
+        "peer's (the fastest peer configuration with at most as many worker processes).",
         "",
         "| server | workers | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors "
-        "| RSS MiB (per worker) | × floor | × best peer |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU µs/req | RSS MiB (per worker) | × floor | × best peer |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for res in results:
         fl = _by(results, floor, res.workers)
@@ -244,7 +251,8 @@ def render_markdown(
             name = f"**{res.server}**" if res.server == ours else res.server
             out.append(
                 f"| {name} | {res.workers} | {conns} | {run.rps:,.0f} | {_fmt_ms(run.p50_us)} "
-                f"| {_fmt_ms(run.p99_us)} | {run.non_2xx} | {run.socket_errors} | {rss} "
+                f"| {_fmt_ms(run.p99_us)} | {run.non_2xx} | {run.socket_errors} "
+                f"| {run.cpu_us_per_request:.0f} | {rss} "
                 f"| {to_floor} | {to_peer} |"
             )
     out += ["", "## Targets (issue 7)", "", "| target | measured | result |", "|---|---|---|"]
@@ -255,11 +263,14 @@ def render_markdown(
             "",
             "## Batching (our server, 1 worker, one-row requests at 32 connections)",
             "",
-            "| model | batching | rows/s | p99 ms |",
-            "|---|---|---:|---:|",
+            "| model | batching | rows/s | p99 ms | server CPU µs/row |",
+            "|---|---|---:|---:|---:|",
         ]
-        for model, mode, rps, p99 in batching_rows:
-            out.append(f"| {model} | {mode} | {rps:,.0f} | {_fmt_ms(p99)} |")
+        for model, mode, run in batching_rows:
+            out.append(
+                f"| {model} | {mode} | {run.rps:,.0f} | {_fmt_ms(run.p99_us)} "
+                f"| {run.cpu_us_per_request:.0f} |"
+            )
         if batching_notes:
             out += ["", *batching_notes]
     out += [

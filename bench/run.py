@@ -28,7 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -337,11 +337,23 @@ def wrk_argv(connections: int, seconds: int) -> list[str]:
     ]  # fmt: skip
 
 
-def run_wrk(model: str, connections: int, seconds: int) -> Measurement:
+def _cpu_us(pid: int) -> float:
+    """User + system CPU of pid's process tree, from /proc/<pid>/stat (clock ticks)."""
+    ticks = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1e6 / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(model: str, connections: int, seconds: int, server_pid: int) -> Measurement:
     body = MODELS / model / "body.json"
-    if not body.exists():
-        request = json.loads((MODELS / model / "request.json").read_text())
-        body.write_text(json.dumps(request["body"], separators=(",", ":")))
+    request = json.loads((MODELS / model / "request.json").read_text())
+    body.write_text(json.dumps(request["body"], separators=(",", ":")))
+    cpu_before = _cpu_us(server_pid)
     out = subprocess.run(
         wrk_argv(connections, seconds),
         env={**os.environ, "BENCH_BODY": str(body)},
@@ -352,7 +364,8 @@ def run_wrk(model: str, connections: int, seconds: int) -> Measurement:
         start_new_session=True,
         preexec_fn=_raise_priority,
     )
-    return parse_wrk(out.stdout, connections=connections)
+    cpu = _cpu_us(server_pid) - cpu_before
+    return replace(parse_wrk(out.stdout, connections=connections), server_cpu_us=cpu)
 
 
 def measure(server: Server, model: str, plan: list[int], tag: str) -> tuple[Result, Running]:
@@ -360,14 +373,15 @@ def measure(server: Server, model: str, plan: list[int], tag: str) -> tuple[Resu
     try:
         running.wait_ready()
         check_answer(model)
-        run_wrk(model, 32, WARMUP)
+        run_wrk(model, 32, WARMUP, running.proc.pid)
         runs = []
         for conns in plan:
-            m = run_wrk(model, conns, DURATION)
+            m = run_wrk(model, conns, DURATION, running.proc.pid)
             print(
                 f"  {tag:12} {server.name:8} {server.workers}w c={conns:<2} {m.rps:9,.0f} req/s "
                 f"p50 {m.p50_us / 1000:6.2f} ms  p99 {m.p99_us / 1000:7.2f} ms  "
-                f"non-2xx {m.non_2xx}  socket errors {m.socket_errors}",
+                f"non-2xx {m.non_2xx}  socket errors {m.socket_errors}  "
+                f"server CPU {m.cpu_us_per_request:.0f} µs/req",
                 flush=True,
             )
             runs.append(m)
@@ -481,7 +495,7 @@ def main() -> None:
             print(f"  {server.name} {server.workers}w: FAILED: {exc}", flush=True)
 
     batching: dict[str, tuple[float, float]] = {}
-    batching_rows: list[tuple[str, str, float, int]] = []
+    batching_rows: list[tuple[str, str, Measurement]] = []
     if not only or OURS in only:
         print("== batching: our server, 1 worker, one-row requests at 32 connections", flush=True)
         for model, folder in (("heavy", heavy), ("small", small)):
@@ -494,7 +508,7 @@ def main() -> None:
                     continue
                 run = res.runs[0]
                 rps[on] = run.rps
-                batching_rows.append((model, "on" if on else "off", run.rps, run.p99_us))
+                batching_rows.append((model, "on" if on else "off", run))
             if len(rps) == 2:
                 batching[model] = (rps[True], rps[False])
 
