@@ -44,3 +44,6 @@ def configure_logging(level: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # The AWS SDK's info lines (where it found credentials) would bury a start-up error.
+    for name in ("boto3", "botocore", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
