@@ -436,7 +436,8 @@ def _loadavg() -> str:
 
 
 def header(load_before: str) -> list[str]:
-    wrk = _out(["wrk", "-v"]).splitlines()
+    wrk_lines = _out(["wrk", "-v"]).splitlines()
+    wrk = wrk_lines[0].split(" Copyright")[0] if wrk_lines else "wrk"
     commit = _out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     return [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} at commit `{commit}` "
@@ -446,7 +447,7 @@ def header(load_before: str) -> list[str]:
         f"{_mem_total()} RAM, {platform.system()} {platform.release()}",
         f"- load average (1, 5, 15 min) before the run: {load_before}; after: {_loadavg()} "
         "(other work on the machine shows up as noise in every row)",
-        f"- Python {platform.python_version()}; load generator: {wrk[0] if wrk else 'wrk'}",
+        f"- Python {platform.python_version()}; load generator: {wrk}",
         f"- each wrk run: {DURATION} s after a {WARMUP} s warm-up at 32 connections; "
         "one thread (`-t1`) so that wrk takes as little CPU from the server as it can; servers and "
         + (f"wrk at nice {NICE}" if _nice_applies() else "wrk at the caller's priority"),
