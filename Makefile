@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STACK ?= dev
 STAMP := $(VENV)/.installed
 
-.PHONY: preview test lint typecheck pytest serve bench preflight clean
+.PHONY: preview test lint typecheck pytest serve bench bench-profile preflight clean
 
 $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,3 +57,8 @@ bench: $(STAMP) $(BENCH_VENVS)/mlserver/.installed $(BENCH_VENVS)/kserve/.instal
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update && $$SUDO apt-get install -y wrk; }
 	$(BIN)/python bench/run.py
+
+## py-spy and GC counts for our server under wrk load (after `make bench`): where the time goes.
+## PROFILE_CONNECTIONS, PROFILE_BATCHING=on|off, PROFILE_MODEL=small|heavy, PROFILE_SECONDS.
+bench-profile: $(STAMP) $(BENCH_VENVS)/tools/.installed $(BENCH_WORK)/models/.built
+	$(BIN)/python bench/profile_server.py
