@@ -4,7 +4,9 @@
 bench/run.py does, loads it with wrk, records py-spy's raw samples of the worker process into
 bench/.work/profile-<tag>.txt, and prints the frames with the largest share of the samples,
 inclusive and self. Also counts the garbage collector's work in the same run, from the server's own
-`gc.callbacks`, through a wrapper that leaves serving/ untouched.
+`gc.callbacks`, through a wrapper that leaves serving/ untouched; PROFILE_GC_FREEZE=1 makes
+the wrapper call `gc.collect(); gc.freeze()` once the server is ready, to see what moving the
+start-up objects out of the collector's reach would change.
 
 Environment: PROFILE_CONNECTIONS (default 32), PROFILE_BATCHING (on/off, default: the server's
 default), PROFILE_MODEL (small/heavy, default small), PROFILE_SECONDS (default 8).
@@ -44,6 +46,19 @@ def on_gc(phase, info):
         s[0] += 1; s[1] += ms; s[2] = max(s[2], ms)
 gc.callbacks.append(on_gc)
 atexit.register(lambda: open(os.environ["PROFILE_GC_OUT"], "w").write(json.dumps(stats)))
+if os.environ.get("PROFILE_GC_FREEZE") == "1":
+    import threading, urllib.request
+    def freeze_when_ready():
+        url = f"http://127.0.0.1:{os.environ['SERVING_PORT']}/v2/health/ready"
+        while True:
+            try:
+                if urllib.request.urlopen(url, timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        gc.collect()
+        gc.freeze()
+    threading.Thread(target=freeze_when_ready, daemon=True).start()
 runpy.run_module("serving", run_name="__main__")
 """
 
@@ -77,7 +92,8 @@ def main() -> None:
     seconds = int(os.environ.get("PROFILE_SECONDS", "8"))
     batching_env = os.environ.get("PROFILE_BATCHING")
     batching = None if batching_env is None else batching_env == "on"
-    tag = f"{model}-c{conns}-batching-{batching_env or 'default'}"
+    freeze = "-gc-freeze" if os.environ.get("PROFILE_GC_FREEZE") == "1" else ""
+    tag = f"{model}-c{conns}-batching-{batching_env or 'default'}{freeze}"
 
     server = run.our_server(run.MODELS / model, 1, batching=batching)
     wrapper = run.WORK / "gc_wrapper.py"
@@ -86,7 +102,11 @@ def main() -> None:
     server = replace(
         server,
         argv=[server.argv[0], str(wrapper)],
-        env={**server.env, "PROFILE_GC_OUT": str(gc_out)},
+        env={
+            **server.env,
+            "PROFILE_GC_OUT": str(gc_out),
+            "PROFILE_GC_FREEZE": os.environ.get("PROFILE_GC_FREEZE", "0"),
+        },
     )
     raw = run.WORK / f"profile-{tag}.txt"
     running = run.Running(server, f"profile-{tag}")
