@@ -114,9 +114,7 @@ class Network(pulumi.ComponentResource):
             tags=tags("vpc"),
             opts=child,
         )
-        igw = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=vpc.id, tags=tags("igw"), opts=child
-        )
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags("igw"), opts=child)
 
         public_rt = aws.ec2.RouteTable(
             f"{name}-public", vpc_id=vpc.id, tags=tags("public"), opts=child

@@ -38,6 +38,7 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -47,6 +48,7 @@ __all__ = [
     "Registration",
     "StackRun",
     "load_stack_config_file",
+    "run_program",
     "run_stack",
 ]
 
@@ -68,6 +70,10 @@ class Registration:
     id: str | None
     dependencies: tuple[str, ...] = ()
     provider: str | None = None
+    ignore_changes: tuple[str, ...] = ()
+    """Property paths the engine is told to ignore, as sent on the wire (camelCase)."""
+    transforms: int = 0
+    """How many resource transforms the registration carries (they run in the engine)."""
 
     @property
     def is_component(self) -> bool:
@@ -148,7 +154,10 @@ _ARN = {
     "aws:iam/role:Role": ("iam", "role/{name}", True),
     "aws:iam/policy:Policy": ("iam", "policy/{name}", True),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": (
-        "iam", "oidc-provider/oidc.eks.{region}.amazonaws.com/id/{hex}", True),
+        "iam",
+        "oidc-provider/oidc.eks.{region}.amazonaws.com/id/{hex}",
+        True,
+    ),
     "aws:kms/key:Key": ("kms", "key/{uuid}", False),
     "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}", False),
     "aws:s3/bucket:Bucket": ("s3", "{name}", True),
@@ -172,7 +181,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self._kit = mocks
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != STACK_TYPE:
             urn = response.urn
             registered = self.resources.get(urn)
@@ -188,6 +197,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     id=registered.id if registered else None,
                     dependencies=tuple(request.dependencies),
                     provider=request.provider or None,
+                    ignore_changes=tuple(request.ignoreChanges),
+                    transforms=len(request.transforms),
                 )
             )
         return response
@@ -238,7 +249,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     # ----------------------------------------------------------------- pulumi.runtime.Mocks
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
         inputs = _ints(dict(args.inputs))
         if not args.custom and args.typ != "eks:index:Cluster":
             return None, {}
@@ -269,16 +282,31 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "id": self.account_id,
             }
         if token in ("aws:index/getRegion:getRegion", "aws:index/region:getRegion"):
-            return {"name": self.region, "region": self.region, "id": self.region,
-                    "endpoint": f"ec2.{self.region}.amazonaws.com", "description": self.region}
+            return {
+                "name": self.region,
+                "region": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": self.region,
+            }
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
-                    "reverseDnsPrefix": "com.amazonaws"}
+            return {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+                "reverseDnsPrefix": "com.amazonaws",
+            }
         if token == "aws:ssm/getParameter:getParameter":
             name = str(args.args.get("name", ""))
-            return {"name": name, "value": f"ami-0{_stable_hex(name)}", "type": "String",
-                    "arn": f"arn:aws:ssm:{self.region}:{self.account_id}:parameter{name}",
-                    "id": name, "version": 1, "insecureValue": f"ami-0{_stable_hex(name)}"}
+            return {
+                "name": name,
+                "value": f"ami-0{_stable_hex(name)}",
+                "type": "String",
+                "arn": f"arn:aws:ssm:{self.region}:{self.account_id}:parameter{name}",
+                "id": name,
+                "version": 1,
+                "insecureValue": f"ami-0{_stable_hex(name)}",
+            }
         return {}
 
     # ----------------------------------------------------------------- outputs
@@ -299,7 +327,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _outputs(
-        self, typ: str, logical: str, key: str, physical: str, resource_id: str, inputs: dict[str, Any]
+        self,
+        typ: str,
+        logical: str,
+        key: str,
+        physical: str,
+        resource_id: str,
+        inputs: dict[str, Any],
     ) -> dict[str, Any]:
         out: dict[str, Any] = {"id": resource_id}
         arn = _ARN.get(typ)
@@ -307,9 +341,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
             service, resource, global_ = arn
             cluster = str(inputs.get("clusterName", "cluster"))
             part = resource.format(
-                name=physical if typ != "aws:eks/addon:Addon" else inputs.get("addonName", physical),
-                id=resource_id, uuid=self._uuid(key), hex=_stable_hex(key, length=32).upper(),
-                region=self.region, cluster=cluster,
+                name=physical
+                if typ != "aws:eks/addon:Addon"
+                else inputs.get("addonName", physical),
+                id=resource_id,
+                uuid=self._uuid(key),
+                hex=_stable_hex(key, length=32).upper(),
+                region=self.region,
+                cluster=cluster,
             )
             region = "" if global_ else self.region
             account = "" if service == "s3" else self.account_id
@@ -317,53 +356,94 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if "name" not in inputs and typ.startswith("aws:") and typ not in _ID_PREFIX:
             out["name"] = physical
         if typ == "aws:ec2/vpc:Vpc":
-            out.update(defaultSecurityGroupId="sg-0" + _stable_hex(key, "sg"),
-                       mainRouteTableId="rtb-0" + _stable_hex(key, "rtb"), ownerId=self.account_id)
+            out.update(
+                defaultSecurityGroupId="sg-0" + _stable_hex(key, "sg", length=16),
+                mainRouteTableId="rtb-0" + _stable_hex(key, "rtb", length=16),
+                ownerId=self.account_id,
+            )
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             out.update(latestVersion=1, defaultVersion=1)
         elif typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
             bucket = inputs.get("bucket") or physical
-            out.update(bucket=bucket, bucketDomainName=f"{bucket}.s3.amazonaws.com",
-                       bucketRegionalDomainName=f"{bucket}.s3.{self.region}.amazonaws.com",
-                       region=self.region)
+            out.update(
+                bucket=bucket,
+                bucketDomainName=f"{bucket}.s3.amazonaws.com",
+                bucketRegionalDomainName=f"{bucket}.s3.{self.region}.amazonaws.com",
+                region=self.region,
+            )
         elif typ == "aws:ecr/repository:Repository":
-            out.update(registryId=self.account_id,
-                       repositoryUrl=f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{physical}")
+            out.update(
+                registryId=self.account_id,
+                repositoryUrl=f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{physical}",
+            )
         elif typ == "aws:iam/role:Role":
             out.update(uniqueId="AROA" + _stable_hex(key, length=17).upper())
         elif typ == "aws:kms/key:Key":
             out.update(keyId=resource_id)
         elif typ == "aws:eks/nodeGroup:NodeGroup":
-            out.update(status="ACTIVE", resources=[{"autoscalingGroups": [
-                {"name": f"eks-{physical}-{_stable_hex(key, length=8)}"}]}])
+            out.update(
+                nodeGroupName=inputs.get("nodeGroupName") or physical,
+                status="ACTIVE",
+                resources=[
+                    {
+                        "autoscalingGroups": [
+                            {"name": f"eks-{physical}-{_stable_hex(key, length=8)}"}
+                        ]
+                    }
+                ],
+            )
         elif typ == "eks:index:Cluster":
-            out.update(self._eks_cluster_outputs(logical, key))
+            out.update(self._eks_cluster_outputs(logical, key, inputs))
         return out
 
-    def _eks_cluster_outputs(self, logical: str, key: str) -> dict[str, Any]:
+    def _eks_cluster_outputs(
+        self, logical: str, key: str, inputs: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """What `pulumi_eks.Cluster` (a remote component) would return from a real deployment."""
-        cluster_name = f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
+        cluster_name = str(
+            (inputs or {}).get("name") or f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
+        )
         oidc_id = _stable_hex(key, "oidc", length=32).upper()
         issuer = f"oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"
         endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com"
         kubeconfig = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kubernetes", "cluster": {
-                "server": endpoint, "certificate-authority-data": "TU9DSy1DQQ=="}}],
+            "clusters": [
+                {
+                    "name": "kubernetes",
+                    "cluster": {"server": endpoint, "certificate-authority-data": "TU9DSy1DQQ=="},
+                }
+            ],
             "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
             "current-context": "aws",
-            "users": [{"name": "aws", "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-                "args": ["eks", "get-token", "--cluster-name", cluster_name, "--output", "json"]}}}],
+            "users": [
+                {
+                    "name": "aws",
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": [
+                                "eks",
+                                "get-token",
+                                "--cluster-name",
+                                cluster_name,
+                                "--output",
+                                "json",
+                            ],
+                        }
+                    },
+                }
+            ],
         }
         return {
             "clusterName": cluster_name,
             "endpoint": endpoint,
             "kubeconfig": kubeconfig,
             "kubeconfigJson": json.dumps(kubeconfig),
-            "clusterSecurityGroupId": "sg-0" + _stable_hex(key, "cluster-sg"),
-            "nodeSecurityGroupId": "sg-0" + _stable_hex(key, "node-sg"),
+            "clusterSecurityGroupId": "sg-0" + _stable_hex(key, "cluster-sg", length=16),
+            "nodeSecurityGroupId": "sg-0" + _stable_hex(key, "node-sg", length=16),
             "oidcProviderArn": f"arn:aws:iam::{self.account_id}:oidc-provider/{issuer}",
             "oidcProviderUrl": f"https://{issuer}",
             "oidcIssuer": issuer,
@@ -379,10 +459,12 @@ class _MotoBacking:
 
         self._mock = mock_aws()
         self._mock.start()
-        self.ec2 = boto3.client("ec2", region_name=region,
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
-        self.iam = boto3.client("iam", region_name=region,
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.ec2 = boto3.client(
+            "ec2", region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        self.iam = boto3.client(
+            "iam", region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
         self._ids: dict[str, str] = {}
 
     def stop(self) -> None:
@@ -391,17 +473,19 @@ class _MotoBacking:
     def create(self, typ: str, physical: str, inputs: dict[str, Any]) -> str | None:
         """Create the resource in moto and return its id, or None for types not backed."""
         if typ == "aws:ec2/vpc:Vpc":
-            return self.ec2.create_vpc(CidrBlock=inputs["cidrBlock"])["Vpc"]["VpcId"]
+            return str(self.ec2.create_vpc(CidrBlock=inputs["cidrBlock"])["Vpc"]["VpcId"])
         if typ == "aws:ec2/subnet:Subnet":
             return self.ec2.create_subnet(
-                VpcId=inputs["vpcId"], CidrBlock=inputs["cidrBlock"],
+                VpcId=inputs["vpcId"],
+                CidrBlock=inputs["cidrBlock"],
                 AvailabilityZone=inputs["availabilityZone"],
             )["Subnet"]["SubnetId"]
         if typ == "aws:ec2/routeTable:RouteTable":
             return self.ec2.create_route_table(VpcId=inputs["vpcId"])["RouteTable"]["RouteTableId"]
         if typ == "aws:ec2/securityGroup:SecurityGroup":
             return self.ec2.create_security_group(
-                GroupName=physical, Description=inputs.get("description", "Managed by Pulumi"),
+                GroupName=physical,
+                Description=inputs.get("description", "Managed by Pulumi"),
                 VpcId=inputs["vpcId"],
             )["GroupId"]
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
@@ -410,20 +494,32 @@ class _MotoBacking:
                 data["UserData"] = inputs["userData"]
             if "metadataOptions" in inputs:
                 md = inputs["metadataOptions"]
-                data["MetadataOptions"] = {"HttpTokens": md.get("httpTokens", "optional"),
-                                           "HttpPutResponseHopLimit": md.get("httpPutResponseHopLimit", 1)}
+                data["MetadataOptions"] = {
+                    "HttpTokens": md.get("httpTokens", "optional"),
+                    "HttpPutResponseHopLimit": md.get("httpPutResponseHopLimit", 1),
+                }
             return self.ec2.create_launch_template(
-                LaunchTemplateName=physical, LaunchTemplateData=data
+                LaunchTemplateName=physical,
+                LaunchTemplateData=data,  # type: ignore[arg-type]
             )["LaunchTemplate"]["LaunchTemplateId"]
         if typ == "aws:iam/role:Role":
-            self.iam.create_role(RoleName=physical, AssumeRolePolicyDocument=inputs["assumeRolePolicy"])
+            self.iam.create_role(
+                RoleName=physical, AssumeRolePolicyDocument=inputs["assumeRolePolicy"]
+            )
+            # moto validates a trust policy on update only; re-applying it runs AWS's rules.
+            self.iam.update_assume_role_policy(
+                RoleName=physical, PolicyDocument=inputs["assumeRolePolicy"]
+            )
             return physical
         if typ == "aws:iam/policy:Policy":
             return self.iam.create_policy(PolicyName=physical, PolicyDocument=inputs["policy"])[
-                "Policy"]["Arn"]
+                "Policy"
+            ]["Arn"]
         if typ == "aws:iam/rolePolicy:RolePolicy":
             role = str(inputs["role"])
-            self.iam.put_role_policy(RoleName=role, PolicyName=physical, PolicyDocument=inputs["policy"])
+            self.iam.put_role_policy(
+                RoleName=role, PolicyName=physical, PolicyDocument=inputs["policy"]
+            )
             return f"{role}:{physical}"
         return None
 
@@ -454,6 +550,57 @@ def _argv(program: Path) -> Iterator[None]:
         sys.argv, sys.path[:] = saved[0], saved[1]
 
 
+def run_program(
+    program: Callable[[], object],
+    *,
+    project: str = "project",
+    stack: str = "test",
+    config: Mapping[str, Any] | None = None,
+    mocks: PlatformMocks | None = None,
+    preview: bool = False,
+) -> StackRun:
+    """Run `program` (a function that builds resources) under the mocks and record it.
+
+    `config` keys are `"namespace:key"` or `"key"` (put in the project's namespace);
+    non-string values are passed as JSON, as the CLI does for structured config.
+    Exceptions from the program or from a mocked AWS call propagate unchanged. Each call
+    runs in a fresh context, so several runs in one process do not see each other.
+    """
+    full_config: dict[str, str] = {}
+    for key, value in (config or {}).items():
+        full = key if ":" in key else f"{project}:{key}"
+        full_config[full] = value if isinstance(value, str) else json.dumps(value)
+    kit = mocks or PlatformMocks(region=full_config.get("aws:region", "us-west-2"))
+
+    def run() -> StackRun:
+        # As `pulumi.runtime.test` does: a failed earlier run must not leak its RPCs here.
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
+        kit.install(project=project, stack=stack, preview=preview)
+        pulumi.runtime.set_all_config(full_config)
+        root = pulumi.runtime.get_root_resource()
+
+        def call() -> None:
+            program()
+
+        _sync_await(run_pulumi_func(call))
+        exported = getattr(root, "outputs", {})
+        outputs = _sync_await(pulumi.Output.from_input(exported).future()) if exported else {}
+        return StackRun(
+            stack=stack,
+            project=project,
+            resources=list(kit.registrations),
+            outputs=dict(outputs or {}),
+            calls=list(kit.calls),
+        )
+
+    try:
+        return contextvars.Context().run(run)
+    finally:
+        if mocks is None:
+            kit.close()
+
+
 def run_stack(
     stack: str,
     *,
@@ -463,33 +610,19 @@ def run_stack(
     program: str = "__main__.py",
     preview: bool = False,
 ) -> StackRun:
-    """Run a stack's program under the mocks, with its `Pulumi.<stack>.yaml` config.
+    """Run a stack's program file under the mocks, with its `Pulumi.<stack>.yaml` config.
 
-    `config` overrides or adds keys (`"project:key"` or `"key"`; objects as dicts).
-    Exceptions from the program (a `ConfigError`, say) propagate unchanged. Each call
-    runs in a fresh context, so several runs in one process do not see each other.
+    `config` overrides or adds keys, as in `run_program`.
     """
     root_dir = Path(project_dir).resolve()
     project, stack_config = load_stack_config_file(root_dir, stack)
-    for key, value in (config or {}).items():
-        full = key if ":" in key else f"{project}:{key}"
-        stack_config[full] = value if isinstance(value, str) else json.dumps(value)
-    region = json.loads(json.dumps(stack_config.get("aws:region", "us-west-2")))
-    kit = mocks or PlatformMocks(region=region)
+    merged: dict[str, Any] = {**stack_config, **(config or {})}
+    path = root_dir / program
 
-    def run() -> StackRun:
-        kit.install(project=project, stack=stack, preview=preview)
-        pulumi.runtime.set_all_config(stack_config)
-        root = pulumi.runtime.get_root_resource()
-        with _argv(root_dir / program):
-            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(root_dir / program), run_name="__main__")))
-        exported = getattr(root, "outputs", {})
-        outputs = _sync_await(pulumi.Output.from_input(exported).future()) if exported else {}
-        return StackRun(stack=stack, project=project, resources=list(kit.registrations),
-                        outputs=dict(outputs or {}), calls=list(kit.calls))
+    def main() -> None:
+        with _argv(path):
+            runpy.run_path(str(path), run_name="__main__")
 
-    try:
-        return contextvars.Context().run(run)
-    finally:
-        if mocks is None:
-            kit.close()
+    return run_program(
+        main, project=project, stack=stack, config=merged, mocks=mocks, preview=preview
+    )

@@ -43,14 +43,47 @@ def _nvidia(model: str) -> InstanceFamily:
 #: config with the list of known ones, rather than guessed at.
 INSTANCE_FAMILIES: dict[str, InstanceFamily] = {
     # General purpose, compute and memory optimised, x86_64.
-    **{f: _cpu("x86_64") for f in (
-        "t3", "t3a", "m5", "m5a", "m6i", "m6a", "m7i", "m7a", "m7i-flex",
-        "c5", "c5a", "c6i", "c6a", "c7i", "c7a", "r5", "r6i", "r6a", "r7i", "r7a",
-    )},
+    **{
+        f: _cpu("x86_64")
+        for f in (
+            "t3",
+            "t3a",
+            "m5",
+            "m5a",
+            "m6i",
+            "m6a",
+            "m7i",
+            "m7a",
+            "m7i-flex",
+            "c5",
+            "c5a",
+            "c6i",
+            "c6a",
+            "c7i",
+            "c7a",
+            "r5",
+            "r6i",
+            "r6a",
+            "r7i",
+            "r7a",
+        )
+    },
     # Graviton, arm64.
-    **{f: _cpu("arm64") for f in (
-        "t4g", "m6g", "m7g", "m8g", "c6g", "c7g", "c8g", "r6g", "r7g", "r8g",
-    )},
+    **{
+        f: _cpu("arm64")
+        for f in (
+            "t4g",
+            "m6g",
+            "m7g",
+            "m8g",
+            "c6g",
+            "c7g",
+            "c8g",
+            "r6g",
+            "r7g",
+            "r8g",
+        )
+    },
     # NVIDIA GPUs.
     "g4dn": _nvidia("T4"),
     "g5": _nvidia("A10G"),
@@ -90,8 +123,28 @@ GPUS_PER_INSTANCE: dict[str, int] = {
 
 #: CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
-    2192, 2557, 2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 
 

@@ -36,11 +36,11 @@ class AzSubnets:
 def required_addresses(vpc_prefix: int, private_prefix: int, public_prefix: int) -> int:
     """How many addresses the slot layout needs, counted from the VPC's start."""
     if private_prefix < vpc_prefix or public_prefix < vpc_prefix:
-        return 2 ** (32 - vpc_prefix) + 1
+        return int(2 ** (32 - vpc_prefix)) + 1
     private_size = 2 ** (32 - private_prefix)
     public_size = 2 ** (32 - public_prefix)
     public_start = -(-AZ_SLOTS * private_size // public_size) * public_size
-    return public_start + AZ_SLOTS * public_size
+    return int(public_start + AZ_SLOTS * public_size)
 
 
 def check_fits(vpc: ipaddress.IPv4Network, private_prefix: int, public_prefix: int) -> None:

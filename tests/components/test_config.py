@@ -1,0 +1,237 @@
+"""The stack config refuses each bad value with a message naming the key path and value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError, StackConfig, parse_stack_config
+from components.core import catalog
+
+Raw = dict[str, Any]
+
+
+def test_both_stacks_parse(dev_raw: Raw, prod_raw: Raw) -> None:
+    dev, prod = parse_stack_config(dev_raw), parse_stack_config(prod_raw)
+    assert isinstance(dev, StackConfig)
+    assert dev.network.nat_strategy == "single" and prod.network.nat_strategy == "one-per-az"
+    assert not prod.cluster.endpoint_public_access
+    assert prod.node_pools["gpu"].is_gpu and prod.node_pools["gpu"].min_size == 0
+
+
+def _set(path: str, value: Any) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        *parents, leaf = path.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+
+    return mutate
+
+
+REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    (
+        "malformed CIDR",
+        _set("network.vpcCidr", "10.0.0.300/16"),
+        "platform.network.vpcCidr",
+        "'10.0.0.300/16'",
+    ),
+    (
+        "host bits set",
+        _set("network.vpcCidr", "10.0.0.1/16"),
+        "platform.network.vpcCidr",
+        "has host bits set",
+    ),
+    (
+        "VPC prefix too large",
+        _set("network.vpcCidr", "10.0.0.0/12"),
+        "platform.network.vpcCidr",
+        "got /12",
+    ),
+    (
+        "VPC prefix too small",
+        _set("network.vpcCidr", "10.0.0.0/25"),
+        "platform.network.vpcCidr",
+        "got /25",
+    ),
+    (
+        "subnets do not fit",
+        _set("network.privateSubnetPrefix", 17),
+        "platform.network",
+        "do not fit",
+    ),
+    (
+        "one AZ without the flag",
+        _set("network.azCount", 1),
+        "platform.network",
+        "azCount must be 2 to 3 (1 only with allowSingleAz: true), got 1",
+    ),
+    ("four AZs", _set("network.azCount", 4), "platform.network", "got 4"),
+    (
+        "unknown NAT strategy",
+        _set("network.natStrategy", "per-subnet"),
+        "platform.network.natStrategy",
+        "'per-subnet'",
+    ),
+    (
+        "min > desired",
+        _set("nodePools.cpu.minSize", 3),
+        "platform.nodePools.cpu",
+        "minSize 3 is greater than desiredSize 1",
+    ),
+    (
+        "desired > max",
+        _set("nodePools.cpu.desiredSize", 9),
+        "platform.nodePools.cpu",
+        "desiredSize 9 is greater than maxSize 4",
+    ),
+    (
+        "max = 0",
+        lambda raw: raw["nodePools"]["cpu"].update(minSize=0, desiredSize=0, maxSize=0),
+        "platform.nodePools.cpu",
+        "maxSize must be at least 1, got 0",
+    ),
+    (
+        "instance type not family.size",
+        _set("nodePools.cpu.instanceTypes", ["c7ilarge"]),
+        "platform.nodePools.cpu.instanceTypes",
+        "'c7ilarge' is not of the form family.size",
+    ),
+    (
+        "unknown family",
+        _set("nodePools.cpu.instanceTypes", ["zz9.large"]),
+        "platform.nodePools.cpu.instanceTypes",
+        "unknown instance family 'zz9'",
+    ),
+    (
+        "GPU pool on a CPU family",
+        lambda raw: raw["nodePools"]["cpu"].update(accelerator="nvidia"),
+        "platform.nodePools.cpu",
+        "a GPU (accelerator: nvidia) pool cannot use 'c7i.large'",
+    ),
+    (
+        "CPU pool on a GPU family",
+        _set("nodePools.cpu.instanceTypes", ["g5.xlarge"]),
+        "platform.nodePools.cpu",
+        "a CPU pool cannot use 'g5.xlarge': it has NVIDIA GPUs",
+    ),
+    (
+        "arm64 type in an x86 pool",
+        _set("nodePools.cpu.instanceTypes", ["m7g.large"]),
+        "platform.nodePools.cpu",
+        "'m7g.large' is arm64",
+    ),
+    (
+        "unsupported Kubernetes version",
+        _set("cluster.kubernetesVersion", "1.29"),
+        "platform.cluster.kubernetesVersion",
+        "unsupported Kubernetes version '1.29'",
+    ),
+    (
+        "extended-support version",
+        _set("cluster.kubernetesVersion", "1.33"),
+        "platform.cluster.kubernetesVersion",
+        "extended support",
+    ),
+    ("unknown top-level key", _set("netwrok", {}), "platform.netwrok", "unknown key"),
+    (
+        "unknown nested key",
+        _set("nodePools.cpu.instanceType", "c7i.large"),
+        "platform.nodePools.cpu.instanceType",
+        "unknown key",
+    ),
+    (
+        "image tagged latest",
+        _set("service.image.tag", "latest"),
+        "platform.service.image.tag",
+        "'latest' is mutable",
+    ),
+    (
+        "public endpoint open to the world",
+        _set("cluster.publicAccessCidrs", ["0.0.0.0/0"]),
+        "platform.cluster",
+        "0.0.0.0/0",
+    ),
+    (
+        "public endpoint without allow-list",
+        _set("cluster.publicAccessCidrs", []),
+        "platform.cluster",
+        "publicAccessCidrs is empty",
+    ),
+    (
+        "service on a missing pool",
+        _set("service.nodePool", "gpu"),
+        "platform: service.nodePool",
+        "'gpu' is not one of the node pools",
+    ),
+    ("GPUs on a CPU pool", _set("service.gpus", 1), "platform", "has no GPUs"),
+    (
+        "bad retention",
+        _set("cluster.logRetentionDays", 42),
+        "platform.cluster.logRetentionDays",
+        "got 42",
+    ),
+    (
+        "bad admin ARN",
+        _set("cluster.adminPrincipalArns", ["admin"]),
+        "platform.cluster.adminPrincipalArns",
+        "not an IAM role or user ARN: 'admin'",
+    ),
+    (
+        "AMI release for another Kubernetes version",
+        _set("nodePools.cpu.releaseVersion", "1.34.2-20260101"),
+        "nodePools.cpu.releaseVersion",
+        "is for Kubernetes 1.34, but the cluster runs 1.35",
+    ),
+    (
+        "AMI release that is not one",
+        _set("nodePools.system.releaseVersion", "latest"),
+        "nodePools.system.releaseVersion",
+        "'latest' is not an AL2023 EKS AMI release version",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "path", "message"), REJECTED, ids=[c[0] for c in REJECTED]
+)
+def test_rejected(
+    dev_raw: Raw, case: str, mutate: Callable[[Raw], None], path: str, message: str
+) -> None:
+    mutate(dev_raw)
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(dev_raw)
+    text = str(info.value)
+    assert path in text, text
+    assert message in text, text
+    assert "Traceback" not in text
+
+
+def test_single_az_is_allowed_when_asked_for(dev_raw: Raw) -> None:
+    dev_raw["network"].update(azCount=1, allowSingleAz=True)
+    assert parse_stack_config(dev_raw).network.az_count == 1
+
+
+def test_every_error_is_reported_at_once(dev_raw: Raw) -> None:
+    dev_raw["network"]["natStrategy"] = "nope"
+    dev_raw["cluster"]["kubernetesVersion"] = "1.2"
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(dev_raw)
+    assert "natStrategy" in str(info.value) and "kubernetesVersion" in str(info.value)
+
+
+def test_config_error_is_a_clean_pulumi_run_error() -> None:
+    import pulumi
+
+    assert issubclass(ConfigError, pulumi.RunError)
+
+
+def test_catalog_is_dated_and_consistent() -> None:
+    assert catalog.CATALOG_DATE
+    assert not set(catalog.KUBERNETES_VERSIONS) & set(catalog.EXTENDED_SUPPORT_VERSIONS)
+    for instance_type in catalog.GPUS_PER_INSTANCE:
+        family = catalog.INSTANCE_FAMILIES[catalog.instance_family(instance_type)]
+        assert family.accelerator == "nvidia", instance_type
