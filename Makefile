@@ -47,5 +47,9 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	@touch $(CHECKOV_STAMP)
 
+## Serve the bundled demo model on :8080, offline (SIGTERM or Ctrl+C drains, then stops).
+serve: $(STAMP)
+	SERVING_MODEL_REPOSITORY=models/iris/1 SERVING_MODEL_NAME=iris $(BIN)/python -m serving
+
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache .hypothesis
