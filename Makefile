@@ -5,8 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 STAMP := $(VENV)/.installed
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: preview test lint typecheck pytest serve bench bench-profile preflight clean
+.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-profile preflight clean
 
 $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +21,10 @@ $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproje
 preview: $(STAMP)
 	$(BIN)/python -m components.offline.preview --stack $(STACK)
 
+## The stack's Kubernetes objects as YAML in build/$(STACK)/manifests (kubectl apply -f).
+manifests: $(STAMP)
+	$(BIN)/python -m components.offline.manifests --stack $(STACK)
+
 ## Lint, type-check and test everything; .ci/run calls exactly this.
 test: lint typecheck pytest
 
@@ -29,8 +35,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest -q
+
+## checkov in its own venv (its pins conflict with ours); the manifest scan test runs it.
+checkov: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
+## Serve the bundled demo model on :8080, offline (SIGTERM or Ctrl+C drains, then stops).
+serve: $(STAMP)
+	SERVING_MODEL_REPOSITORY=models/iris/1 SERVING_MODEL_NAME=iris $(BIN)/python -m serving
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.core import catalog
+from components.core import amis, catalog
 from components.core.subnets import SubnetPlanError, check_fits
 
 __all__ = [
@@ -390,6 +390,7 @@ class ServerSettings(_Model):
     request_timeout_ms: int = Field(default=10_000, ge=1)
     drain_timeout_seconds: int = Field(default=20, ge=1)
     intra_op_threads: int = Field(default=1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 class ModelServiceConfig(_Model):
@@ -414,7 +415,15 @@ class ModelServiceConfig(_Model):
     )
     model_load_seconds_max: int = Field(default=120, ge=1)
     """Worst-case seconds to download and load the model; sizes the startup probe."""
-    pre_stop_seconds: int = Field(default=5, ge=0)
+    pre_stop_seconds: int = Field(default=15, ge=0)
+    """Pause before SIGTERM while endpoints and the load balancer stop sending traffic
+    (the AWS Load Balancer Controller takes several seconds to deregister a target)."""
+    tls_certificate_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+$"
+    )
+    """ACM certificate for the ALB: HTTPS on 443 (TLS 1.2+), HTTP redirected to it."""
+    allowed_source_cidrs: list[Cidr] = Field(default_factory=list)
+    """Who may reach an internet-facing ALB; empty: anyone (the ALB default)."""
     server: ServerSettings = Field(default_factory=ServerSettings)
     service_monitor: bool = False
     """Create a Prometheus Operator ServiceMonitor (the CRD must exist)."""
@@ -424,6 +433,17 @@ class ModelServiceConfig(_Model):
         if self.min_replicas > self.max_replicas:
             raise ValueError(
                 f"minReplicas {self.min_replicas} is greater than maxReplicas {self.max_replicas}"
+            )
+        alb = self.exposure.startswith("alb-")
+        if self.tls_certificate_arn is not None and not alb:
+            raise ValueError(
+                f"tlsCertificateArn is set but exposure is {self.exposure!r}: only an ALB "
+                "terminates TLS here"
+            )
+        if self.allowed_source_cidrs and self.exposure != "alb-internet-facing":
+            raise ValueError(
+                f"allowedSourceCidrs is set but exposure is {self.exposure!r}: it limits an "
+                "internet-facing ALB"
             )
         return self
 
@@ -463,6 +483,22 @@ class StackConfig(_Model):
             if not re.match(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$", name):
                 raise ValueError(f"node pool name {name!r} must be a lowercase DNS label")
         return value
+
+    @model_validator(mode="after")
+    def _release_versions(self) -> StackConfig:
+        # Checked here, before any resource exists, rather than when the node group is
+        # built: by then `pulumi up` would already be creating the VPC and control plane.
+        problems = []
+        for name, pool in self.node_pools.items():
+            try:
+                amis.check_release_version(
+                    pool.os, self.cluster.kubernetes_version, pool.release_version
+                )
+            except ValueError as exc:
+                problems.append(f"nodePools.{name}.releaseVersion: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> StackConfig:

@@ -70,6 +70,10 @@ class Registration:
     id: str | None
     dependencies: tuple[str, ...] = ()
     provider: str | None = None
+    ignore_changes: tuple[str, ...] = ()
+    """Property paths the engine is told to ignore, as sent on the wire (camelCase)."""
+    transforms: int = 0
+    """How many resource transforms the registration carries (they run in the engine)."""
 
     @property
     def is_component(self) -> bool:
@@ -193,6 +197,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     id=registered.id if registered else None,
                     dependencies=tuple(request.dependencies),
                     provider=request.provider or None,
+                    ignore_changes=tuple(request.ignoreChanges),
+                    transforms=len(request.transforms),
                 )
             )
         return response
@@ -376,6 +382,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             out.update(keyId=resource_id)
         elif typ == "aws:eks/nodeGroup:NodeGroup":
             out.update(
+                nodeGroupName=inputs.get("nodeGroupName") or physical,
                 status="ACTIVE",
                 resources=[
                     {
@@ -386,12 +393,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 ],
             )
         elif typ == "eks:index:Cluster":
-            out.update(self._eks_cluster_outputs(logical, key))
+            out.update(self._eks_cluster_outputs(logical, key, inputs))
         return out
 
-    def _eks_cluster_outputs(self, logical: str, key: str) -> dict[str, Any]:
+    def _eks_cluster_outputs(
+        self, logical: str, key: str, inputs: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """What `pulumi_eks.Cluster` (a remote component) would return from a real deployment."""
-        cluster_name = f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
+        cluster_name = str(
+            (inputs or {}).get("name") or f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
+        )
         oidc_id = _stable_hex(key, "oidc", length=32).upper()
         issuer = f"oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"
         endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com"
@@ -494,6 +505,10 @@ class _MotoBacking:
         if typ == "aws:iam/role:Role":
             self.iam.create_role(
                 RoleName=physical, AssumeRolePolicyDocument=inputs["assumeRolePolicy"]
+            )
+            # moto validates a trust policy on update only; re-applying it runs AWS's rules.
+            self.iam.update_assume_role_policy(
+                RoleName=physical, PolicyDocument=inputs["assumeRolePolicy"]
             )
             return physical
         if typ == "aws:iam/policy:Policy":

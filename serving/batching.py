@@ -1,12 +1,13 @@
 """Adaptive batching: coalesce the rows of concurrent requests into one inference.
 
-There is no fixed wait on the fast path. A request joins the queue and the queue is flushed on
-the next turn of the event loop, so a batch holds exactly the requests that arrived together.
-Slow models run on one inference thread (ONNX Runtime releases the GIL): while a batch runs, the
-event loop keeps decoding requests, and they form the next batch. Only there, for a slow model
-whose traffic is already concurrent, does `max_batch_delay` hold an idle model back to wait for
-batch-mates. Results are split back by rows; if a batch fails, its requests run one by one so a
-bad request fails alone.
+Batches form while the model is busy, not by waiting. A model slow enough to be worth it runs
+on one inference thread (ONNX Runtime releases the GIL); while a batch runs there, the event loop
+keeps decoding requests, and the ones that queued meanwhile form the next batch, up to
+`max_batch_size` rows. Only when such a model is idle and its recent batches held several
+requests does `max_batch_delay` hold it back to wait for batch-mates. A fast model (the warm-up
+decides) runs on the event loop and never queues: a request there runs to completion without
+yielding, so there is nothing to coalesce, and a queue would only add cost. Results are split
+back by rows; if a batch fails, its requests run one by one so a bad request fails alone.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class Batcher:
     """Serves `predict` to concurrent callers, batching their rows where the model allows.
 
     `offload` runs inference on a dedicated thread instead of the event loop (slow models);
-    `coalesce` stacks requests (batching on and a model with an open first axis).
+    `coalesce` stacks queued requests (batching on and a model with an open first axis). Without
+    `offload` every request runs at once, on the event loop.
     """
 
     def __init__(
@@ -92,9 +94,9 @@ class Batcher:
 
     async def infer(self, inputs: Tensors, deadline: float) -> Tensors:
         """Outputs for one request's tensors; `deadline` is on the event loop's clock."""
-        if not self.offload and not self.coalesce:
+        if not self.offload:
             self._observe_batch(float(_rows(inputs)))
-            return _run_one(self._predict, inputs)
+            return self._predict(inputs)
 
         loop = asyncio.get_running_loop()
         rows = _rows(inputs)
@@ -127,7 +129,7 @@ class Batcher:
                 self._scheduled.cancel()
                 self._scheduled, self._delayed = loop.call_soon(self._flush), False
             return
-        if self.offload and self.coalesce and self._concurrent and self._max_delay and not full:
+        if self.coalesce and self._concurrent and self._max_delay and not full:
             self._scheduled, self._delayed = loop.call_later(self._max_delay, self._flush), True
         else:
             self._scheduled, self._delayed = loop.call_soon(self._flush), False
@@ -162,11 +164,7 @@ class Batcher:
         batch = self._take()
         if not batch:
             return
-        if self._executor is None:
-            _deliver(batch, _run_batch(self._predict, batch))
-            if self._pending:
-                self._schedule(asyncio.get_running_loop())
-            return
+        assert self._executor is not None  # only offloaded models queue
         self._running = True
         loop = asyncio.get_running_loop()
         running = loop.run_in_executor(self._executor, _run_batch, self._predict, batch)
@@ -200,10 +198,6 @@ def _key(inputs: Tensors) -> tuple[Any, ...]:
 def _expire(future: asyncio.Future[Tensors]) -> None:
     if not future.done():
         future.set_exception(DeadlineExceededError())
-
-
-def _run_one(predict: Predict, inputs: Tensors) -> Tensors:
-    return predict(inputs)
 
 
 def _run_batch(predict: Predict, batch: list[_Pending]) -> list[_Outcome]:

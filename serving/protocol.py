@@ -220,14 +220,17 @@ def _decode_data(where: str, data: Any, shape: list[int], datatype: str, spec: T
     if target.kind in "iu":
         _check_int_range(where, array, declared, datatype)
         _check_int_range(where, array, target, spec.datatype)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-        array = array.astype(target, copy=False).reshape(shape)
-    if target.kind == "f" and not np.isfinite(array).all():
+    # JSON has no NaN or infinity (orjson refuses them), so the only way to a non-finite value
+    # is a number too large for the model's type: the cast reports that, with no scan of the data.
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            array = array.astype(target, copy=False)
+    except FloatingPointError:
         raise _bad(
             f"{where}: 'data' holds a value that is not a finite {spec.datatype} number "
-            "(NaN, infinity or out of range); the model accepts finite numbers only"
-        )
-    return array
+            "(too large for the type); the model accepts finite numbers only"
+        ) from None
+    return array.reshape(shape)
 
 
 def _exact_integers(

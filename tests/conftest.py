@@ -6,8 +6,13 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import hypothesis  # noqa: F401  (see below)
 import pytest
 import yaml
+
+# Imported here, at collection, on purpose: when hypothesis's pytest plugin imports it
+# lazily at the end of a run, CPython 3.11.7 can fail compiling the module with
+# "SystemError: AST constructor recursion depth mismatch" after threaded Pulumi runs.
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_KEY = "mlops-platform:platform"

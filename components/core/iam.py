@@ -5,6 +5,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
+__all__ = [
+    "CLUSTER_ADMIN_ACCESS_POLICY",
+    "CNI_POLICY",
+    "EBS_CSI_POLICY",
+    "NODE_POLICIES",
+    "SSM_POLICY",
+    "PolicyDocument",
+    "cluster_autoscaler_policy",
+    "deny_insecure_transport",
+    "ecr_keep_last",
+    "flow_logs_write",
+    "irsa_trust",
+    "issuer_host",
+    "kms_key_policy",
+    "managed_policy_arn",
+    "model_reader",
+    "node_policy_names",
+    "service_trust",
+    "to_json",
+]
+
 PolicyDocument = dict[str, Any]
 
 
@@ -38,6 +59,213 @@ def flow_logs_write(log_group_arn: str) -> PolicyDocument:
                     "logs:DescribeLogStreams",
                 ],
                 "Resource": [log_group_arn, f"{log_group_arn}:*"],
+            }
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- EKS
+
+#: The managed policies a node role carries; nothing else (the CNI policy lives on the
+#: vpc-cni add-on's own IRSA role, so pods cannot borrow it through the node).
+NODE_POLICIES: tuple[str, ...] = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryReadOnly",
+)
+SSM_POLICY = "AmazonSSMManagedInstanceCore"
+CNI_POLICY = "AmazonEKS_CNI_Policy"
+EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
+CLUSTER_ADMIN_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+
+def managed_policy_arn(name: str, *, partition: str = "aws") -> str:
+    """`arn:aws:iam::aws:policy/<name>` (name may carry a path: `service-role/...`)."""
+    return f"arn:{partition}:iam::aws:policy/{name}"
+
+
+def node_policy_names(*, enable_ssm: bool) -> tuple[str, ...]:
+    """The managed policies of a node role: the two EKS needs, plus SSM when asked."""
+    return (*NODE_POLICIES, SSM_POLICY) if enable_ssm else NODE_POLICIES
+
+
+def issuer_host(oidc_issuer: str) -> str:
+    """The issuer as IAM condition keys spell it: no scheme, no trailing slash."""
+    return oidc_issuer.removeprefix("https://").rstrip("/")
+
+
+def irsa_trust(
+    oidc_provider_arn: str, oidc_issuer: str, *, namespace: str, service_account: str
+) -> PolicyDocument:
+    """Trust for IAM Roles for Service Accounts, pinned to one service account.
+
+    Both `sub` (exactly `system:serviceaccount:<ns>:<sa>`) and `aud` (`sts.amazonaws.com`)
+    are checked with StringEquals, so no other pod, namespace or audience can assume it.
+    """
+    host = issuer_host(oidc_issuer)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{host}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def model_reader(
+    bucket_arn: str, prefix: str, *, kms_key_arn: str | None = None, region: str | None = None
+) -> PolicyDocument:
+    """Read one model prefix: `s3:GetObject` under it, `s3:ListBucket` limited to it.
+
+    With SSE-KMS, reading also needs `kms:Decrypt` on the bucket's key, allowed only
+    when S3 calls KMS on the reader's behalf (`kms:ViaService`).
+    """
+    key_prefix = prefix.strip("/")
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadModelObjects",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/{key_prefix}/*",
+        },
+        {
+            "Sid": "ListModelPrefix",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{key_prefix}/*"]}},
+        },
+    ]
+    if kms_key_arn is not None:
+        condition: dict[str, Any] = {}
+        if region is not None:
+            condition = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+        statement: dict[str, Any] = {
+            "Sid": "DecryptModelObjects",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": kms_key_arn,
+        }
+        if condition:
+            statement["Condition"] = condition
+        statements.append(statement)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def deny_insecure_transport(bucket_arn: str) -> PolicyDocument:
+    """Bucket policy refusing every request not made over TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def ecr_keep_last(count: int) -> PolicyDocument:
+    """ECR lifecycle policy: expire all but the `count` most recently pushed images."""
+    if count < 1:
+        raise ValueError(f"keep_last_images must be at least 1, got {count}")
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"Keep the last {count} images",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": count,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+
+
+def cluster_autoscaler_policy(
+    cluster_name: str, *, region: str, account_id: str, partition: str = "aws"
+) -> PolicyDocument:
+    """cluster-autoscaler's least privilege: resize only this cluster's node groups.
+
+    Writes are allowed only on Auto Scaling groups tagged
+    `k8s.io/cluster-autoscaler/<cluster>=owned`, the tag EKS managed node groups carry;
+    reads are account-wide because the Describe APIs do not support resource scoping.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ScaleOwnNodeGroups",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:SetDesiredCapacity",
+                    "autoscaling:TerminateInstanceInAutoScalingGroup",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"
+                    }
+                },
+            },
+            {
+                "Sid": "Discover",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "DescribeOwnNodeGroups",
+                "Effect": "Allow",
+                "Action": "eks:DescribeNodegroup",
+                "Resource": (
+                    f"arn:{partition}:eks:{region}:{account_id}:nodegroup/{cluster_name}/*"
+                ),
+            },
+        ],
+    }
+
+
+def kms_key_policy(account_id: str, *, partition: str = "aws") -> PolicyDocument:
+    """The key policy of the secrets-encryption key: the account administers it via IAM.
+
+    This is AWS's default key policy made explicit, so the key cannot be orphaned by a
+    policy that locks out the account; who may use it is then decided by IAM.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EnableIamPolicies",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
             }
         ],
     }

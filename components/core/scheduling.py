@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.config import NodePoolConfig
+from components.core import catalog
 
 POOL_LABEL = "mlops.dev/pool"
 ACCELERATOR_LABEL = "mlops.dev/accelerator"
 GPU_TAINT_KEY = "nvidia.com/gpu"
+#: cluster-autoscaler's AWS GPU label (cloudprovider/aws: `GPULabel`). A node carrying it
+#: but not yet advertising `nvidia.com/gpu` (device plugin still starting) counts as not
+#: ready, so the autoscaler does not launch a second GPU node for the same pending pod.
+AWS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,13 @@ class Scheduling:
 def pool_labels(pool_name: str, pool: NodePoolConfig) -> dict[str, str]:
     """The Kubernetes labels of every node in the pool."""
     labels = {**pool.labels, POOL_LABEL: pool_name, ACCELERATOR_LABEL: pool.accelerator}
+    if pool.is_gpu:
+        models = {
+            catalog.INSTANCE_FAMILIES[catalog.instance_family(t)].gpu_model
+            for t in pool.instance_types
+        }
+        only = models.pop() if len(models) == 1 else None
+        labels[AWS_GPU_LABEL] = f"nvidia-{only.lower()}" if only else "nvidia"
     return labels
 
 
@@ -64,3 +76,24 @@ def pool_scheduling(pool_name: str, pool: NodePoolConfig) -> Scheduling:
         node_selector={POOL_LABEL: pool_name},
         tolerations=[t.toleration() for t in pool_taints(pool)],
     )
+
+
+AUTOSCALER_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+
+
+def autoscaler_node_template_tags(
+    labels: dict[str, str], taints: list[Taint], *, gpus: int = 0
+) -> dict[str, str]:
+    """The Auto Scaling group tags cluster-autoscaler reads to scale a pool up from zero.
+
+    With no node to look at, the autoscaler learns a would-be node's labels, taints and
+    extended resources from these tags (cluster-autoscaler AWS FAQ, "scaling a node group
+    to 0"); without them a pod with a node selector or a GPU request never triggers a
+    scale-up of an empty pool.
+    """
+    tags = {f"{AUTOSCALER_TEMPLATE}/label/{k}": v for k, v in sorted(labels.items())}
+    for taint in taints:
+        tags[f"{AUTOSCALER_TEMPLATE}/taint/{taint.key}"] = f"{taint.value}:{taint.effect}"
+    if gpus:
+        tags[f"{AUTOSCALER_TEMPLATE}/resources/nvidia.com/gpu"] = str(gpus)
+    return tags

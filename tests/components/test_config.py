@@ -180,6 +180,18 @@ REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "platform.cluster.adminPrincipalArns",
         "not an IAM role or user ARN: 'admin'",
     ),
+    (
+        "AMI release for another Kubernetes version",
+        _set("nodePools.cpu.releaseVersion", "1.34.2-20260101"),
+        "nodePools.cpu.releaseVersion",
+        "is for Kubernetes 1.34, but the cluster runs 1.35",
+    ),
+    (
+        "AMI release that is not one",
+        _set("nodePools.system.releaseVersion", "latest"),
+        "nodePools.system.releaseVersion",
+        "'latest' is not an AL2023 EKS AMI release version",
+    ),
 ]
 
 

@@ -87,38 +87,6 @@ def test_discovery_tags_for_load_balancers_and_the_cluster() -> None:
             assert "kubernetes.io/role/elb" not in tags
 
 
-def test_every_resource_has_a_parent_chain_up_to_a_component() -> None:
-    for name in ("dev", "prod"):
-        run = stack(name)
-        for resource in run.resources:
-            if resource.type == "mlops:platform:Platform":
-                continue
-            chain = run.ancestors(resource)
-            assert chain, f"{resource.type} {resource.name} has no parent component"
-            assert chain[-1].type == "mlops:platform:Platform"
-            assert all(not r.custom for r in chain)
-
-
-TAGGABLE_SKIP = {
-    "aws:ec2/route:Route",
-    "aws:ec2/routeTableAssociation:RouteTableAssociation",
-    "aws:iam/rolePolicy:RolePolicy",
-}
-
-
-def test_every_taggable_resource_carries_project_stack_and_component_tags() -> None:
-    for name in ("dev", "prod"):
-        for resource in stack(name).resources:
-            if not resource.type.startswith("aws:") or resource.type in TAGGABLE_SKIP:
-                continue
-            tags = resource.inputs.get("tags")
-            assert tags, f"{resource.type} {resource.name} has no tags"
-            assert tags["mlops:project"] == "mlops-platform"
-            assert tags["mlops:stack"] == name
-            assert tags["mlops:component"]
-            assert tags["owner"] == "ml-platform"
-
-
 def test_s3_gateway_endpoint_always_and_interface_endpoints_only_when_enabled() -> None:
     dev_endpoints = stack("dev").by_type(ENDPOINT)
     assert [e.inputs["serviceName"] for e in dev_endpoints] == ["com.amazonaws.us-west-2.s3"]

@@ -69,17 +69,29 @@ def test_concurrent_requests_are_coalesced_into_one_inference() -> None:
         calls.append(len(feeds["x"]))
         return {"y": feeds["x"] * 2}
 
-    batcher = Batcher(predict, coalesce=True, offload=False, max_batch_size=8, max_batch_delay=0)
+    batcher = Batcher(predict, coalesce=True, offload=True, max_batch_size=8, max_batch_delay=0)
     requests = [np.full((1, 2), i, dtype=np.float32) for i in range(5)]
-
-    async def main() -> list[Any]:
-        deadline = asyncio.get_running_loop().time() + 5
-        return await asyncio.gather(*(batcher.infer({"x": r}, deadline) for r in requests))
-
-    results = asyncio.run(main())
+    results = asyncio.run(run_concurrently_x(batcher, requests))
+    batcher.close()
     assert calls == [5]
     for request, result in zip(requests, results, strict=True):
         np.testing.assert_array_equal(result["y"], request * 2)
+
+
+def test_a_fast_model_runs_each_request_at_once_without_queueing() -> None:
+    calls: list[int] = []
+    seen_queue: list[int] = []
+
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        calls.append(len(feeds["x"]))
+        seen_queue.append(batcher.queued)
+        return {"y": feeds["x"]}
+
+    batcher = Batcher(predict, coalesce=True, offload=False, max_batch_size=8, max_batch_delay=1)
+    requests = [np.ones((1, 2), dtype=np.float32) for _ in range(4)]
+    results = asyncio.run(run_concurrently_x(batcher, requests))
+    assert calls == [1, 1, 1, 1] and seen_queue == [0, 0, 0, 0]
+    assert all(isinstance(result, dict) for result in results)
 
 
 def test_with_batching_off_each_request_runs_alone() -> None:
@@ -131,13 +143,14 @@ def test_requests_with_other_trailing_shapes_are_not_stacked() -> None:
         calls.append(feeds["x"].shape)
         return {"y": feeds["x"].sum(axis=1)}
 
-    batcher = Batcher(predict, coalesce=True, offload=False, max_batch_size=16, max_batch_delay=0)
+    batcher = Batcher(predict, coalesce=True, offload=True, max_batch_size=16, max_batch_delay=0)
     requests = [
         np.ones((1, 2), np.float32),
         np.ones((1, 3), np.float32),
         np.ones((2, 2), np.float32),
     ]
     results = asyncio.run(run_concurrently_x(batcher, requests))
+    batcher.close()
     assert sorted(calls) == [(1, 3), (3, 2)]
     assert [r["y"].tolist() for r in results] == [[2.0], [3.0], [2.0, 2.0]]
 

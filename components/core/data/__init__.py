@@ -1,0 +1,1 @@
+"""Data files of the pure core (published policies), read with importlib.resources."""

@@ -1,0 +1,723 @@
+"""The model service as plain Kubernetes objects: one pure function, used three ways.
+
+`render(spec)` turns a `ServiceSpec` into a list of dicts, each a complete Kubernetes
+object. `ModelService` creates them with `pulumi_kubernetes` typed resources; the offline
+preview writes them as YAML with `write_manifests` (so `kubectl apply -f` works on any
+cluster, kind included); the tests validate them against the Kubernetes JSON schema and
+scan them with checkov. What is checked is what is deployed.
+
+Values only known at deploy time (the IAM role's ARN, the bucket's generated name, the
+ECR repository URL) enter as strings; `ModelService` passes `${...}` placeholders and
+resolves them into Pulumi outputs, the preview passes illustrative values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.config import ImageRef, ModelServiceConfig, StackConfig
+from components.core.scheduling import Scheduling, pool_scheduling
+
+__all__ = [
+    "CACHE_DIR",
+    "LIVE_PATH",
+    "METRICS_PATH",
+    "PORT",
+    "READY_PATH",
+    "RUN_AS_USER",
+    "Manifest",
+    "ServiceSpec",
+    "deregistration_delay_seconds",
+    "grace_period_seconds",
+    "image_reference",
+    "render",
+    "selector_labels",
+    "spec_from_stack",
+    "stack_manifests",
+    "startup_budget_seconds",
+    "to_yaml",
+    "write_manifests",
+]
+
+Manifest = dict[str, Any]
+
+# The model server's contract (serving/): its port, health paths, user and writable paths.
+PORT = 8080
+READY_PATH = "/v2/health/ready"
+LIVE_PATH = "/v2/health/live"
+METRICS_PATH = "/metrics"
+RUN_AS_USER = 10001
+CACHE_DIR = "/var/cache/mlops"
+ENV_PREFIX = "SERVING_"
+
+STARTUP_PERIOD_SECONDS = 5
+#: Seconds the kubelet waits beyond preStop + drain before it sends SIGKILL: the
+#: process needs a moment to exit after its drain timer fires.
+GRACE_MARGIN_SECONDS = 5
+#: The Prometheus namespace allowed to scrape `/metrics` through the NetworkPolicy.
+MONITORING_NAMESPACE = "monitoring"
+
+_ALB_SCHEME = {"alb-internet-facing": "internet-facing", "alb-internal": "internal"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSpec:
+    """Everything the renderer needs: the service's config plus what the platform knows."""
+
+    service: ModelServiceConfig
+    image: str
+    """Full image reference, `repo:tag`, `repo@sha256:…` or `repo:tag@sha256:…`."""
+    model_uri: str
+    """Where the server loads the model from: `s3://<bucket>/<prefix>`."""
+    role_arn: str
+    """The IAM role the service account assumes (IRSA)."""
+    region: str
+    kubernetes_version: str
+    scheduling: Scheduling
+    """Node selector and tolerations of the target pool (from `NodePool.scheduling`)."""
+    load_balancer_source_cidrs: Sequence[str]
+    """Where the load balancer's traffic comes from (the VPC CIDR: ALB and NLB nodes
+    reach pod IPs directly with target type ip)."""
+    monitoring_namespace: str = MONITORING_NAMESPACE
+    part_of: str = "mlops-platform"
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def image_reference(repository: str, image: ImageRef) -> str:
+    """`repository` pinned by the config's tag and/or digest; `image.repository` wins."""
+    repo = image.repository or repository
+    ref = repo
+    if image.tag is not None:
+        ref += f":{image.tag}"
+    if image.digest is not None:
+        ref += f"@{image.digest}"
+    return ref
+
+
+def startup_budget_seconds(service: ModelServiceConfig) -> tuple[int, int]:
+    """(period, failure threshold) of the startup probe, covering the worst-case load."""
+    period = STARTUP_PERIOD_SECONDS
+    # One extra period: the first probe fires at once, before any loading happened.
+    failures = math.ceil(service.model_load_seconds_max / period) + 1
+    return period, failures
+
+
+def grace_period_seconds(service: ModelServiceConfig) -> int:
+    """Longer than the preStop pause plus the server's drain, so SIGKILL never cuts a drain."""
+    return service.pre_stop_seconds + service.server.drain_timeout_seconds + GRACE_MARGIN_SECONDS
+
+
+def selector_labels(service: ModelServiceConfig) -> dict[str, str]:
+    """The labels that select the pods: stable across versions (a selector is immutable)."""
+    return {"app.kubernetes.io/name": "model-server", "app.kubernetes.io/instance": service.name}
+
+
+def _labels(spec: ServiceSpec) -> dict[str, str]:
+    version = _image_version(spec.image)
+    return {
+        **selector_labels(spec.service),
+        "app.kubernetes.io/version": version,
+        "app.kubernetes.io/component": "inference",
+        "app.kubernetes.io/part-of": spec.part_of,
+        "app.kubernetes.io/managed-by": "pulumi",
+        "mlops.dev/model": spec.service.model_name,
+    }
+
+
+def _image_version(image: str) -> str:
+    """A label-safe version: the tag, else the digest's first 12 hex digits."""
+    name = image.split("@", 1)[0]
+    tail = name.rsplit("/", 1)[-1]
+    if ":" in tail:
+        return tail.split(":", 1)[1][:63]
+    digest = image.split("@sha256:", 1)[-1]
+    return digest[:12]
+
+
+def _model_version(prefix: str) -> str | None:
+    """The version a `name/<n>` prefix names (the KServe/Triton repository layout)."""
+    last = prefix.rstrip("/").rsplit("/", 1)[-1]
+    return last if re.fullmatch(r"\d+", last) else None
+
+
+def _autoscaled(service: ModelServiceConfig) -> bool:
+    return service.max_replicas > service.min_replicas
+
+
+def _meta(spec: ServiceSpec, name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": spec.service.namespace, "labels": _labels(spec), **extra}
+
+
+# --------------------------------------------------------------------------- objects
+
+
+def _namespace(spec: ServiceSpec) -> Manifest:
+    version = "v" + ".".join(spec.kubernetes_version.split(".")[:2])
+    psa = {}
+    for mode in ("enforce", "audit", "warn"):
+        psa[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        # Pinned to the cluster's version: a control-plane upgrade never tightens the
+        # policy under running pods without a reviewed change here.
+        psa[f"pod-security.kubernetes.io/{mode}-version"] = version
+    labels = {"app.kubernetes.io/part-of": spec.part_of, **psa}
+    if spec.service.exposure != "cluster-ip":
+        # The controller adds a readiness gate: a new pod counts as ready only once the
+        # load balancer reports it healthy, so a rollout never outruns the targets.
+        labels["elbv2.k8s.aws/pod-readiness-gate-inject"] = "enabled"
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": spec.service.namespace, "labels": labels},
+    }
+
+
+def _service_account(spec: ServiceSpec) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(
+            spec, spec.service.name, annotations={"eks.amazonaws.com/role-arn": spec.role_arn}
+        ),
+        # The server never calls the Kubernetes API. IRSA does not need this token:
+        # the EKS webhook projects its own, audience sts.amazonaws.com.
+        "automountServiceAccountToken": False,
+    }
+
+
+def _env(spec: ServiceSpec) -> list[dict[str, str]]:
+    service, server = spec.service, spec.service.server
+    values: dict[str, str] = {
+        "MODEL_REPOSITORY": spec.model_uri,
+        "MODEL_NAME": service.model_name,
+    }
+    version = _model_version(service.model_prefix)
+    if version is not None:
+        values["MODEL_VERSION"] = version
+    values.update(
+        {
+            "CACHE_DIR": CACHE_DIR,
+            "WORKERS": str(server.workers),
+            "INTRA_OP_THREADS": str(server.intra_op_threads),
+            "BATCHING_ENABLED": "true" if server.max_batch_size > 1 else "false",
+            "MAX_BATCH_SIZE": str(server.max_batch_size),
+            "MAX_BATCH_DELAY_MS": f"{server.max_batch_delay_ms:g}",
+            "MAX_INFLIGHT": str(server.max_inflight),
+            "REQUEST_TIMEOUT_MS": str(server.request_timeout_ms),
+            "DRAIN_TIMEOUT_SECONDS": str(server.drain_timeout_seconds),
+            "LOG_LEVEL": server.log_level,
+        }
+    )
+    env = [{"name": ENV_PREFIX + key, "value": value} for key, value in values.items()]
+    env.append({"name": "AWS_REGION", "value": spec.region})
+    return env
+
+
+def _resources(service: ModelServiceConfig) -> dict[str, Any]:
+    requests: dict[str, str] = {"cpu": service.cpu_request, "memory": service.memory_request}
+    # Memory limit = request: the pod is never OOM-killed for memory it was promised,
+    # and never overcommits a node. No CPU limit: CFS throttling adds tail latency
+    # while idle cores sit unused (EKS best practices guide, "Reliability").
+    limits: dict[str, str] = {"memory": service.memory_request}
+    if service.gpus:
+        requests["nvidia.com/gpu"] = str(service.gpus)
+        limits["nvidia.com/gpu"] = str(service.gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def _http_probe(path: str, *, period: int, failures: int, timeout: int = 2) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": timeout,
+    }
+
+
+def _spread(service: ModelServiceConfig) -> list[dict[str, Any]]:
+    selector = {"matchLabels": selector_labels(service)}
+    common = {
+        "maxSkew": 1,
+        "labelSelector": selector,
+        "matchLabelKeys": ["pod-template-hash"],
+        # Nodes of a lost zone carry NoExecute/NoSchedule taints: ignoring them keeps
+        # the skew computed over the zones that can take pods.
+        "nodeTaintsPolicy": "Honor",
+        "nodeAffinityPolicy": "Honor",
+    }
+    return [
+        {
+            **common,
+            "topologyKey": "topology.kubernetes.io/zone",
+            # Soft across zones: one managed node group spans the AZs, and
+            # cluster-autoscaler cannot pick the zone of a new node, so a hard rule
+            # could leave pods pending; the scheduler still spreads them when it can.
+            "whenUnsatisfiable": "ScheduleAnyway",
+        },
+        {
+            **common,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
+        },
+    ]
+
+
+def _checkov_skips(spec: ServiceSpec) -> dict[str, str]:
+    # checkov reads `checkov.io/skip<n>: <check id>=<reason>`; the reason must not
+    # contain "=" (checkov splits on it).
+    reasons = [
+        "CKV_K8S_11=No CPU limit on purpose: CFS throttling adds latency while cores "
+        "sit idle; the EKS best practices guide advises requests without CPU limits",
+    ]
+    if "@sha256:" not in spec.image:
+        reasons.append(
+            "CKV_K8S_43=Pinned by an immutable tag: the ECR repository refuses to "
+            "overwrite a tag and the config refuses latest"
+        )
+    return {f"checkov.io/skip{i}": reason for i, reason in enumerate(reasons, start=1)}
+
+
+def _deployment(spec: ServiceSpec) -> Manifest:
+    service = spec.service
+    period, failures = startup_budget_seconds(service)
+    pod_annotations: dict[str, str] = {}
+    if not service.service_monitor:
+        pod_annotations = {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(PORT),
+            "prometheus.io/path": METRICS_PATH,
+        }
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": spec.image,
+        # A digest cannot change; a tag is re-checked so a repository outside ECR's
+        # immutable tags cannot serve a stale image from the node's cache.
+        "imagePullPolicy": "IfNotPresent" if "@sha256:" in spec.image else "Always",
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "env": _env(spec),
+        "resources": _resources(service),
+        "startupProbe": _http_probe(READY_PATH, period=period, failures=failures),
+        "readinessProbe": _http_probe(READY_PATH, period=5, failures=2),
+        "livenessProbe": _http_probe(LIVE_PATH, period=10, failures=3),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 (an emptyDir, the pod's own)
+            {"name": "model-cache", "mountPath": CACHE_DIR},
+        ],
+    }
+    if service.pre_stop_seconds:
+        # The endpoint controller and the load balancer need a moment to stop sending
+        # traffic; the server keeps serving during this pause, then drains on SIGTERM.
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": service.pre_stop_seconds}}}
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": service.name,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": grace_period_seconds(service),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            # Makes the IRSA token (projected 0600) readable by the non-root user.
+            "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "nodeSelector": dict(spec.scheduling.node_selector),
+        "topologySpreadConstraints": _spread(service),
+        "containers": [container],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+            {"name": "model-cache", "emptyDir": {}},
+        ],
+    }
+    if spec.scheduling.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in spec.scheduling.tolerations]
+    deployment_spec: dict[str, Any] = {}
+    if not _autoscaled(service):
+        # Only without an HPA: a `replicas` field would reset the HPA's count on every
+        # `pulumi up`.
+        deployment_spec["replicas"] = service.min_replicas
+    deployment_spec.update(
+        {
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": max(600, period * failures + 120),
+            "selector": {"matchLabels": selector_labels(service)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {"labels": _labels(spec), "annotations": pod_annotations},
+                "spec": pod_spec,
+            },
+        }
+    )
+    if not pod_annotations:
+        del deployment_spec["template"]["metadata"]["annotations"]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(spec, service.name, annotations=_checkov_skips(spec)),
+        "spec": deployment_spec,
+    }
+
+
+def _service(spec: ServiceSpec) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(spec, spec.service.name),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(spec.service),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def deregistration_delay_seconds(service: ModelServiceConfig) -> int:
+    """How long the load balancer lets in-flight requests finish on a leaving pod.
+
+    New requests stop at once; the pod keeps answering through preStop and its drain,
+    so in-flight ones may take that long, and no longer.
+    """
+    return service.pre_stop_seconds + service.server.drain_timeout_seconds
+
+
+def _deregistration(service: ModelServiceConfig) -> str:
+    return f"deregistration_delay.timeout_seconds={deregistration_delay_seconds(service)}"
+
+
+def _ingress(spec: ServiceSpec) -> Manifest:
+    service = spec.service
+    prefix = "alb.ingress.kubernetes.io/"
+    annotations = {
+        prefix + "scheme": _ALB_SCHEME[service.exposure],
+        # Pods are targets (VPC CNI IPs): no NodePort hop, and readiness gates apply.
+        prefix + "target-type": "ip",
+        prefix + "listen-ports": '[{"HTTP": 80}]',
+    }
+    if service.tls_certificate_arn is not None:
+        annotations.update(
+            {
+                prefix + "listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+                prefix + "certificate-arn": service.tls_certificate_arn,
+                prefix + "ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                prefix + "ssl-redirect": "443",
+            }
+        )
+    if service.allowed_source_cidrs:
+        annotations[prefix + "inbound-cidrs"] = ",".join(service.allowed_source_cidrs)
+    annotations.update(
+        {
+            prefix + "healthcheck-path": READY_PATH,
+            prefix + "healthcheck-port": "traffic-port",
+            prefix + "success-codes": "200",
+            prefix + "healthcheck-interval-seconds": "10",
+            prefix + "healthy-threshold-count": "2",
+            prefix + "unhealthy-threshold-count": "2",
+            prefix + "target-group-attributes": _deregistration(service),
+        }
+    )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _meta(spec, spec.service.name, annotations=annotations),
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {
+                                        "name": spec.service.name,
+                                        "port": {"name": "http"},
+                                    }
+                                },
+                            }
+                        ]
+                    }
+                }
+            ],
+        },
+    }
+
+
+def _nlb_service(spec: ServiceSpec) -> Manifest:
+    prefix = "service.beta.kubernetes.io/aws-load-balancer-"
+    annotations = {
+        prefix + "type": "external",
+        prefix + "nlb-target-type": "ip",
+        prefix + "scheme": "internal",
+        prefix + "healthcheck-protocol": "HTTP",
+        prefix + "healthcheck-path": READY_PATH,
+        prefix + "healthcheck-port": "traffic-port",
+        prefix + "target-group-attributes": _deregistration(spec.service),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(spec, f"{spec.service.name}-nlb", annotations=annotations),
+        "spec": {
+            "type": "LoadBalancer",
+            # The AWS Load Balancer Controller's class: the in-tree controller ignores it.
+            "loadBalancerClass": "service.k8s.aws/nlb",
+            "selector": selector_labels(spec.service),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def _hpa(spec: ServiceSpec) -> Manifest:
+    service = spec.service
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(spec, service.name),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service.name},
+            "minReplicas": service.min_replicas,
+            "maxReplicas": service.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": service.target_cpu_utilization,
+                        },
+                    },
+                }
+            ],
+            "behavior": {
+                # Up at once: a burst should not wait; the larger of doubling or +4 pods.
+                "scaleUp": {
+                    "stabilizationWindowSeconds": 0,
+                    "selectPolicy": "Max",
+                    "policies": [
+                        {"type": "Percent", "value": 100, "periodSeconds": 15},
+                        {"type": "Pods", "value": 4, "periodSeconds": 15},
+                    ],
+                },
+                # Down slowly: five minutes of lower load, then one pod a minute, so a
+                # dip between bursts does not throw away loaded models.
+                "scaleDown": {
+                    "stabilizationWindowSeconds": 300,
+                    "selectPolicy": "Min",
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                },
+            },
+        },
+    }
+
+
+def _pdb(spec: ServiceSpec) -> Manifest:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(spec, spec.service.name),
+        "spec": {
+            # Never blocks a node drain (one pod at a time may go), and a crash-looping
+            # pod can always be evicted rather than wedging the drain.
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": selector_labels(spec.service)},
+        },
+    }
+
+
+def _network_policies(spec: ServiceSpec) -> list[Manifest]:
+    service = spec.service
+    pods = {"matchLabels": selector_labels(service)}
+    serving_port = [{"protocol": "TCP", "port": PORT}]
+    if service.exposure == "cluster-ip":
+        # No load balancer: in-cluster clients in any namespace.
+        sources: list[dict[str, Any]] = [{"namespaceSelector": {}}]
+    else:
+        sources = [{"ipBlock": {"cidr": cidr}} for cidr in spec.load_balancer_source_cidrs]
+    scrapers = [
+        {
+            "namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": spec.monitoring_namespace}
+            }
+        }
+    ]
+    deny = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(spec, "default-deny"),
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+    allow = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(spec, f"{service.name}-allow"),
+        "spec": {
+            "podSelector": pods,
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {"from": sources, "ports": serving_port},
+                {"from": scrapers, "ports": serving_port},
+            ],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                            },
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+                # S3 (through the gateway endpoint, still public IPs) and STS for IRSA.
+                {
+                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                    "ports": [{"protocol": "TCP", "port": 443}],
+                },
+            ],
+        },
+    }
+    return [deny, allow]
+
+
+def _service_monitor(spec: ServiceSpec) -> Manifest:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": _meta(spec, spec.service.name),
+        "spec": {
+            "selector": {"matchLabels": selector_labels(spec.service)},
+            "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "30s"}],
+        },
+    }
+
+
+def render(spec: ServiceSpec) -> list[Manifest]:
+    """Every object of the service, in apply order (namespace first)."""
+    service = spec.service
+    objects = [_namespace(spec), _service_account(spec), *_network_policies(spec)]
+    objects += [_deployment(spec), _service(spec)]
+    if service.exposure in _ALB_SCHEME:
+        objects.append(_ingress(spec))
+    elif service.exposure == "nlb-internal":
+        objects.append(_nlb_service(spec))
+    if _autoscaled(service):
+        objects.append(_hpa(spec))
+    objects.append(_pdb(spec))
+    if service.service_monitor:
+        objects.append(_service_monitor(spec))
+    return objects
+
+
+# --------------------------------------------------------------------------- whole stacks
+
+
+def spec_from_stack(
+    config: StackConfig,
+    *,
+    region: str,
+    image_repository: str,
+    bucket: str,
+    role_arn: str,
+) -> ServiceSpec:
+    """The spec of a stack's service, with its pool's scheduling and the VPC as LB source."""
+    service = config.service
+    if service is None:
+        raise ValueError("the stack config has no `service` section")
+    return ServiceSpec(
+        service=service,
+        image=image_reference(image_repository, service.image),
+        model_uri=f"s3://{bucket}/{service.model_prefix.strip('/')}",
+        role_arn=role_arn,
+        region=region,
+        kubernetes_version=config.cluster.kubernetes_version,
+        scheduling=pool_scheduling(service.node_pool, config.node_pools[service.node_pool]),
+        load_balancer_source_cidrs=(config.network.vpc_cidr,),
+    )
+
+
+def stack_manifests(
+    config: StackConfig,
+    *,
+    region: str,
+    account_id: str = "123456789012",
+    image_repository: str | None = None,
+    bucket: str | None = None,
+    role_arn: str | None = None,
+) -> list[Manifest]:
+    """A stack's objects for the offline preview; unknown names get illustrative values.
+
+    Replace the bucket, repository and role with `pulumi stack output` values before
+    applying them to a real cluster.
+    """
+    service = config.service
+    if service is None:
+        return []
+    name = config.cluster.name
+    spec = spec_from_stack(
+        config,
+        region=region,
+        image_repository=image_repository
+        or f"{account_id}.dkr.ecr.{region}.amazonaws.com/{name}-models",
+        bucket=bucket or f"{name}-models-{account_id}",
+        role_arn=role_arn or f"arn:aws:iam::{account_id}:role/{name}-{service.name}",
+    )
+    return render(spec)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """No `&id001` anchors where the renderer reuses a dict: every object reads alone."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def to_yaml(objects: Iterable[Manifest]) -> str:
+    """One multi-document YAML stream, keys in the order the renderer wrote them."""
+    return yaml.dump_all(
+        list(objects), Dumper=_PlainDumper, sort_keys=False, default_flow_style=False
+    )
+
+
+def write_manifests(objects: Sequence[Manifest], directory: str | Path) -> list[Path]:
+    """Write one `NN-kind-name.yaml` per object (apply order) into `directory`.
+
+    Earlier `*.yaml` files there are removed first, so a dropped object does not linger
+    and `kubectl apply -f <directory>` applies exactly the current set.
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.yaml"):
+        stale.unlink()
+    paths = []
+    for index, obj in enumerate(objects):
+        kind = str(obj["kind"]).lower()
+        name = str(obj["metadata"]["name"])
+        path = folder / f"{index:02d}-{kind}-{name}.yaml"
+        path.write_text(to_yaml([obj]))
+        paths.append(path)
+    return paths

@@ -1,0 +1,282 @@
+"""ModelService: the model server on the cluster, from the pure renderer in `core.manifests`.
+
+The component renders the service's objects once, with `${...}` placeholders for what
+only the deployment knows (the role ARN, the bucket, the image repository, the region),
+resolves the placeholders into Pulumi outputs and creates each object as a
+`pulumi_kubernetes` typed resource through the given provider. It also creates the
+IRSA role the pods assume: trusted only by this namespace's service account, allowed
+only to read the model's prefix.
+
+Why IRSA rather than EKS Pod Identity: IRSA needs only the cluster's OIDC provider (no
+agent add-on, no association resource), the binding is visible in the manifests (the
+service account's annotation) so the offline YAML works as is, and the trust policy
+itself names the namespace and service account.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.config import ModelServiceConfig, StackConfig
+from components.core import iam
+from components.core.manifests import Manifest, ServiceSpec, image_reference, render
+from components.core.scheduling import Scheduling
+from components.core.tags import component_tags
+
+__all__ = ["ModelService", "ModelServiceArgs"]
+
+_PLACEHOLDER = re.compile(r"\$\{(repository|bucket|role_arn|region)\}")
+
+# Kubernetes kinds the renderer emits, and the typed resource for each.
+_TYPED: dict[tuple[str, str], Any] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("v1", "Service"): k8s.core.v1.Service,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelServiceArgs:
+    """Inputs of `ModelService`: the service's config plus what the cluster and store export."""
+
+    service: ModelServiceConfig
+    scheduling: Scheduling
+    """The target pool's node selector and tolerations (`NodePool.scheduling`)."""
+    kubernetes_version: str
+    """The cluster's version: pins the namespace's Pod Security Admission version."""
+    oidc_provider_arn: pulumi.Input[str]
+    """The cluster's IAM OIDC provider (IRSA)."""
+    oidc_issuer: pulumi.Input[str]
+    """The cluster's OIDC issuer URL, with or without `https://`."""
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    image_repository: pulumi.Input[str]
+    """Repository URL of the server image; `service.image.repository` overrides it."""
+    load_balancer_source_cidrs: Sequence[str]
+    """Where load balancer traffic comes from (the VPC CIDR); the NetworkPolicy admits it."""
+    bucket_kms_key_arn: pulumi.Input[str] | None = None
+    """The bucket's KMS key when it uses SSE-KMS: the role gets `kms:Decrypt` via S3."""
+    region: str | None = None
+    """The AWS region; None: the provider's region."""
+    kubernetes_provider: pulumi.ProviderResource | None = None
+    """The cluster's provider (`Cluster.provider`); None: the ambient kubeconfig."""
+    load_balancer_controller: pulumi.Resource | None = None
+    """Created before the Ingress or NLB Service, so they get a load balancer at once."""
+    requires: Sequence[pulumi.Resource] = ()
+    """Created before the namespace (and so before everything): the node pools, say."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: StackConfig,
+        *,
+        scheduling: Scheduling,
+        oidc_provider_arn: pulumi.Input[str],
+        oidc_issuer: pulumi.Input[str],
+        bucket_name: pulumi.Input[str],
+        bucket_arn: pulumi.Input[str],
+        image_repository: pulumi.Input[str],
+        bucket_kms_key_arn: pulumi.Input[str] | None = None,
+        kubernetes_provider: pulumi.ProviderResource | None = None,
+        load_balancer_controller: pulumi.Resource | None = None,
+        requires: Sequence[pulumi.Resource] = (),
+        tags: Mapping[str, str],
+    ) -> ModelServiceArgs:
+        if config.service is None:
+            raise ValueError("the stack config has no `service` section")
+        return cls(
+            service=config.service,
+            scheduling=scheduling,
+            kubernetes_version=config.cluster.kubernetes_version,
+            oidc_provider_arn=oidc_provider_arn,
+            oidc_issuer=oidc_issuer,
+            bucket_name=bucket_name,
+            bucket_arn=bucket_arn,
+            image_repository=image_repository,
+            load_balancer_source_cidrs=(config.network.vpc_cidr,),
+            bucket_kms_key_arn=bucket_kms_key_arn,
+            kubernetes_provider=kubernetes_provider,
+            load_balancer_controller=load_balancer_controller,
+            requires=tuple(requires),
+            tags=tags,
+        )
+
+
+def _resolve(value: Any, values: Mapping[str, pulumi.Input[str]]) -> Any:
+    """`value` with every `${key}` placeholder replaced by the (possibly unknown) input."""
+    if isinstance(value, dict):
+        return {k: _resolve(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, values) for v in value]
+    if isinstance(value, str) and _PLACEHOLDER.search(value):
+        keys = sorted(set(_PLACEHOLDER.findall(value)))
+
+        def fill(resolved: list[Any], template: str = value) -> str:
+            known = dict(zip(keys, resolved, strict=True))
+            return _PLACEHOLDER.sub(lambda m: str(known[m.group(1)]), template)
+
+        return pulumi.Output.all(*[values[key] for key in keys]).apply(fill)
+    return value
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class ModelService(pulumi.ComponentResource):
+    """The model server: namespace, IRSA service account, deployment, exposure, scaling."""
+
+    namespace: str
+    """The Kubernetes namespace."""
+    service_name: str
+    """The ClusterIP Service in front of the pods (port 80)."""
+    role_arn: pulumi.Output[str]
+    """The IAM role the pods assume."""
+    load_balancer_hostname: pulumi.Output[str | None]
+    """DNS name of the ALB or NLB once the controller has created it; None for cluster-ip."""
+    objects: list[Manifest]
+    """The rendered objects, with `${...}` placeholders where deploy-time values go."""
+
+    def __init__(
+        self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:model_service:ModelService", name, None, opts)
+        service = args.service
+        region: pulumi.Input[str] = (
+            args.region
+            if args.region is not None
+            else aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
+        )
+
+        role = aws.iam.Role(
+            f"{name}-model-reader",
+            description=f"IRSA role of {service.namespace}/{service.name}: reads its model",
+            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
+                lambda a: iam.to_json(
+                    iam.irsa_trust(
+                        a[0], a[1], namespace=service.namespace, service_account=service.name
+                    )
+                )
+            ),
+            tags=component_tags(args.tags, "model-service", name=f"{name}-model-reader"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        kms_key: pulumi.Input[str | None] = args.bucket_kms_key_arn
+        policy = aws.iam.RolePolicy(
+            f"{name}-model-reader",
+            role=role.id,
+            policy=pulumi.Output.all(args.bucket_arn, kms_key, region).apply(
+                lambda a: iam.to_json(
+                    iam.model_reader(a[0], service.model_prefix, kms_key_arn=a[1], region=a[2])
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        spec = ServiceSpec(
+            service=service,
+            image=image_reference("${repository}", service.image),
+            model_uri=f"s3://${{bucket}}/{service.model_prefix.strip('/')}",
+            role_arn="${role_arn}",
+            region="${region}",
+            kubernetes_version=args.kubernetes_version,
+            scheduling=args.scheduling,
+            load_balancer_source_cidrs=tuple(args.load_balancer_source_cidrs),
+        )
+        self.objects = render(spec)
+        values: dict[str, pulumi.Input[str]] = {
+            "repository": args.image_repository,
+            "bucket": args.bucket_name,
+            "role_arn": role.arn,
+            "region": region,
+        }
+
+        namespace_resource: pulumi.Resource | None = None
+        created: dict[tuple[str, str], pulumi.CustomResource] = {}
+        for obj in self.objects:
+            kind, obj_name = obj["kind"], obj["metadata"]["name"]
+            depends: list[pulumi.Resource] = []
+            if namespace_resource is not None:
+                depends.append(namespace_resource)
+            else:
+                depends += args.requires
+            if kind == "Deployment":
+                # The pods read the model at start: the role's policy must exist first.
+                depends += [created[("ServiceAccount", service.name)], policy]
+            if (kind == "Ingress" or obj_name.endswith("-nlb")) and args.load_balancer_controller:
+                depends.append(args.load_balancer_controller)
+            resource_opts = pulumi.ResourceOptions(
+                parent=self, provider=args.kubernetes_provider, depends_on=depends
+            )
+            resource = self._create(
+                f"{name}-{kind.lower()}-{obj_name}", _resolve(obj, values), resource_opts
+            )
+            created[(kind, obj_name)] = resource
+            if kind == "Namespace":
+                namespace_resource = resource
+
+        self.namespace = service.namespace
+        self.service_name = service.name
+        self.role_arn = role.arn
+        exposure = created.get(("Ingress", service.name)) or created.get(
+            ("Service", f"{service.name}-nlb")
+        )
+        self.load_balancer_hostname = (
+            exposure.status.apply(_hostname)  # type: ignore[attr-defined]
+            if exposure is not None
+            else pulumi.Output.from_input(None)
+        )
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "serviceName": self.service_name,
+                "roleArn": self.role_arn,
+                "loadBalancerHostname": self.load_balancer_hostname,
+            }
+        )
+
+    @staticmethod
+    def _create(
+        resource_name: str, obj: Manifest, opts: pulumi.ResourceOptions
+    ) -> pulumi.CustomResource:
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        typed = _TYPED.get((api_version, kind))
+        if typed is None:
+            # CRDs (the ServiceMonitor) have no typed class.
+            return k8s.apiextensions.CustomResource(
+                resource_name,
+                api_version=api_version,
+                kind=kind,
+                metadata=obj["metadata"],
+                spec=obj.get("spec"),
+                opts=opts,
+            )
+        fields = {_snake(k): v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+        resource: pulumi.CustomResource = typed(resource_name, opts=opts, **fields)
+        return resource
+
+
+def _hostname(status: Any) -> str | None:
+    """The load balancer's DNS name from an Ingress or Service status, when present."""
+    if not status:
+        return None
+    balancer = getattr(status, "load_balancer", None)
+    entries = getattr(balancer, "ingress", None) or []
+    for entry in entries:
+        hostname = getattr(entry, "hostname", None)
+        if hostname:
+            return str(hostname)
+    return None

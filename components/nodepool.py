@@ -1,0 +1,276 @@
+"""NodePool: one EKS managed node group on a launch template we own.
+
+`pulumi_aws.eks.NodeGroup` rather than `pulumi_eks.ManagedNodeGroup`, because the latter
+lacks `update_config` (pulumi/pulumi-eks#1147). Every decision (AMI type, user data,
+labels, taints, autoscaler tags, IAM policies) comes from a pure function in `core/`;
+this module only turns those decisions into resources.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import NodePoolConfig
+from components.core import amis, iam, userdata
+from components.core.catalog import GPUS_PER_INSTANCE
+from components.core.scheduling import (
+    AUTOSCALER_TEMPLATE,
+    Scheduling,
+    autoscaler_node_template_tags,
+    pool_labels,
+    pool_scheduling,
+    pool_taints,
+)
+from components.core.tags import component_tags
+
+__all__ = ["NodePool", "NodePoolArgs"]
+
+#: The Pulumi property path of the desired size, as the engine spells it (camelCase):
+#: the Python SDK translates only top-level names in `ignore_changes`.
+DESIRED_SIZE_PATH = "scalingConfig.desiredSize"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePoolArgs:
+    """Inputs of `NodePool`; `from_config` builds them from one `nodePools` entry."""
+
+    pool_name: str
+    """The key in `nodePools`: the value of the pool label workloads select on."""
+    pool: NodePoolConfig
+    cluster_name: pulumi.Input[str]
+    kubernetes_version: str
+    subnet_ids: Sequence[pulumi.Input[str]]
+    """Private subnets only: nodes never get a public address."""
+    cluster_security_group_id: pulumi.Input[str]
+    """The EKS-created cluster security group, shared by the control plane and nodes."""
+    requires: Sequence[pulumi.Resource] = ()
+    """Resources the node group must wait for (the cluster's networking add-ons: without
+    vpc-cni and kube-proxy a node never becomes Ready)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(
+        cls,
+        pool_name: str,
+        pool: NodePoolConfig,
+        *,
+        cluster_name: pulumi.Input[str],
+        kubernetes_version: str,
+        subnet_ids: Sequence[pulumi.Input[str]],
+        cluster_security_group_id: pulumi.Input[str],
+        requires: Sequence[pulumi.Resource] = (),
+        tags: Mapping[str, str],
+    ) -> NodePoolArgs:
+        return cls(
+            pool_name=pool_name,
+            pool=pool,
+            cluster_name=cluster_name,
+            kubernetes_version=kubernetes_version,
+            subnet_ids=subnet_ids,
+            cluster_security_group_id=cluster_security_group_id,
+            requires=requires,
+            tags=tags,
+        )
+
+
+def _slug(text: str) -> str:
+    """A tag key as a resource-name part: `label/mlops.dev/pool` -> `label-mlops-dev-pool`."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _gpus(pool: NodePoolConfig) -> int:
+    """GPUs per node that every instance type of the pool offers (0 for CPU pools)."""
+    if not pool.is_gpu:
+        return 0
+    return min(GPUS_PER_INSTANCE.get(t, 1) for t in pool.instance_types)
+
+
+class NodePool(pulumi.ComponentResource):
+    """A managed node group: launch template, node role, labels, taints, autoscaler tags."""
+
+    pool_name: str
+    """The pool's name (its `mlops.dev/pool` label value)."""
+    scheduling: Scheduling
+    """Node selector and tolerations a pod needs to land on this pool."""
+    ami_type: str
+    """The EKS AMI type (`AL2023_x86_64_NVIDIA`, ...)."""
+    is_gpu: bool
+    """Whether the pool's nodes carry NVIDIA GPUs."""
+    needs_device_plugin: bool
+    """GPU pool whose AMI does not run the NVIDIA device plugin itself (AL2023)."""
+    node_group: aws.eks.NodeGroup
+    """The managed node group (depend on it to wait for nodes)."""
+    node_group_name: pulumi.Output[str]
+    """The node group's name."""
+    node_role_arn: pulumi.Output[str]
+    """The IAM role of the nodes."""
+    launch_template_id: pulumi.Output[str]
+    """The launch template's id."""
+
+    def __init__(
+        self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:nodepool:NodePool", name, None, opts)
+        pool = args.pool
+        try:
+            ami_type = amis.ami_type(pool.os, pool.architecture, pool.accelerator)
+            release_version = amis.check_release_version(
+                pool.os, args.kubernetes_version, pool.release_version
+            )
+        except ValueError as exc:
+            raise pulumi.RunError(f"nodePools.{args.pool_name}: {exc}") from None
+
+        def tags(suffix: str | None = None) -> dict[str, str]:
+            return component_tags(
+                args.tags, "nodepool", name=f"{name}-{suffix}" if suffix else name
+            )
+
+        role = aws.iam.Role(
+            f"{name}-node",
+            assume_role_policy=iam.to_json(iam.service_trust("ec2.amazonaws.com")),
+            description=f"Nodes of pool {args.pool_name}",
+            tags=tags("node"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=iam.managed_policy_arn(policy),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for policy in iam.node_policy_names(enable_ssm=pool.enable_ssm)
+        ]
+
+        document = userdata.render_user_data(
+            pool.os,
+            userdata.kubelet_settings_for(
+                capacity_type=pool.capacity_type, accelerator=pool.accelerator
+            ),
+        )
+        instance_tags = tags("node")
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"Nodes of pool {args.pool_name}",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                # 1: a pod's packets die one hop out, so pods cannot reach the node's
+                # role through IMDS; 2 only where the pool explicitly allows it.
+                http_put_response_hop_limit=2 if pool.allow_pod_imds_access else 1,
+                instance_metadata_tags="disabled",
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=amis.data_volume_device(pool.os),
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_type="gp3",
+                        volume_size=pool.root_volume_gib,
+                        iops=pool.root_volume.iops,
+                        throughput=pool.root_volume.throughput_mibps,
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
+            network_interfaces=[
+                aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                    device_index=0,
+                    associate_public_ip_address="false",
+                    delete_on_termination="true",
+                    security_groups=[args.cluster_security_group_id],
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=instance_tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            user_data=userdata.encode(document) if document is not None else None,
+            tags=tags("lt"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        labels = pool_labels(args.pool_name, pool)
+        taints = pool_taints(pool)
+        update = (
+            aws.eks.NodeGroupUpdateConfigArgs(
+                max_unavailable_percentage=pool.max_unavailable_percentage
+            )
+            if pool.max_unavailable_percentage is not None
+            else aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=pool.max_unavailable or 1)
+        )
+        node_group = aws.eks.NodeGroup(
+            f"{name}-ng",
+            cluster_name=args.cluster_name,
+            node_role_arn=role.arn,
+            subnet_ids=list(args.subnet_ids),
+            ami_type=ami_type,
+            release_version=release_version,
+            version=args.kubernetes_version,
+            capacity_type=pool.capacity_type,
+            instance_types=list(pool.instance_types),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=pool.min_size, desired_size=pool.desired_size, max_size=pool.max_size
+            ),
+            update_config=update,
+            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id,
+                version=launch_template.latest_version.apply(str),
+            ),
+            labels=labels,
+            taints=[
+                aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect)
+                for t in taints
+            ],
+            tags=tags("ng"),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*attachments, *args.requires],
+                # cluster-autoscaler owns the size once the group exists; without this
+                # every `pulumi up` would reset it to the configured desired size.
+                ignore_changes=[DESIRED_SIZE_PATH] if pool.autoscaled else None,
+            ),
+        )
+
+        if pool.autoscaled and pool.min_size == 0:
+            asg_name = node_group.resources.apply(
+                lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index,union-attr]
+            )
+            for key, value in autoscaler_node_template_tags(
+                labels, taints, gpus=_gpus(pool)
+            ).items():
+                aws.autoscaling.Tag(
+                    f"{name}-template-{_slug(key.removeprefix(AUTOSCALER_TEMPLATE + '/'))}",
+                    autoscaling_group_name=asg_name,
+                    tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+
+        self.pool_name = args.pool_name
+        self.scheduling = pool_scheduling(args.pool_name, pool)
+        self.ami_type = ami_type
+        self.is_gpu = pool.is_gpu
+        self.needs_device_plugin = pool.is_gpu and not amis.runs_nvidia_device_plugin(
+            pool.os, pool.accelerator
+        )
+        self.node_group = node_group
+        self.node_group_name = node_group.node_group_name
+        self.node_role_arn = role.arn
+        self.launch_template_id = launch_template.id
+        self.register_outputs(
+            {
+                "nodeGroupName": self.node_group_name,
+                "nodeRoleArn": self.node_role_arn,
+                "launchTemplateId": self.launch_template_id,
+                "nodeSelector": self.scheduling.node_selector,
+                "tolerations": self.scheduling.tolerations,
+            }
+        )

@@ -1,0 +1,294 @@
+"""Cluster under the mocks kit: the inputs we pass `pulumi_eks.Cluster` and what we build
+around it (KMS key, log group, vpc-cni IRSA, networking add-ons, Kubernetes provider)."""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from components.cluster import (
+    CONTROL_PLANE_LOG_TYPES,
+    Cluster,
+    ClusterArgs,
+    creator_admin_transform,
+    kubeconfig_fields,
+)
+from components.testing import PlatformMocks, Registration, StackRun, run_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+EKS = "eks:index:Cluster"
+ROLE = "aws:iam/role:Role"
+ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+ADDON = "aws:eks/addon:Addon"
+
+
+def raw_platform(stack: str) -> dict[str, Any]:
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    return copy.deepcopy(document["config"]["mlops-platform:platform"])
+
+
+@pytest.fixture(scope="module")
+def dev() -> StackRun:
+    return run_stack("dev", project_dir=ROOT)
+
+
+@pytest.fixture(scope="module")
+def prod() -> StackRun:
+    return run_stack("prod", project_dir=ROOT)
+
+
+@pytest.fixture(params=["dev", "prod"])
+def stack(request: pytest.FixtureRequest, dev: StackRun, prod: StackRun) -> StackRun:
+    return {"dev": dev, "prod": prod}[request.param]
+
+
+def trust_condition(role: Registration) -> dict[str, str]:
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    return dict(statement["Condition"]["StringEquals"])
+
+
+def test_control_plane_inputs(stack: StackRun) -> None:
+    config = raw_platform(stack.stack)["cluster"]
+    cluster = stack.one(EKS)
+    inputs = cluster.inputs
+    assert inputs["name"] == config["name"]
+    assert inputs["version"] == config["kubernetesVersion"]
+    assert inputs["authenticationMode"] == "API"
+    assert inputs["skipDefaultNodeGroup"] is True
+    assert inputs["bootstrapSelfManagedAddons"] is False
+    assert inputs["createOidcProvider"] is True
+    assert inputs["endpointPrivateAccess"] is True
+    assert inputs["enabledClusterLogTypes"] == list(CONTROL_PLANE_LOG_TYPES)
+    assert len(set(inputs["enabledClusterLogTypes"])) == 5
+    assert inputs["kubeProxyAddonOptions"]["enabled"] is False
+    assert inputs["corednsAddonOptions"]["enabled"] is False
+    assert set(inputs["privateSubnetIds"]) == set(stack.outputs["privateSubnetIds"].values())
+    assert "publicSubnetIds" not in inputs
+
+
+def test_admins_get_access_entries(stack: StackRun) -> None:
+    admins = raw_platform(stack.stack)["cluster"]["adminPrincipalArns"]
+    entries = stack.one(EKS).inputs["accessEntries"]
+    assert sorted(e["principalArn"] for e in entries.values()) == sorted(admins)
+    for entry in entries.values():
+        (policy,) = entry["accessPolicies"].values()
+        assert policy["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+        assert policy["accessScope"] == {"type": "cluster"}
+
+
+def test_dev_endpoint_public_but_restricted_prod_endpoint_private(
+    dev: StackRun, prod: StackRun
+) -> None:
+    dev_inputs = dev.one(EKS).inputs
+    assert dev_inputs["endpointPublicAccess"] is True
+    assert dev_inputs["publicAccessCidrs"] == ["203.0.113.0/24"]
+    prod_inputs = prod.one(EKS).inputs
+    assert prod_inputs["endpointPublicAccess"] is False
+    assert not prod_inputs.get("publicAccessCidrs")
+    assert prod_inputs["endpointPrivateAccess"] is True
+
+
+def test_secrets_encrypted_with_our_rotating_key(stack: StackRun) -> None:
+    key = stack.one("aws:kms/key:Key", "cluster-secrets")
+    assert key.inputs["enableKeyRotation"] is True
+    policy = json.loads(key.inputs["policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert stack.one(EKS).inputs["encryptionConfigKeyArn"] == key.outputs["arn"]
+
+
+def test_log_group_created_first_with_retention(stack: StackRun) -> None:
+    config = raw_platform(stack.stack)["cluster"]
+    group = stack.one("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane")
+    assert group.inputs["name"] == f"/aws/eks/{config['name']}/cluster"
+    assert group.inputs["retentionInDays"] == config["logRetentionDays"]
+    assert group.urn in stack.one(EKS).dependencies
+
+
+def test_cni_policy_is_on_the_vpc_cni_irsa_role_only(stack: StackRun) -> None:
+    cni = [
+        a for a in stack.by_type(ATTACH) if a.inputs["policyArn"].endswith("AmazonEKS_CNI_Policy")
+    ]
+    assert len(cni) == 1
+    role = stack.one(ROLE, "cluster-vpc-cni")
+    assert cni[0].inputs["role"] == role.outputs["name"]
+    condition = trust_condition(role)
+    assert sorted(condition.values()) == [
+        "sts.amazonaws.com",
+        "system:serviceaccount:kube-system:aws-node",
+    ]
+    addon = stack.one(ADDON, "cluster-vpc-cni")
+    assert addon.inputs["serviceAccountRoleArn"] == role.outputs["arn"]
+
+
+def test_irsa_trust_pinned_to_service_account_and_sts_audience(stack: StackRun) -> None:
+    issuer = stack.outputs["oidcProviderUrl"].removeprefix("https://")
+    expected = {
+        "cluster-vpc-cni": "kube-system:aws-node",
+        "cluster-addons-ebs-csi": "kube-system:ebs-csi-controller-sa",
+        "cluster-addons-autoscaler": "kube-system:cluster-autoscaler",
+    }
+    for role_name, service_account in expected.items():
+        role = stack.one(ROLE, role_name)
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Principal"] == {"Federated": stack.outputs["oidcProviderArn"]}
+        assert trust_condition(role) == {
+            f"{issuer}:sub": f"system:serviceaccount:{service_account}",
+            f"{issuer}:aud": "sts.amazonaws.com",
+        }, role_name
+
+
+def test_networking_addons_pinned_from_config_and_created_before_pools(stack: StackRun) -> None:
+    versions = raw_platform(stack.stack)["cluster"]["addons"]
+    expected = {
+        "cluster-vpc-cni": ("vpc-cni", versions["vpcCni"]),
+        "cluster-kube-proxy": ("kube-proxy", versions["kubeProxy"]),
+        "cluster-eks-pod-identity-agent": ("eks-pod-identity-agent", versions["podIdentityAgent"]),
+    }
+    node_groups = {g.urn for g in stack.by_type("aws:eks/nodeGroup:NodeGroup")}
+    for name, (addon_name, version) in expected.items():
+        addon = stack.one(ADDON, name)
+        assert addon.inputs["addonName"] == addon_name
+        assert addon.inputs["addonVersion"] == version
+        assert addon.inputs["clusterName"] == raw_platform(stack.stack)["cluster"]["name"]
+        assert not node_groups & set(addon.dependencies), name
+
+
+def test_exports_and_kubernetes_provider(stack: StackRun) -> None:
+    name = raw_platform(stack.stack)["cluster"]["name"]
+    assert stack.outputs["clusterName"] == name
+    assert stack.outputs["clusterEndpoint"].startswith("https://")
+    assert stack.outputs["oidcProviderArn"].startswith("arn:aws:iam::123456789012:oidc-provider/")
+    assert kubeconfig_fields(stack.outputs["kubeconfig"]) == (
+        name,
+        stack.outputs["clusterEndpoint"],
+    )
+    (provider,) = stack.by_type("pulumi:providers:kubernetes")
+    for release in stack.by_type("kubernetes:helm.sh/v3:Release"):
+        assert release.provider is not None and release.provider.startswith(provider.urn)
+
+
+def test_kubeconfig_fields_reads_pulumi_eks_kubeconfig() -> None:
+    document = {
+        "clusters": [{"cluster": {"server": "https://x.eks.amazonaws.com"}}],
+        "users": [
+            {
+                "user": {
+                    "exec": {
+                        "args": ["--region", "r", "eks", "get-token", "--cluster-name", "ml-dev"]
+                    }
+                }
+            }
+        ],
+    }
+    assert kubeconfig_fields(json.dumps(document)) == ("ml-dev", "https://x.eks.amazonaws.com")
+
+
+def test_whole_prod_stack_passes_moto_iam_validation() -> None:
+    """Every role, policy and inline policy of prod is created in moto, which refuses
+    malformed documents with AWS's MalformedPolicyDocument (see test_iam's control)."""
+    mocks = PlatformMocks(moto=True)
+    try:
+        result = run_stack("prod", project_dir=ROOT, mocks=mocks)
+        assert len(result.by_type(ROLE)) >= 7
+        roles = mocks._moto.iam.list_roles()["Roles"]  # type: ignore[union-attr]
+        assert len(roles) == len(result.by_type(ROLE))
+    finally:
+        mocks.close()
+
+
+def test_creator_admin_off_by_default_through_a_transform(dev: StackRun) -> None:
+    assert raw_platform("dev")["cluster"].get("bootstrapCreatorAdmin", False) is False
+    assert dev.one(EKS).transforms == 1
+    platform = raw_platform("dev")
+    platform["cluster"]["bootstrapCreatorAdmin"] = True
+    result = run_stack("dev", project_dir=ROOT, config={"platform": platform})
+    assert result.one(EKS).transforms == 0
+
+
+def test_creator_admin_transform_rewrites_only_the_eks_cluster() -> None:
+    transform = creator_admin_transform(enabled=False)
+    opts = pulumi.ResourceOptions()
+    props = {
+        "name": "ml-dev",
+        "accessConfig": {
+            "authenticationMode": "API",
+            "bootstrapClusterCreatorAdminPermissions": True,
+        },
+    }
+    result = transform(
+        pulumi.ResourceTransformArgs(True, "aws:eks/cluster:Cluster", "c", props, opts)
+    )
+    assert isinstance(result, pulumi.ResourceTransformResult)
+    assert result.props["accessConfig"] == {
+        "authenticationMode": "API",
+        "bootstrapClusterCreatorAdminPermissions": False,
+    }
+    assert result.props["name"] == "ml-dev"
+    assert props["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is True
+    other = pulumi.ResourceTransformArgs(True, "aws:eks/addon:Addon", "a", {"x": 1}, opts)
+    assert transform(other) is None
+
+
+def test_cluster_alone_exports_a_secret_kubeconfig_and_its_provider_uses_it() -> None:
+    """The component on its own, as another stack would use it."""
+    mocks = PlatformMocks()
+
+    def body() -> None:
+        mocks.install(project="consumer", stack="unit")
+
+        @pulumi.runtime.test  # type: ignore[misc]
+        def check() -> pulumi.Output[Any]:
+            cluster = Cluster(
+                "c",
+                ClusterArgs(
+                    cluster_name="unit",
+                    kubernetes_version="1.35",
+                    vpc_id="vpc-0123",
+                    private_subnet_ids=["subnet-01", "subnet-02"],
+                    vpc_cni_version="v1.22.4-eksbuild.3",
+                    kube_proxy_version="v1.35.3-eksbuild.21",
+                    pod_identity_agent_version="v1.3.10-eksbuild.3",
+                ),
+            )
+
+            async def secret() -> bool:
+                return await cluster.kubeconfig.is_secret()
+
+            return pulumi.Output.all(
+                pulumi.Output.from_input(secret()), cluster.cluster_name
+            ).apply(lambda values: assert_secret_and_name(*values))
+
+        check()
+
+    contextvars.Context().run(body)
+    (eks,) = [r for r in mocks.registrations if r.type == EKS]
+    assert eks.inputs["name"] == "unit"
+    assert not eks.inputs.get("endpointPublicAccess")
+    (provider,) = [r for r in mocks.registrations if r.type == "pulumi:providers:kubernetes"]
+    assert provider.parent is not None and provider.parent.endswith("mlops:cluster:Cluster::c")
+
+
+def assert_secret_and_name(is_secret: bool, name: str) -> None:
+    assert is_secret
+    assert name == "unit"
+
+
+def test_vpc_cni_enforces_network_policies() -> None:
+    import json as _json
+
+    from components.testing import run_stack
+    from tests.conftest import ROOT
+
+    run = run_stack("dev", project_dir=ROOT)
+    cni = next(a for a in run.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni")
+    assert _json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    others = [a for a in run.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] != "vpc-cni"]
+    assert others and all("configurationValues" not in a.inputs for a in others)

@@ -1,0 +1,139 @@
+"""ModelStore under the mocks kit: what each resource is asked for."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.model_store import ModelStore, ModelStoreArgs
+from components.testing import PlatformMocks, Registration
+
+COMPONENT = "mlops:model_store:ModelStore"
+
+
+@pytest.fixture
+def kit() -> Iterator[PlatformMocks]:
+    mocks = PlatformMocks()
+    mocks.install(project="mlops-platform", stack="dev")
+    yield mocks
+    mocks.close()
+
+
+def build(kit: PlatformMocks, make: Callable[[], Any]) -> dict[str, Any]:
+    """Run `make` under the mocks; return what it returned, with outputs resolved."""
+    box: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output[Any]:
+        component = make()
+        box["component"] = component
+        return pulumi.Output.all(
+            component.bucket_name, component.bucket_arn, component.repository_url
+        ).apply(lambda values: box.update(outputs=values))
+
+    run()
+    return box
+
+
+def one(kit: PlatformMocks, type_: str) -> Registration:
+    found = [r for r in kit.registrations if r.type == type_]
+    assert len(found) == 1, f"{type_}: {len(found)}"
+    return found[0]
+
+
+def store(**overrides: Any) -> Callable[[], ModelStore]:
+    args = ModelStoreArgs(**{"tags": {"mlops:stack": "dev"}, **overrides})
+    return lambda: ModelStore("store", args)
+
+
+def test_bucket_is_private_versioned_tls_only_and_expires_old_versions(kit: PlatformMocks) -> None:
+    build(kit, store(noncurrent_version_expiration_days=7))
+    block = one(kit, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    for flag in (
+        "blockPublicAcls",
+        "blockPublicPolicy",
+        "ignorePublicAcls",
+        "restrictPublicBuckets",
+    ):
+        assert block[flag] is True, flag
+    ownership = one(kit, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    versioning = one(kit, "aws:s3/bucketVersioning:BucketVersioning").inputs
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    (rule,) = one(kit, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs[
+        "rules"
+    ]
+    assert rule["status"] == "Enabled"
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 7
+    bucket = one(kit, "aws:s3/bucket:Bucket")
+    policy = json.loads(one(kit, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    (deny,) = policy["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [bucket.outputs["arn"], bucket.outputs["arn"] + "/*"]
+    assert "bucket" not in bucket.inputs  # a generated name: replacements stay possible
+
+
+def test_sse_kms_with_a_rotated_key_of_our_own(kit: PlatformMocks) -> None:
+    build(kit, store())
+    key = one(kit, "aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    sse = one(
+        kit,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    ).inputs["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": key.outputs["arn"],
+    }
+    assert sse["bucketKeyEnabled"] is True
+
+
+def test_sse_s3_when_kms_is_off(kit: PlatformMocks) -> None:
+    build(kit, store(kms_encryption=False))
+    assert not [r for r in kit.registrations if r.type == "aws:kms/key:Key"]
+    sse = one(
+        kit,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    ).inputs["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    repository = one(kit, "aws:ecr/repository:Repository").inputs
+    assert repository["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
+
+
+def test_repository_is_immutable_scanned_encrypted_and_trimmed(kit: PlatformMocks) -> None:
+    build(kit, store(keep_last_images=12, force_destroy=True))
+    repository = one(kit, "aws:ecr/repository:Repository").inputs
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+    key = one(kit, "aws:kms/key:Key")
+    assert repository["encryptionConfigurations"] == [
+        {"encryptionType": "KMS", "kmsKey": key.outputs["arn"]}
+    ]
+    assert repository["forceDelete"] is True
+    lifecycle = json.loads(one(kit, "aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])
+    assert lifecycle["rules"][0]["selection"]["countNumber"] == 12
+
+
+def test_outputs_and_parentage(kit: PlatformMocks) -> None:
+    box = build(kit, store())
+    name, arn, url = box["outputs"]
+    assert arn == f"arn:aws:s3:::{name}"
+    assert url.startswith("123456789012.dkr.ecr.us-west-2.amazonaws.com/")
+    component = one(kit, COMPONENT)
+    children = [r for r in kit.registrations if r.type != COMPONENT]
+    assert children and all(r.parent == component.urn for r in children)
+    assert all(r.name.startswith("store-") for r in children)
+
+
+def test_uses_no_deprecated_resource(kit: PlatformMocks) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build(kit, store())
+    deprecated = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert not [m for m in deprecated if "deprecated" in m.lower()], deprecated
