@@ -70,6 +70,8 @@ def _summarise(raw: Path, top: int = 25) -> list[str]:
         if not line.strip():
             continue
         stack, count = line.rsplit(" ", 1)
+        # The first frame is the thread (--threads). Sampling pauses the process for each
+        # sample: --nonblocking is cheaper but mixes frames from different moments under load.
         frames = [
             re.sub(r":\d+\)$", ")", re.sub(r" \(/.*?/(site-packages|python3\.\d+)/", " (", f))
             for f in stack.split(";")[1:]
@@ -122,7 +124,7 @@ def main() -> None:
         time.sleep(1)
         subprocess.run(
             [str(PY_SPY), "record", "--pid", str(running.proc.pid), "--duration", str(seconds),
-             "--rate", str(RATE), "--format", "raw", "--nonblocking", "--output", str(raw)],
+             "--rate", str(RATE), "--format", "raw", "--threads", "--output", str(raw)],
             check=True, capture_output=True,
         )  # fmt: skip
         load.join()
