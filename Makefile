@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: preview manifests test lint typecheck pytest checkov serve bench preflight clean
+.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-profile preflight clean
 
 $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,5 +56,37 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	@touch $(CHECKOV_STAMP)
 
+## Serve the bundled demo model on :8080, offline (SIGTERM or Ctrl+C drains, then stops).
+serve: $(STAMP)
+	SERVING_MODEL_REPOSITORY=models/iris/1 SERVING_MODEL_NAME=iris $(BIN)/python -m serving
+
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+## The side-by-side serving benchmark (issue 7); by hand, never in CI. Writes bench/results.md.
+## BENCH_DURATION=<seconds per wrk run> (default 10) shortens or lengthens it.
+BENCH_WORK := bench/.work
+BENCH_VENVS := $(BENCH_WORK)/venvs
+
+# One venv per peer: MLServer's and KServe's pins conflict with each other and with ours.
+$(BENCH_VENVS)/%/.installed: bench/requirements-%.txt
+	rm -rf $(BENCH_VENVS)/$*
+	$(PYTHON) -m venv $(BENCH_VENVS)/$*
+	$(BENCH_VENVS)/$*/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENVS)/$*/bin/python -m pip install --quiet -r $<
+	@touch $@
+
+$(BENCH_WORK)/models/.built: bench/build_models.py $(BENCH_VENVS)/models/.installed
+	$(BENCH_VENVS)/models/bin/python bench/build_models.py --out $(BENCH_WORK)/models
+	@touch $@
+
+bench: $(STAMP) $(BENCH_VENVS)/mlserver/.installed $(BENCH_VENVS)/kserve/.installed $(BENCH_WORK)/models/.built
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y wrk; }
+	$(BIN)/python bench/run.py
+
+## py-spy and GC counts for our server under wrk load (after `make bench`): where the time goes.
+## PROFILE_CONNECTIONS, PROFILE_BATCHING=on|off, PROFILE_MODEL=small|heavy, PROFILE_SECONDS.
+bench-profile: $(STAMP) $(BENCH_VENVS)/tools/.installed $(BENCH_WORK)/models/.built
+	$(BIN)/python bench/profile_server.py

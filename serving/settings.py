@@ -1,0 +1,73 @@
+"""The server's settings: environment variables with the `SERVING_` prefix, each documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["LogLevel", "Settings"]
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class Settings(BaseSettings):
+    """What `python -m serving` reads from the environment (`SERVING_<FIELD>`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SERVING_",
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+        protected_namespaces=(),
+    )
+
+    host: str = "0.0.0.0"
+    """Address to listen on."""
+
+    port: int = Field(default=8080, ge=1, le=65535)
+    """TCP port for the V2 API, health and `/metrics`."""
+
+    model_repository: str = Field(min_length=1)
+    """Local folder or `s3://bucket/prefix` holding `model.onnx` and `model.onnx.sha256`."""
+
+    model_name: str = Field(default="model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Name the model is served under (`/v2/models/<name>`)."""
+
+    model_version: str = Field(default="1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Version the model is served under (`/v2/models/<name>/versions/<version>`)."""
+
+    cache_dir: Path = Path("/var/cache/mlops")
+    """Folder where models from S3 are downloaded; must be writable."""
+
+    workers: int = Field(default=1, ge=1, le=64)
+    """Worker processes (each loads the model); match the pod's CPU request."""
+
+    intra_op_threads: int = Field(default=1, ge=1, le=256)
+    """ONNX Runtime threads per inference, per worker."""
+
+    batching_enabled: bool = True
+    """Coalesce concurrent requests into one inference (models with a dynamic batch dimension)."""
+
+    max_batch_size: int = Field(default=32, ge=1, le=65536)
+    """Most rows in one coalesced inference."""
+
+    max_batch_delay_ms: float = Field(default=2.0, ge=0, le=1000)
+    """Longest an idle, slow model waits for batch-mates once traffic is concurrent."""
+
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Largest request body accepted; larger ones get 413 before they are read."""
+
+    max_inflight: int = Field(default=256, ge=1)
+    """Requests per worker being served at once; more get 503 with Retry-After."""
+
+    request_timeout_ms: int = Field(default=5000, ge=1)
+    """Deadline of an inference request, queueing included; past it the answer is 504."""
+
+    drain_timeout_seconds: float = Field(default=20.0, ge=0)
+    """On SIGTERM, how long in-flight and queued requests may take before the process exits."""
+
+    log_level: LogLevel = "info"
+    """Log level: `debug` logs one line per request, `warning` one per failed request."""

@@ -1,0 +1,153 @@
+"""Shared fixtures for the server's tests: settings, in-process apps, real server processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from serving.app import create_app
+from serving.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+IRIS = REPO / "models" / "iris" / "1"
+IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+
+
+def iris_request(rows: list[list[float]] | None = None, **extra: Any) -> dict[str, Any]:
+    rows = IRIS_ROWS if rows is None else rows
+    return {
+        "inputs": [{"name": "input", "shape": [len(rows), 4], "datatype": "FP32", "data": rows}],
+        **extra,
+    }
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "model_repository": str(IRIS),
+        "model_name": "iris",
+        "cache_dir": "/tmp/serving-test-cache",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def wait_ready(client: TestClient | httpx.Client, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get("/v2/health/ready").status_code == 200:
+            return
+        time.sleep(0.01)
+    raise AssertionError("server did not become ready")
+
+
+@pytest.fixture
+def app_client() -> Iterator[Callable[..., TestClient]]:
+    """Factory: a started, ready TestClient for `create_app(make_settings(**overrides))`."""
+    clients: list[TestClient] = []
+
+    def start(ready: bool = True, **kwargs: Any) -> TestClient:
+        load = kwargs.pop("load", None)
+        client = TestClient(create_app(make_settings(**kwargs), load=load))
+        client.__enter__()
+        clients.append(client)
+        if ready:
+            wait_ready(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def iris_client() -> Iterator[TestClient]:
+    """One ready in-process iris server for the read-only tests of a module."""
+    with TestClient(create_app(make_settings())) as client:
+        wait_ready(client)
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`main()` configures the root logger; put it back for the next test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """`python -m serving` in a child process, on a free port."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        full_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SERVING_")},
+            "SERVING_HOST": "127.0.0.1",
+            "SERVING_PORT": str(self.port),
+            "SERVING_CACHE_DIR": "/tmp/serving-test-cache",
+            **env,
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "serving"],
+            cwd=REPO,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited early: {self.process.communicate()}")
+            try:
+                if httpx.get(self.url + "/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("server did not become ready")
+
+    def terminate(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate(timeout=10)
+
+
+@pytest.fixture
+def server_process() -> Iterator[Callable[[dict[str, str]], ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str]) -> ServerProcess:
+        server = ServerProcess(env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,174 @@
+"""Batching: results equal unbatched inference, a bad request fails alone, limits hold."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from serving.batching import Batcher, DeadlineExceededError
+from serving.runtime import ModelInputError, OnnxModel
+from tests.serving.conftest import IRIS
+
+IRIS_MODEL = OnnxModel.load(IRIS / "model.onnx")
+
+finite = st.floats(-20, 20, allow_nan=False, width=32)
+request_rows = st.lists(st.lists(finite, min_size=4, max_size=4), min_size=1, max_size=5)
+
+
+async def run_concurrently(batcher: Batcher, requests: list[np.ndarray]) -> list[Any]:
+    deadline = asyncio.get_running_loop().time() + 10
+    tasks = [batcher.infer({"input": rows}, deadline) for rows in requests]
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.mark.parametrize("offload", [False, True], ids=["event-loop", "inference-thread"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests=st.lists(request_rows, min_size=1, max_size=12), max_batch=st.integers(1, 16))
+def test_batched_results_equal_unbatched(
+    offload: bool, requests: list[list[list[float]]], max_batch: int
+) -> None:
+    arrays = [np.asarray(rows, dtype=np.float32) for rows in requests]
+    sizes: list[float] = []
+    batcher = Batcher(
+        IRIS_MODEL.predict,
+        coalesce=True,
+        offload=offload,
+        max_batch_size=max_batch,
+        max_batch_delay=0.001,
+        observe_batch=sizes.append,
+    )
+    try:
+        results = asyncio.run(run_concurrently(batcher, arrays))
+    finally:
+        batcher.close()
+    for array, result in zip(arrays, results, strict=True):
+        alone = IRIS_MODEL.predict({"input": array})
+        np.testing.assert_array_equal(result["label"], alone["label"])
+        # Labels are exact. Probabilities may differ in the last float32 bits: ONNX Runtime's GEMM
+        # picks other kernels for other row counts (the same happens without our batching).
+        np.testing.assert_allclose(
+            result["probabilities"], alone["probabilities"], rtol=1e-5, atol=1e-7
+        )
+        assert result["probabilities"].shape == (len(array), 3)
+    assert sum(sizes) == sum(len(array) for array in arrays)
+    # A request larger than the limit runs alone; otherwise no batch exceeds the limit.
+    assert all(size <= max(max_batch, max(len(a) for a in arrays)) for size in sizes)
+
+
+def test_concurrent_requests_are_coalesced_into_one_inference() -> None:
+    calls: list[int] = []
+
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        calls.append(len(feeds["x"]))
+        return {"y": feeds["x"] * 2}
+
+    batcher = Batcher(predict, coalesce=True, offload=True, max_batch_size=8, max_batch_delay=0)
+    requests = [np.full((1, 2), i, dtype=np.float32) for i in range(5)]
+    results = asyncio.run(run_concurrently_x(batcher, requests))
+    batcher.close()
+    assert calls == [5]
+    for request, result in zip(requests, results, strict=True):
+        np.testing.assert_array_equal(result["y"], request * 2)
+
+
+def test_a_fast_model_runs_each_request_at_once_without_queueing() -> None:
+    calls: list[int] = []
+    seen_queue: list[int] = []
+
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        calls.append(len(feeds["x"]))
+        seen_queue.append(batcher.queued)
+        return {"y": feeds["x"]}
+
+    batcher = Batcher(predict, coalesce=True, offload=False, max_batch_size=8, max_batch_delay=1)
+    requests = [np.ones((1, 2), dtype=np.float32) for _ in range(4)]
+    results = asyncio.run(run_concurrently_x(batcher, requests))
+    assert calls == [1, 1, 1, 1] and seen_queue == [0, 0, 0, 0]
+    assert all(isinstance(result, dict) for result in results)
+
+
+def test_with_batching_off_each_request_runs_alone() -> None:
+    calls: list[int] = []
+
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        calls.append(len(feeds["x"]))
+        return {"y": feeds["x"]}
+
+    for offload in (False, True):
+        calls.clear()
+        batcher = Batcher(
+            predict, coalesce=False, offload=offload, max_batch_size=8, max_batch_delay=0
+        )
+        requests = [np.ones((1, 2), dtype=np.float32) for _ in range(4)]
+
+        asyncio.run(run_concurrently_x(batcher, requests))
+        batcher.close()
+        assert calls == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("offload", [False, True], ids=["event-loop", "inference-thread"])
+def test_one_bad_request_fails_alone_and_never_its_batch_mates(offload: bool) -> None:
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if (feeds["x"] < 0).any():
+            raise ModelInputError("negative values are not allowed")
+        return {"y": feeds["x"] + 1}
+
+    batcher = Batcher(predict, coalesce=True, offload=offload, max_batch_size=16, max_batch_delay=0)
+    requests = [np.full((2, 2), value, dtype=np.float32) for value in (1, 2, -1, 3)]
+    results = asyncio.run(run_concurrently_x(batcher, requests))
+    batcher.close()
+    assert isinstance(results[2], ModelInputError)
+    for index in (0, 1, 3):
+        np.testing.assert_array_equal(results[index]["y"], requests[index] + 1)
+
+
+async def run_concurrently_x(batcher: Batcher, requests: list[np.ndarray]) -> list[Any]:
+    deadline = asyncio.get_running_loop().time() + 10
+    return await asyncio.gather(
+        *(batcher.infer({"x": r}, deadline) for r in requests), return_exceptions=True
+    )
+
+
+def test_requests_with_other_trailing_shapes_are_not_stacked() -> None:
+    calls: list[tuple[int, ...]] = []
+
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        calls.append(feeds["x"].shape)
+        return {"y": feeds["x"].sum(axis=1)}
+
+    batcher = Batcher(predict, coalesce=True, offload=True, max_batch_size=16, max_batch_delay=0)
+    requests = [
+        np.ones((1, 2), np.float32),
+        np.ones((1, 3), np.float32),
+        np.ones((2, 2), np.float32),
+    ]
+    results = asyncio.run(run_concurrently_x(batcher, requests))
+    batcher.close()
+    assert sorted(calls) == [(1, 3), (3, 2)]
+    assert [r["y"].tolist() for r in results] == [[2.0], [3.0], [2.0, 2.0]]
+
+
+def test_a_request_waiting_past_its_deadline_fails_with_deadline_exceeded() -> None:
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        time.sleep(0.2)
+        return {"y": feeds["x"]}
+
+    batcher = Batcher(predict, coalesce=False, offload=True, max_batch_size=4, max_batch_delay=0)
+
+    async def main() -> list[Any]:
+        now = asyncio.get_running_loop().time()
+        first = batcher.infer({"x": np.ones((1, 1))}, now + 5)
+        second = batcher.infer({"x": np.ones((1, 1))}, now + 0.05)
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    results = asyncio.run(main())
+    batcher.close()
+    assert isinstance(results[0], dict)
+    assert isinstance(results[1], DeadlineExceededError)

@@ -1,0 +1,112 @@
+"""Interoperability over a real socket with two independent V2 clients.
+
+`tritonclient.http` (Triton's client, JSON tensors with binary_data=False) and the Open
+Inference Protocol working group's `open-inference-openapi` client (generated from the
+protocol's OpenAPI description). KServe's own client is not used: `kserve` 0.21 pins
+protobuf>=6.33, which conflicts with pulumi-policy's protobuf 5.29 in our environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import tritonclient.http as triton
+from open_inference.openapi.client import OpenInferenceClient
+from open_inference.openapi.core.api_error import ApiError
+from open_inference.openapi.errors.bad_request_error import BadRequestError
+from open_inference.openapi.types import InferenceRequest, RequestInput, RequestOutput
+from tritonclient.utils import InferenceServerException
+
+from tests.serving.conftest import IRIS, IRIS_ROWS, ServerProcess
+
+pytestmark = pytest.mark.slow
+
+ROWS = np.asarray(IRIS_ROWS, dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    process = ServerProcess({"SERVING_MODEL_REPOSITORY": str(IRIS), "SERVING_MODEL_NAME": "iris"})
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+def expected() -> tuple[np.ndarray, np.ndarray]:
+    session = ort.InferenceSession(str(IRIS / "model.onnx"), providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {"input": ROWS})
+    return labels, probabilities
+
+
+def test_tritonclient_health_metadata_and_inference(server: ServerProcess) -> None:
+    client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("iris") and client.is_model_ready("iris", "1")
+    assert not client.is_model_ready("other")
+    metadata = client.get_model_metadata("iris")
+    assert metadata["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 4]}]
+    assert client.get_server_metadata()["name"] == "mlops-serving"
+
+    tensor = triton.InferInput("input", list(ROWS.shape), "FP32")
+    tensor.set_data_from_numpy(ROWS, binary_data=False)
+    outputs = [
+        triton.InferRequestedOutput("label", binary_data=False),
+        triton.InferRequestedOutput("probabilities", binary_data=False),
+    ]
+    result = client.infer("iris", [tensor], model_version="1", outputs=outputs, request_id="t-1")
+    labels, probabilities = expected()
+    np.testing.assert_array_equal(result.as_numpy("label"), labels)
+    np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, rtol=1e-6)
+    assert result.as_numpy("probabilities").dtype == np.float32
+    assert result.get_response()["id"] == "t-1"
+
+
+def test_tritonclient_sees_our_error_messages(server: ServerProcess) -> None:
+    client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+    tensor = triton.InferInput("input", [1, 3], "FP32")
+    tensor.set_data_from_numpy(np.ones((1, 3), dtype=np.float32), binary_data=False)
+    with pytest.raises(InferenceServerException, match=r"shape \[1, 3\] does not match"):
+        client.infer("iris", [tensor])
+    with pytest.raises(InferenceServerException, match="model 'nope' not found"):
+        client.infer("nope", [tensor])
+
+
+def test_open_inference_client_health_metadata_and_inference(server: ServerProcess) -> None:
+    client = OpenInferenceClient(base_url=server.url)
+    client.check_server_liveness()
+    client.check_server_readiness()
+    client.check_model_readiness("iris")
+    client.check_model_version_readiness("iris", "1")
+    assert client.read_server_metadata().name == "mlops-serving"
+    metadata = client.read_model_metadata("iris")
+    assert [(t.name, t.datatype, t.shape) for t in metadata.inputs] == [("input", "FP32", [-1, 4])]
+
+    request = InferenceRequest(
+        id="o-1",
+        inputs=[RequestInput(name="input", shape=[2, 4], datatype="FP32", data=ROWS.tolist())],
+        outputs=[RequestOutput(name="label")],
+    )
+    response = client.model_version_infer("iris", "1", request=request)
+    labels, _ = expected()
+    assert response.id == "o-1" and response.model_name == "iris"
+    assert [output.name for output in response.outputs] == ["label"]
+    assert response.outputs[0].shape == [2]
+    assert response.outputs[0].data.__root__ == labels.tolist()
+
+
+def test_open_inference_client_sees_our_errors(server: ServerProcess) -> None:
+    client = OpenInferenceClient(base_url=server.url)
+    request = InferenceRequest(
+        inputs=[RequestInput(name="input", shape=[1, 4], datatype="FP32", data=[1, 2, 3])]
+    )
+    with pytest.raises(BadRequestError) as bad:
+        client.model_infer("iris", request=request)
+    assert bad.value.body == {"error": "input 'input': shape [1, 4] needs 4 values, 'data' has 3"}
+    with pytest.raises(ApiError) as missing:
+        client.model_version_infer("iris", "9", request=request)
+    assert missing.value.status_code == 404

@@ -1,0 +1,182 @@
+"""The V2 codec: every datatype both ways, flat and nested data, and each bad request's error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from serving.protocol import (
+    DATATYPES,
+    ProtocolError,
+    TensorSpec,
+    decode_infer_request,
+    encode_infer_response,
+)
+
+SAMPLES: dict[str, list[Any]] = {
+    "BOOL": [True, False, True, True],
+    "UINT8": [0, 1, 254, 255],
+    "UINT16": [0, 1, 65534, 65535],
+    "UINT32": [0, 1, 2, 4294967295],
+    "UINT64": [0, 1, 2, 18446744073709551615],
+    "INT8": [-128, -1, 0, 127],
+    "INT16": [-32768, -1, 0, 32767],
+    "INT32": [-2147483648, -1, 0, 2147483647],
+    "INT64": [-9223372036854775808, -1, 0, 9223372036854775807],
+    "FP16": [0.5, -1.5, 2.0, 65504.0],
+    "FP32": [0.1, -1.5, 3.25, 1e30],
+    "FP64": [0.1, -1.5, 3.25, 1e300],
+    "BYTES": ["a", "", "ü", "text"],
+}
+
+
+def body(**tensor: Any) -> bytes:
+    base = {"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}
+    return orjson.dumps({"inputs": [{**base, **tensor}]})
+
+
+def decode(raw: bytes, datatype: str = "FP32", shape: tuple[int, ...] = (-1, 2)) -> Any:
+    return decode_infer_request(raw, {"x": TensorSpec("x", datatype, shape)}, ("y",))
+
+
+def error_of(raw: bytes, datatype: str = "FP32", shape: tuple[int, ...] = (-1, 2)) -> str:
+    with pytest.raises(ProtocolError) as caught:
+        decode(raw, datatype, shape)
+    assert caught.value.status == 400
+    return caught.value.message
+
+
+def test_the_table_covers_every_v2_datatype() -> None:
+    assert set(DATATYPES) == set(SAMPLES)
+
+
+@pytest.mark.parametrize("datatype", sorted(SAMPLES))
+def test_every_datatype_decodes_and_encodes_both_ways(datatype: str) -> None:
+    values = SAMPLES[datatype]
+    request = decode(body(datatype=datatype, data=values), datatype)
+    array = request.inputs["x"]
+    assert array.dtype == DATATYPES[datatype]
+    assert array.shape == (2, 2)
+    assert array.ravel().tolist() == pytest.approx(values) if datatype.startswith("FP") else True
+    if not datatype.startswith("FP"):
+        assert array.ravel().tolist() == values
+
+    encoded = orjson.loads(
+        encode_infer_response(
+            "m", "1", "id-1", {"y": array}, {"y": TensorSpec("y", datatype, (-1, 2))}
+        )
+    )
+    output = encoded["outputs"][0]
+    assert output == {
+        "name": "y",
+        "datatype": datatype,
+        "shape": [2, 2],
+        "data": output["data"],
+    }
+    assert encoded["id"] == "id-1" and encoded["model_name"] == "m"
+    decoded_back = np.asarray(output["data"], dtype=DATATYPES[datatype])
+    np.testing.assert_array_equal(decoded_back, array.ravel())
+
+
+def test_nested_and_flat_data_decode_to_the_same_tensor() -> None:
+    flat = decode(body(data=[1, 2, 3, 4])).inputs["x"]
+    nested = decode(body(data=[[1, 2], [3, 4]])).inputs["x"]
+    np.testing.assert_array_equal(flat, nested)
+    assert flat.dtype == np.float32
+
+
+def test_a_narrower_numeric_datatype_is_converted_to_the_models() -> None:
+    array = decode(body(datatype="INT32", data=[1, 2, 3, 4])).inputs["x"]
+    assert array.dtype == np.float32
+    array = decode(body(datatype="FP64"), "FP32").inputs["x"]
+    assert array.dtype == np.float32
+
+
+def test_requested_outputs_and_id_are_kept() -> None:
+    raw = orjson.loads(body())
+    raw["id"] = "abc"
+    raw["outputs"] = [{"name": "y", "parameters": {"binary_data": False}}]
+    request = decode(orjson.dumps(raw))
+    assert request.id == "abc" and request.outputs == ("y",)
+    assert decode(body()).outputs is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"{not json", "request body is not valid JSON"),
+        (b"[1, 2]", "request body must be a JSON object, got a list"),
+        (b"{}", "'inputs' must be a non-empty list of tensors"),
+        (b'{"inputs": []}', "'inputs' must be a non-empty list of tensors"),
+        (b'{"inputs": [1]}', "inputs[0] must be an object, got a number"),
+        (b'{"inputs": [{"shape": [1]}]}', "inputs[0].name must be a string"),
+        (body(name="z"), "unknown input 'z'; the model expects 'x'"),
+        (body(shape=[2, "2"]), "input 'x': 'shape' must be a list of non-negative integers"),
+        (body(shape=[2, -2]), "input 'x': 'shape' must be a list of non-negative integers"),
+        (body(datatype="FLOAT32"), "input 'x': unknown datatype 'FLOAT32'"),
+        (
+            body(datatype="BYTES", data=["a"] * 4),
+            "datatype BYTES cannot be fed to the model's FP32",
+        ),
+        (body(datatype="BOOL", data=[True] * 4), "datatype BOOL cannot be fed to the model's FP32"),
+        (body(data=[1, 2, 3]), "input 'x': shape [2, 2] needs 4 values, 'data' has 3"),
+        (
+            body(data=[[1, 2], [3]]),
+            "input 'x': 'data' is ragged or holds values that are not numbers",
+        ),
+        (body(data=[1, "2", 3, 4]), "input 'x': 'data' for datatype FP32 must hold numbers only"),
+        (body(data=[1, None, 3, 4]), "input 'x': 'data' for datatype FP32 must hold numbers only"),
+        (body(data=[{"a": 1}, 2, 3, 4]), "input 'x': 'data' for datatype FP32 must hold numbers"),
+        (body(data=[1e39, 1, 2, 3]), "input 'x': 'data' holds a value that is not a finite FP32"),
+        (
+            body(shape=[2, 3], data=[1] * 6),
+            "input 'x': shape [2, 3] does not match the model's [-1, 2]",
+        ),
+        (body(shape=[4], data=[1] * 4), "input 'x': shape [4] does not match the model's [-1, 2]"),
+        (body(shape=[0, 2], data=[]), "input 'x': shape [0, 2] holds no values"),
+        (body(parameters={"binary_data_size": 16}), "binary tensor data is not supported"),
+        (b'{"id": 5, "inputs": []}', "'id' must be a string, got a number"),
+        (
+            orjson.dumps({"inputs": [orjson.loads(body())["inputs"][0]] * 2}),
+            "input 'x' appears more than once",
+        ),
+        (
+            orjson.dumps({**orjson.loads(body()), "outputs": [{"name": "nope"}]}),
+            "unknown output 'nope'; the model has 'y'",
+        ),
+    ],
+)
+def test_bad_requests_get_400_naming_the_part_and_value(raw: bytes, expected: str) -> None:
+    assert expected in error_of(raw)
+
+
+def test_a_missing_input_is_named() -> None:
+    specs = {"x": TensorSpec("x", "FP32", (-1, 2)), "w": TensorSpec("w", "FP32", (-1, 2))}
+    with pytest.raises(ProtocolError, match="missing input 'w'; the model expects 'x', 'w'"):
+        decode_infer_request(body(), specs, ("y",))
+
+
+@pytest.mark.parametrize(
+    ("datatype", "model", "value", "expected"),
+    [
+        ("INT64", "INT8", 300, "value 300 is out of range for INT8"),
+        ("INT8", "INT64", 300, "value 300 is out of range for INT8"),
+        ("UINT8", "UINT8", -1, "value -1 is out of range for UINT8"),
+        ("FP32", "INT64", 1, "datatype FP32 cannot be fed to the model's INT64"),
+        ("INT64", "INT64", 1.5, "'data' for datatype INT64 must hold numbers only"),
+        ("FP16", "FP16", 70000.0, "not a finite FP16 number"),
+    ],
+)
+def test_integer_ranges_and_float_to_int_are_refused(
+    datatype: str, model: str, value: Any, expected: str
+) -> None:
+    raw = body(datatype=datatype, data=[value, 1, 1, 1])
+    assert expected in error_of(raw, model)
+
+
+def test_bytes_must_be_strings() -> None:
+    raw = body(datatype="BYTES", data=["a", 1, "b", "c"])
+    assert "'data' for datatype BYTES must hold strings only" in error_of(raw, "BYTES")

@@ -1,0 +1,87 @@
+"""The real process: drain on SIGTERM with one and with two workers, and a failed start."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.serving.conftest import IRIS, ServerProcess
+from tests.serving.models import write_slow_model
+
+pytestmark = pytest.mark.slow
+
+REQUEST = orjson.dumps(
+    {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+)
+
+
+def inflight(server: ServerProcess) -> float:
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    match = re.search(r"^serving_inflight_requests (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_drains_every_accepted_request_then_exits_0(
+    server_process: Callable[[dict[str, str]], ServerProcess], tmp_path: Path, workers: int
+) -> None:
+    write_slow_model(tmp_path, iterations=100_000)  # a few hundred ms per inference
+    server = server_process(
+        {
+            "SERVING_MODEL_REPOSITORY": str(tmp_path),
+            "SERVING_MODEL_NAME": "slow",
+            "SERVING_WORKERS": str(workers),
+            "SERVING_REQUEST_TIMEOUT_MS": "60000",
+        }
+    )
+    server.wait_ready()
+    url = server.url + "/v2/models/slow/infer"
+    accepted = 6
+    with ThreadPoolExecutor(accepted) as pool:
+        futures = [
+            pool.submit(httpx.post, url, content=REQUEST, timeout=60) for _ in range(accepted)
+        ]
+        deadline = time.monotonic() + 20
+        while inflight(server) < accepted:
+            assert time.monotonic() < deadline, "requests never got in flight"
+            time.sleep(0.01)
+
+        server.terminate()
+        # Draining: readiness is false at once and new work is turned away, with Retry-After.
+        deadline = time.monotonic() + 5
+        while (ready := httpx.get(server.url + "/v2/health/ready", timeout=5)).status_code == 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert ready.status_code == 503
+        assert ready.json() == {"error": "server is shutting down"}
+        late = httpx.post(url, content=REQUEST, timeout=5)
+        assert late.status_code == 503 and late.headers["retry-after"] == "1"
+
+        responses = [future.result() for future in futures]
+    assert [response.status_code for response in responses] == [200] * accepted
+    assert all(r.json()["outputs"][0]["data"] == [1.0, 2.0, 3.0, 4.0] for r in responses)
+    assert server.process.wait(timeout=30) == 0
+
+
+def test_a_corrupt_model_ends_start_up_with_one_error_line_naming_it(
+    server_process: Callable[[dict[str, str]], ServerProcess], tmp_path: Path
+) -> None:
+    corrupt = (IRIS / "model.onnx").read_bytes()[:200]  # truncated, with a matching sidecar
+    (tmp_path / "model.onnx").write_bytes(corrupt)
+    (tmp_path / "model.onnx.sha256").write_text(hashlib.sha256(corrupt).hexdigest())
+    server = server_process({"SERVING_MODEL_REPOSITORY": str(tmp_path)})
+    assert server.process.wait(timeout=30) == 3
+    _, stderr = server.process.communicate()
+    errors = [orjson.loads(line) for line in stderr.splitlines() if '"level":"error"' in line]
+    assert len(errors) == 1
+    assert errors[0]["message"].startswith(
+        f"cannot load model: {tmp_path / 'model.onnx'}: not a loadable ONNX model"
+    )
