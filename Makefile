@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-profile preflight clean
+.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile preflight clean
 
 $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ preflight: $(STAMP)
 	$(BIN)/python -m components.offline.preflight --stack $(STACK) $(ARGS)
 
 ## Wall time of the prod offline plan beside the bare SDK import time (not a test).
-bench: $(STAMP)
+bench-plan: $(STAMP)
 	$(BIN)/python bench/plan_speed.py
 
 ## Lint, type-check and test everything; .ci/run calls exactly this.

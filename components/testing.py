@@ -22,6 +22,7 @@ Ids and physical names are derived from the URN, so two runs give identical resu
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import json
@@ -594,11 +595,26 @@ def run_program(
             calls=list(kit.calls),
         )
 
+    # A fresh event loop per run: the SDK's synchronous awaits use the current loop, and
+    # code that ran before (asyncio.run in another test, say) may have closed or unset it.
+    loop = asyncio.new_event_loop()
+    previous = asyncio.get_event_loop_policy().get_event_loop() if _has_loop() else None
+    asyncio.set_event_loop(loop)
     try:
         return contextvars.Context().run(run)
     finally:
+        asyncio.set_event_loop(previous)
+        loop.close()
         if mocks is None:
             kit.close()
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def run_stack(
