@@ -239,6 +239,10 @@ class Cluster(pulumi.ComponentResource):
             encryption_config_key_arn=key.arn,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
             create_oidc_provider=True,
+            # EKS's default is EXTENDED: at the end of standard support a forgotten
+            # cluster would silently move to extended support at six times the price.
+            # STANDARD upgrades it instead; the config refuses extended versions anyway.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             tags=tags("eks"),
             opts=pulumi.ResourceOptions(
                 parent=self,

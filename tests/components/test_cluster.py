@@ -72,6 +72,8 @@ def test_control_plane_inputs(stack: StackRun) -> None:
     assert inputs["corednsAddonOptions"]["enabled"] is False
     assert set(inputs["privateSubnetIds"]) == set(stack.outputs["privateSubnetIds"].values())
     assert "publicSubnetIds" not in inputs
+    # EKS defaults to EXTENDED: the cluster would drift into extended-support billing.
+    assert inputs["upgradePolicy"] == {"supportType": "STANDARD"}
 
 
 def test_admins_get_access_entries(stack: StackRun) -> None:
