@@ -17,6 +17,7 @@ security group.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,7 @@ __all__ = [
     "Cluster",
     "ClusterArgs",
     "creator_admin_transform",
+    "entry_key",
     "kubeconfig_fields",
 ]
 
@@ -136,9 +138,16 @@ def creator_admin_transform(enabled: bool) -> pulumi.ResourceTransform:
     return transform
 
 
-def _entry_key(arn: str) -> str:
-    """A stable access-entry key from a principal ARN (`role/ml-admin` -> `ml-admin`)."""
-    return re.sub(r"[^A-Za-z0-9-]+", "-", arn.rsplit("/", 1)[-1]).strip("-").lower()
+def entry_key(arn: str) -> str:
+    """A stable, unique access-entry key from a principal ARN: `ml-admin-1a2b3c4d`.
+
+    The name alone is not unique (`role/x` and `user/x`, or the same role name in two
+    accounts, would share a key and one admin would silently be dropped), so the key
+    ends in a short hash of the whole ARN; the name is kept for readability.
+    """
+    name = re.sub(r"[^A-Za-z0-9-]+", "-", arn.rsplit("/", 1)[-1]).strip("-").lower()
+    digest = hashlib.sha256(arn.encode()).hexdigest()[:8]
+    return f"{name}-{digest}" if name else digest
 
 
 class Cluster(pulumi.ComponentResource):
@@ -203,7 +212,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
         access_entries = {
-            _entry_key(arn): eks.AccessEntryArgs(
+            entry_key(arn): eks.AccessEntryArgs(
                 principal_arn=arn,
                 access_policies={
                     "cluster-admin": eks.AccessPolicyAssociationArgs(

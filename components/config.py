@@ -219,6 +219,9 @@ class ClusterConfig(_Model):
         for arn in value:
             if not pattern.match(arn):
                 raise ValueError(f"not an IAM role or user ARN: {arn!r}")
+        repeated = sorted({arn for arn in value if value.count(arn) > 1})
+        if repeated:
+            raise ValueError(f"admin principal ARNs repeat: {repeated}")
         return value
 
     @model_validator(mode="after")

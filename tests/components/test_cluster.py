@@ -18,6 +18,7 @@ from components.cluster import (
     Cluster,
     ClusterArgs,
     creator_admin_transform,
+    entry_key,
     kubeconfig_fields,
 )
 from components.testing import PlatformMocks, Registration, StackRun, run_stack
@@ -294,3 +295,21 @@ def test_vpc_cni_enforces_network_policies() -> None:
     assert _json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
     others = [a for a in run.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] != "vpc-cni"]
     assert others and all("configurationValues" not in a.inputs for a in others)
+
+
+def test_access_entry_keys_are_unique_for_a_role_and_a_user_of_one_name() -> None:
+    role = "arn:aws:iam::123456789012:role/admin"
+    user = "arn:aws:iam::123456789012:user/admin"
+    other_account = "arn:aws:iam::210987654321:role/admin"
+    keys = {entry_key(role), entry_key(user), entry_key(other_account)}
+    assert len(keys) == 3
+    assert all(key.startswith("admin-") for key in keys)
+    assert entry_key(role) == entry_key(role)  # stable: a new key would replace the entry
+
+
+def test_role_and_user_of_one_name_both_become_admins(dev_raw: dict[str, Any]) -> None:
+    arns = ["arn:aws:iam::123456789012:role/admin", "arn:aws:iam::123456789012:user/admin"]
+    dev_raw["cluster"]["adminPrincipalArns"] = arns
+    result = run_stack("dev", project_dir=ROOT, config={"platform": dev_raw})
+    entries = result.one(EKS).inputs["accessEntries"]
+    assert sorted(e["principalArn"] for e in entries.values()) == arns

@@ -235,3 +235,26 @@ def test_catalog_is_dated_and_consistent() -> None:
     for instance_type in catalog.GPUS_PER_INSTANCE:
         family = catalog.INSTANCE_FAMILIES[catalog.instance_family(instance_type)]
         assert family.accelerator == "nvidia", instance_type
+
+
+# Findings of the infra review: each case below was accepted before its fix.
+REVIEW_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    (
+        "admin ARN listed twice",
+        _set(
+            "cluster.adminPrincipalArns",
+            ["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/a"],
+        ),
+        "platform.cluster.adminPrincipalArns",
+        "admin principal ARNs repeat: ['arn:aws:iam::123456789012:role/a']",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "path", "message"), REVIEW_REJECTED, ids=[c[0] for c in REVIEW_REJECTED]
+)
+def test_review_rejected(
+    dev_raw: Raw, case: str, mutate: Callable[[Raw], None], path: str, message: str
+) -> None:
+    test_rejected(dev_raw, case, mutate, path, message)
