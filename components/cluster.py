@@ -216,7 +216,9 @@ class Cluster(pulumi.ComponentResource):
                 principal_arn=arn,
                 access_policies={
                     "cluster-admin": eks.AccessPolicyAssociationArgs(
-                        policy_arn=iam.CLUSTER_ADMIN_ACCESS_POLICY,
+                        policy_arn=iam.access_policy_arn(
+                            iam.CLUSTER_ADMIN_ACCESS_POLICY, partition=partition
+                        ),
                         access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                     )
                 },

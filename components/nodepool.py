@@ -117,6 +117,8 @@ class NodePool(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlops:nodepool:NodePool", name, None, opts)
         pool = args.pool
+        # Not every account is in `aws`: China and GovCloud ARNs start aws-cn, aws-us-gov.
+        partition = aws.get_partition(opts=pulumi.InvokeOptions(parent=self)).partition
         try:
             ami_type = amis.ami_type(pool.os, pool.architecture, pool.accelerator)
             release_version = amis.check_release_version(
@@ -141,7 +143,7 @@ class NodePool(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy.rsplit('/', 1)[-1]}",
                 role=role.name,
-                policy_arn=iam.managed_policy_arn(policy),
+                policy_arn=iam.managed_policy_arn(policy, partition=partition),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for policy in iam.node_policy_names(enable_ssm=pool.enable_ssm)
