@@ -331,7 +331,21 @@ class NodePoolConfig(_Model):
                 )
         if self.max_unavailable is not None and self.max_unavailable_percentage is not None:
             raise ValueError("set maxUnavailable or maxUnavailablePercentage, not both")
+        if self.is_gpu:
+            unknown = [t for t in self.instance_types if t not in catalog.GPUS_PER_INSTANCE]
+            if unknown:
+                raise ValueError(
+                    f"GPU count of {unknown} unknown (catalog.GPUS_PER_INSTANCE, "
+                    f"{catalog.CATALOG_DATE}): add it there rather than have it guessed"
+                )
         return self
+
+    @property
+    def gpus_per_node(self) -> int:
+        """GPUs every node of the pool has, whichever of its types it is (0: CPU pool)."""
+        if not self.is_gpu:
+            return 0
+        return min(catalog.GPUS_PER_INSTANCE[t] for t in self.instance_types)
 
     @property
     def is_gpu(self) -> bool:
@@ -517,6 +531,11 @@ class StackConfig(_Model):
         if service.gpus and not pool.is_gpu:
             raise ValueError(
                 f"service.gpus is {service.gpus} but node pool {service.node_pool!r} has no GPUs"
+            )
+        if service.gpus > pool.gpus_per_node:
+            raise ValueError(
+                f"service.gpus is {service.gpus} but a node of pool {service.node_pool!r} "
+                f"has {pool.gpus_per_node} ({pool.instance_types}): no pod could be scheduled"
             )
         if pool.is_gpu and not service.gpus:
             raise ValueError(

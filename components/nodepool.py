@@ -17,7 +17,6 @@ import pulumi_aws as aws
 
 from components.config import NodePoolConfig
 from components.core import amis, iam, userdata
-from components.core.catalog import GPUS_PER_INSTANCE
 from components.core.scheduling import (
     AUTOSCALER_TEMPLATE,
     Scheduling,
@@ -81,13 +80,6 @@ class NodePoolArgs:
 def _slug(text: str) -> str:
     """A tag key as a resource-name part: `label/mlops.dev/pool` -> `label-mlops-dev-pool`."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def _gpus(pool: NodePoolConfig) -> int:
-    """GPUs per node that every instance type of the pool offers (0 for CPU pools)."""
-    if not pool.is_gpu:
-        return 0
-    return min(GPUS_PER_INSTANCE.get(t, 1) for t in pool.instance_types)
 
 
 class NodePool(pulumi.ComponentResource):
@@ -247,7 +239,7 @@ class NodePool(pulumi.ComponentResource):
                 lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index,union-attr]
             )
             for key, value in autoscaler_node_template_tags(
-                labels, taints, gpus=_gpus(pool)
+                labels, taints, gpus=pool.gpus_per_node
             ).items():
                 aws.autoscaling.Tag(
                     f"{name}-template-{_slug(key.removeprefix(AUTOSCALER_TEMPLATE + '/'))}",

@@ -1,7 +1,8 @@
 """Known values the config is checked against: data with its date, nothing else.
 
 Update `CATALOG_DATE` with every change. Sources: the EKS user guide ("Kubernetes
-version lifecycle"), the EC2 instance type pages (accelerated computing, Graviton).
+version lifecycle"), the EC2 instance type pages (general purpose, compute and memory
+optimized, accelerated computing, Graviton: vCPUs, memory and GPUs per type).
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ KUBERNETES_VERSIONS: tuple[str, ...] = ("1.34", "1.35", "1.36")
 
 #: EKS minor versions past standard support on CATALOG_DATE, named in the error.
 EXTENDED_SUPPORT_VERSIONS: tuple[str, ...] = ("1.32", "1.33")
+
+
+def instance_family(instance_type: str) -> str:
+    """The family part of `family.size` (`g5.xlarge` -> `g5`)."""
+    return instance_type.split(".", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,9 @@ INSTANCE_FAMILIES: dict[str, InstanceFamily] = {
     "p5en": _nvidia("H200"),
 }
 
-#: The GPU count of the instance sizes the platform prices and schedules on.
+#: The GPU count of every GPU instance type a pool may use, for each NVIDIA family in
+#: `INSTANCE_FAMILIES`. A GPU type missing here is refused by the config: guessing one
+#: GPU for a p5.48xlarge would tell cluster-autoscaler a node brings 1 GPU, not 8.
 GPUS_PER_INSTANCE: dict[str, int] = {
     **{f"g4dn.{s}": 1 for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
     "g4dn.12xlarge": 4,
@@ -114,12 +122,16 @@ GPUS_PER_INSTANCE: dict[str, int] = {
     "g6e.12xlarge": 4,
     "g6e.24xlarge": 4,
     "g6e.48xlarge": 8,
+    "gr6.4xlarge": 1,
+    "gr6.8xlarge": 1,
     "p4d.24xlarge": 8,
     "p4de.24xlarge": 8,
+    "p5.4xlarge": 1,
     "p5.48xlarge": 8,
     "p5e.48xlarge": 8,
     "p5en.48xlarge": 8,
 }
+
 
 #: CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
@@ -146,8 +158,3 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
     3288,
     3653,
 )
-
-
-def instance_family(instance_type: str) -> str:
-    """The family part of `family.size` (`g5.xlarge` -> `g5`)."""
-    return instance_type.split(".", 1)[0]

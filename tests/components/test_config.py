@@ -235,6 +235,9 @@ def test_catalog_is_dated_and_consistent() -> None:
     for instance_type in catalog.GPUS_PER_INSTANCE:
         family = catalog.INSTANCE_FAMILIES[catalog.instance_family(instance_type)]
         assert family.accelerator == "nvidia", instance_type
+    gpu_families = {f for f, v in catalog.INSTANCE_FAMILIES.items() if v.accelerator == "nvidia"}
+    assert {catalog.instance_family(t) for t in catalog.GPUS_PER_INSTANCE} == gpu_families
+    assert catalog.GPUS_PER_INSTANCE["p5.48xlarge"] == 8
 
 
 # Findings of the infra review: each case below was accepted before its fix.
@@ -248,6 +251,14 @@ REVIEW_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "platform.cluster.adminPrincipalArns",
         "admin principal ARNs repeat: ['arn:aws:iam::123456789012:role/a']",
     ),
+    (
+        "GPU type of unknown GPU count",
+        lambda raw: raw["nodePools"]["cpu"].update(
+            accelerator="nvidia", instanceTypes=["g5.96xlarge"], autoscaled=False
+        ),
+        "platform.nodePools.cpu",
+        "GPU count of ['g5.96xlarge'] unknown (catalog.GPUS_PER_INSTANCE",
+    ),
 ]
 
 
@@ -258,3 +269,13 @@ def test_review_rejected(
     dev_raw: Raw, case: str, mutate: Callable[[Raw], None], path: str, message: str
 ) -> None:
     test_rejected(dev_raw, case, mutate, path, message)
+
+
+def test_service_cannot_ask_for_more_gpus_than_a_node_has(prod_raw: Raw) -> None:
+    prod_raw["service"].update(nodePool="gpu", gpus=2)
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(prod_raw)
+    assert "service.gpus is 2 but a node of pool 'gpu' has 1" in str(info.value)
+    prod_raw["nodePools"]["gpu"]["instanceTypes"] = ["g6.12xlarge", "g5.12xlarge"]
+    config = parse_stack_config(prod_raw)
+    assert config.node_pools["gpu"].gpus_per_node == 4
