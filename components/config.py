@@ -338,6 +338,8 @@ class NodePoolConfig(_Model):
                     f"GPU count of {unknown} unknown (catalog.GPUS_PER_INSTANCE, "
                     f"{catalog.CATALOG_DATE}): add it there rather than have it guessed"
                 )
+        if self.autoscaled:
+            _check_same_size(self.instance_types)
         return self
 
     @property
@@ -354,6 +356,24 @@ class NodePoolConfig(_Model):
     @property
     def root_volume_gib(self) -> int:
         return self.root_volume.size_gib or (100 if self.is_gpu else 20)
+
+
+def _check_same_size(instance_types: list[str]) -> None:
+    """cluster-autoscaler models a node group by one template node (its first instance
+    type), so every type of an autoscaled pool needs the same vCPUs and memory."""
+    unknown = [t for t in instance_types if t not in catalog.INSTANCE_SIZES]
+    if unknown:
+        raise ValueError(
+            f"vCPUs and memory of {unknown} unknown (catalog.INSTANCE_SIZES, "
+            f"{catalog.CATALOG_DATE}); an autoscaled pool needs them to check its types match"
+        )
+    sizes = {t: catalog.INSTANCE_SIZES[t] for t in instance_types}
+    if len({(s.vcpus, s.memory_gib) for s in sizes.values()}) > 1:
+        listed = ", ".join(f"{t} ({s.vcpus} vCPU, {s.memory_gib} GiB)" for t, s in sizes.items())
+        raise ValueError(
+            "an autoscaled pool's instance types must have equal vCPUs and memory "
+            f"(cluster-autoscaler sizes the group from one of them): {listed}"
+        )
 
 
 # --------------------------------------------------------------------------- model store

@@ -133,6 +133,75 @@ GPUS_PER_INSTANCE: dict[str, int] = {
 }
 
 
+@dataclass(frozen=True)
+class InstanceSize:
+    """vCPUs and memory of one instance type (EC2 instance type pages)."""
+
+    vcpus: int
+    memory_gib: int
+
+
+def _sizes(memory_per_vcpu: int, sizes: tuple[str, ...]) -> dict[str, InstanceSize]:
+    vcpus = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16}
+    return {s: InstanceSize(vcpus[s], vcpus[s] * memory_per_vcpu) for s in sizes}
+
+
+_STANDARD = ("large", "xlarge", "2xlarge", "4xlarge")
+#: Memory per vCPU (GiB) of the CPU families, by family prefix: c 2, m and t 4, r 8.
+_CPU_SHAPES: dict[str, tuple[int, tuple[str, ...]]] = {
+    **{f: (4, ("large", "xlarge", "2xlarge")) for f in ("t3", "t3a", "t4g")},
+    **{
+        f: (4, _STANDARD)
+        for f in ("m5", "m5a", "m6i", "m6a", "m7i", "m7a", "m7i-flex", "m6g", "m7g", "m8g")
+    },
+    **{f: (2, _STANDARD) for f in ("c5", "c5a", "c6i", "c6a", "c7i", "c7a", "c6g", "c7g", "c8g")},
+    **{f: (8, _STANDARD) for f in ("r5", "r6i", "r6a", "r7i", "r7a", "r6g", "r7g", "r8g")},
+}
+
+
+def _gpu_sizes(family: str, memory_per_vcpu: int) -> dict[str, InstanceSize]:
+    vcpus = {
+        "xlarge": 4,
+        "2xlarge": 8,
+        "4xlarge": 16,
+        "8xlarge": 32,
+        "12xlarge": 48,
+        "16xlarge": 64,
+        "24xlarge": 96,
+        "48xlarge": 192,
+        "metal": 96,
+    }
+    return {
+        t: InstanceSize(vcpus[t.split(".")[1]], vcpus[t.split(".")[1]] * memory_per_vcpu)
+        for t in GPUS_PER_INSTANCE
+        if instance_family(t) == family
+    }
+
+
+#: vCPUs and memory of the instance types an autoscaled pool may use: the CPU families
+#: of `INSTANCE_FAMILIES` from large to 4xlarge (t3, t3a and t4g stop at 2xlarge), and
+#: every GPU type of `GPUS_PER_INSTANCE`. cluster-autoscaler builds one node template
+#: per group and assumes every node of the group has its size, so a pool mixing sizes
+#: is refused; a type missing here is refused too rather than guessed at.
+INSTANCE_SIZES: dict[str, InstanceSize] = {
+    **{
+        f"{family}.{size}": shape
+        for family, (per_vcpu, sizes) in _CPU_SHAPES.items()
+        for size, shape in _sizes(per_vcpu, sizes).items()
+    },
+    **_gpu_sizes("g4dn", 4),
+    **_gpu_sizes("g5", 4),
+    **_gpu_sizes("g6", 4),
+    **_gpu_sizes("g6e", 8),
+    **_gpu_sizes("gr6", 8),
+    "p4d.24xlarge": InstanceSize(96, 1152),
+    "p4de.24xlarge": InstanceSize(96, 1152),
+    "p5.4xlarge": InstanceSize(16, 256),
+    "p5.48xlarge": InstanceSize(192, 2048),
+    "p5e.48xlarge": InstanceSize(192, 2048),
+    "p5en.48xlarge": InstanceSize(192, 2048),
+}
+
 #: CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     1,

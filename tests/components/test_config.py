@@ -237,7 +237,12 @@ def test_catalog_is_dated_and_consistent() -> None:
         assert family.accelerator == "nvidia", instance_type
     gpu_families = {f for f, v in catalog.INSTANCE_FAMILIES.items() if v.accelerator == "nvidia"}
     assert {catalog.instance_family(t) for t in catalog.GPUS_PER_INSTANCE} == gpu_families
+    # Every family has sizes, and every GPU type has its vCPUs and memory.
+    sized = {catalog.instance_family(t) for t in catalog.INSTANCE_SIZES}
+    assert sized == set(catalog.INSTANCE_FAMILIES)
+    assert set(catalog.GPUS_PER_INSTANCE) <= set(catalog.INSTANCE_SIZES)
     assert catalog.GPUS_PER_INSTANCE["p5.48xlarge"] == 8
+    assert catalog.INSTANCE_SIZES["c7a.large"] == catalog.INSTANCE_SIZES["c7i.large"]
 
 
 # Findings of the infra review: each case below was accepted before its fix.
@@ -250,6 +255,25 @@ REVIEW_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         ),
         "platform.cluster.adminPrincipalArns",
         "admin principal ARNs repeat: ['arn:aws:iam::123456789012:role/a']",
+    ),
+    (
+        "autoscaled pool mixing memory sizes",
+        _set("nodePools.cpu.instanceTypes", ["c7i.large", "m7i.large"]),
+        "platform.nodePools.cpu",
+        "equal vCPUs and memory (cluster-autoscaler sizes the group from one of them): "
+        "c7i.large (2 vCPU, 4 GiB), m7i.large (2 vCPU, 8 GiB)",
+    ),
+    (
+        "autoscaled pool mixing vCPU counts",
+        _set("nodePools.cpu.instanceTypes", ["c7i.large", "c7i.xlarge"]),
+        "platform.nodePools.cpu",
+        "c7i.large (2 vCPU, 4 GiB), c7i.xlarge (4 vCPU, 8 GiB)",
+    ),
+    (
+        "autoscaled pool with a type of unknown size",
+        _set("nodePools.cpu.instanceTypes", ["c7i.8xlarge"]),
+        "platform.nodePools.cpu",
+        "vCPUs and memory of ['c7i.8xlarge'] unknown (catalog.INSTANCE_SIZES",
     ),
     (
         "GPU type of unknown GPU count",
@@ -279,3 +303,10 @@ def test_service_cannot_ask_for_more_gpus_than_a_node_has(prod_raw: Raw) -> None
     prod_raw["nodePools"]["gpu"]["instanceTypes"] = ["g6.12xlarge", "g5.12xlarge"]
     config = parse_stack_config(prod_raw)
     assert config.node_pools["gpu"].gpus_per_node == 4
+
+
+def test_the_stacks_autoscaled_pools_have_one_size(dev_raw: Raw, prod_raw: Raw) -> None:
+    for raw in (dev_raw, prod_raw):
+        for pool in parse_stack_config(raw).node_pools.values():
+            sizes = {catalog.INSTANCE_SIZES[t] for t in pool.instance_types}
+            assert len(sizes) == 1, pool.instance_types

@@ -298,6 +298,7 @@ def test_single_gpu_model_pool_names_it_in_the_autoscaler_gpu_label() -> None:
         {
             "instanceTypes": ["g6.xlarge", "g6.2xlarge"],
             "accelerator": "nvidia",
+            "autoscaled": False,
             "releaseVersion": "1.35.7-20260827",
             "minSize": 0,
             "desiredSize": 0,
