@@ -245,8 +245,8 @@ def test_tolerations_and_selector_match_the_target_pool(pool: str, gpus: int) ->
 
 
 def test_gpu_pods_ask_for_their_gpus_and_cpu_pods_for_none() -> None:
-    gpu = container(objects("prod", nodePool="gpu", gpus=2))["resources"]
-    assert gpu["limits"]["nvidia.com/gpu"] == "2"
+    gpu = container(objects("prod", nodePool="gpu", gpus=1))["resources"]
+    assert gpu["limits"]["nvidia.com/gpu"] == "1"
     cpu = container(objects("prod"))["resources"]
     assert "nvidia.com/gpu" not in cpu["limits"]
     assert "nvidia.com/gpu" not in cpu["requests"]
@@ -532,7 +532,8 @@ def service_variants(draw: st.DrawFn) -> dict[str, Any]:
         "minReplicas": low,
         "maxReplicas": low + draw(st.integers(0, 10)),
         "nodePool": "gpu" if gpu else "cpu",
-        "gpus": draw(st.integers(1, 4)) if gpu else 0,
+        # Prod's GPU nodes (g6.xlarge, g5.xlarge) have one GPU; more is refused.
+        "gpus": 1 if gpu else 0,
         "image": image,
         "preStopSeconds": draw(st.integers(0, 60)),
         "modelLoadSecondsMax": draw(st.integers(1, 900)),
