@@ -477,6 +477,16 @@ class ModelServiceConfig(_Model):
                 f"tlsCertificateArn is set but exposure is {self.exposure!r}: only an ALB "
                 "terminates TLS here"
             )
+        if (
+            self.exposure == "alb-internet-facing"
+            and self.tls_certificate_arn is None
+            and not self.allowed_source_cidrs
+        ):
+            raise ValueError(
+                "exposure 'alb-internet-facing' with neither tlsCertificateArn nor "
+                "allowedSourceCidrs would serve plain HTTP to the whole internet: set "
+                "tlsCertificateArn (HTTPS), allowedSourceCidrs (who may connect), or both"
+            )
         if self.allowed_source_cidrs and self.exposure != "alb-internet-facing":
             raise ValueError(
                 f"allowedSourceCidrs is set but exposure is {self.exposure!r}: it limits an "

@@ -283,6 +283,12 @@ REVIEW_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "platform.nodePools.cpu",
         "GPU count of ['g5.96xlarge'] unknown (catalog.GPUS_PER_INSTANCE",
     ),
+    (
+        "internet-facing ALB, plain HTTP, open to all",
+        _set("service.allowedSourceCidrs", []),
+        "platform.service",
+        "neither tlsCertificateArn nor allowedSourceCidrs would serve plain HTTP",
+    ),
 ]
 
 
@@ -310,3 +316,11 @@ def test_the_stacks_autoscaled_pools_have_one_size(dev_raw: Raw, prod_raw: Raw) 
         for pool in parse_stack_config(raw).node_pools.values():
             sizes = {catalog.INSTANCE_SIZES[t] for t in pool.instance_types}
             assert len(sizes) == 1, pool.instance_types
+
+
+def test_internet_facing_alb_with_tls_alone_is_accepted(dev_raw: Raw) -> None:
+    dev_raw["service"]["allowedSourceCidrs"] = []
+    dev_raw["service"]["tlsCertificateArn"] = (
+        "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"
+    )
+    assert parse_stack_config(dev_raw).service is not None

@@ -455,7 +455,10 @@ def test_an_alb_with_a_certificate_serves_https_and_redirects_http() -> None:
 def test_an_internet_facing_alb_admits_only_the_allowed_sources() -> None:
     annotations = one(objects(), "Ingress")["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/inbound-cidrs"] == "203.0.113.0/24"
-    anyone = one(objects(allowedSourceCidrs=[]), "Ingress")["metadata"]["annotations"]
+    cert = "arn:aws:acm:us-west-2:123456789012:certificate/abc"
+    anyone = one(objects(allowedSourceCidrs=[], tlsCertificateArn=cert), "Ingress")["metadata"][
+        "annotations"
+    ]
     assert "alb.ingress.kubernetes.io/inbound-cidrs" not in anyone
 
 
@@ -486,7 +489,7 @@ def test_exposure_settings_that_cannot_apply_are_refused(
 
 @pytest.mark.parametrize("exposure", ["alb-internet-facing", "alb-internal", "nlb-internal"])
 def test_load_balancers_drain_a_leaving_pod_no_longer_than_it_answers(exposure: str) -> None:
-    cfg = config("dev", exposure=exposure, allowedSourceCidrs=[])
+    cfg = config("dev", exposure=exposure)
     objs = stack_manifests(cfg, region=REGION)
     assert cfg.service is not None
     balancer = (
@@ -529,6 +532,8 @@ def service_variants(draw: st.DrawFn) -> dict[str, Any]:
     )
     return {
         "exposure": exposure,
+        # An internet-facing ALB needs TLS or an allow-list (plain HTTP to all is refused).
+        "allowedSourceCidrs": ["198.51.100.0/24"] if exposure == "alb-internet-facing" else [],
         "minReplicas": low,
         "maxReplicas": low + draw(st.integers(0, 10)),
         "nodePool": "gpu" if gpu else "cpu",
