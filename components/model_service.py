@@ -73,7 +73,8 @@ class ModelServiceArgs:
     kubernetes_provider: pulumi.ProviderResource | None = None
     """The cluster's provider (`Cluster.provider`); None: the ambient kubeconfig."""
     load_balancer_controller: pulumi.Resource | None = None
-    """Created before the Ingress or NLB Service, so they get a load balancer at once."""
+    """Created before the namespace, hence before every object: its webhooks intercept
+    Services and pods, and the Ingress or NLB gets a load balancer at once."""
     requires: Sequence[pulumi.Resource] = ()
     """Created before the namespace (and so before everything): the node pools, say."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -213,11 +214,14 @@ class ModelService(pulumi.ComponentResource):
                 depends.append(namespace_resource)
             else:
                 depends += args.requires
+                if args.load_balancer_controller is not None:
+                    # The controller's webhooks (Service mutation, failurePolicy Fail; pod
+                    # readiness-gate injection) must answer before any Service or pod is
+                    # created; everything else waits for the namespace, so it waits here.
+                    depends.append(args.load_balancer_controller)
             if kind == "Deployment":
                 # The pods read the model at start: the role's policy must exist first.
                 depends += [created[("ServiceAccount", service.name)], policy]
-            if (kind == "Ingress" or obj_name.endswith("-nlb")) and args.load_balancer_controller:
-                depends.append(args.load_balancer_controller)
             resource_opts = pulumi.ResourceOptions(
                 parent=self, provider=args.kubernetes_provider, depends_on=depends
             )
