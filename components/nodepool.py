@@ -82,6 +82,40 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def _block_devices(pool: NodePoolConfig) -> list[aws.ec2.LaunchTemplateBlockDeviceMappingArgs]:
+    """Every volume of a node, encrypted gp3: the data volume sized by the pool, and on
+    Bottlerocket also its small OS volume, which would otherwise keep the AMI's defaults."""
+
+    def volume(
+        device: str, size: int, iops: int, throughput: int
+    ) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+        return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+            device_name=device,
+            ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_type="gp3",
+                volume_size=size,
+                iops=iops,
+                throughput=throughput,
+                encrypted="true",
+                delete_on_termination="true",
+            ),
+        )
+
+    devices = [
+        volume(
+            amis.data_volume_device(pool.os),
+            pool.root_volume_gib,
+            pool.root_volume.iops,
+            pool.root_volume.throughput_mibps,
+        )
+    ]
+    os_device = amis.os_volume_device(pool.os)
+    if os_device is not None:
+        # gp3's baseline: the OS volume is read at boot and barely after.
+        devices.append(volume(os_device, amis.BOTTLEROCKET_OS_VOLUME_GIB, 3000, 125))
+    return devices
+
+
 class NodePool(pulumi.ComponentResource):
     """A managed node group: launch template, node role, labels, taints, autoscaler tags."""
 
@@ -160,19 +194,7 @@ class NodePool(pulumi.ComponentResource):
                 http_put_response_hop_limit=2 if pool.allow_pod_imds_access else 1,
                 instance_metadata_tags="disabled",
             ),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=amis.data_volume_device(pool.os),
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_type="gp3",
-                        volume_size=pool.root_volume_gib,
-                        iops=pool.root_volume.iops,
-                        throughput=pool.root_volume.throughput_mibps,
-                        encrypted="true",
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
+            block_device_mappings=_block_devices(pool),
             monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
             network_interfaces=[
                 aws.ec2.LaunchTemplateNetworkInterfaceArgs(
