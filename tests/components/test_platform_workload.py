@@ -94,8 +94,9 @@ def test_alb_exposure_brings_the_controller_on_the_system_pool(kit: PlatformMock
     assert workload.load_balancer_controller is not None
     release = find(registrations, "kubernetes:helm.sh/v3:Release")
     assert release.inputs["values"]["nodeSelector"] == {"mlops.dev/pool": "system"}
-    ingress = find(registrations, "kubernetes:networking.k8s.io/v1:Ingress")
-    assert release.urn in ingress.dependencies
+    # Before the namespace, so before every Service and pod its webhooks intercept.
+    namespace = find(registrations, "kubernetes:core/v1:Namespace")
+    assert release.urn in namespace.dependencies
     bucket = find(registrations, "aws:s3/bucket:Bucket")
     deployment = find(registrations, "kubernetes:apps/v1:Deployment").inputs
     env = {
