@@ -9,7 +9,7 @@ import pulumi
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.config import StackConfig
-from components.core.scheduling import Scheduling
+from components.core.scheduling import Scheduling, system_pool
 from components.core.tags import stack_tags
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.model_service import ModelService, ModelServiceArgs
@@ -77,6 +77,7 @@ class Platform(pulumi.ComponentResource):
                 config.cluster,
                 cluster=self.cluster,
                 pools=list(self.node_pools.values()),
+                system_pool=system_pool(config.node_pools),
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -171,13 +172,14 @@ def build_workload(
 ) -> Workload:
     """The AWS Load Balancer Controller (when the exposure needs one) and the ModelService.
 
-    The controller runs on the pool named `system` when there is one. Without a
-    `service` section, nothing is created.
+    The controller runs on the system pool (`core.scheduling.system_pool`) when there is
+    one. Without a `service` section, nothing is created.
     """
     service = config.service
     if service is None:
         return Workload(None, None)
     controller: LoadBalancerController | None = None
+    system = system_pool(config.node_pools)
     chart = config.cluster.aws_load_balancer_controller
     if service.exposure != "cluster-ip" and chart.enabled:
         controller = LoadBalancerController(
@@ -189,7 +191,7 @@ def build_workload(
                 oidc_issuer=oidc_issuer,
                 chart_version=chart.version,
                 kubernetes_provider=kubernetes_provider,
-                scheduling=scheduling.get("system"),
+                scheduling=scheduling[system] if system is not None else None,
                 requires=requires,
                 tags=tags,
             ),
