@@ -11,8 +11,8 @@ Helm releases need nodes; `ClusterAddons` creates them after the node pools exis
 
 With the public endpoint off (prod), everything that talks to the Kubernetes API (the
 Helm releases, the workloads) does so through the private endpoint: run `pulumi up` from
-inside the VPC or a network routed to it, and allow that network on 443 in the cluster
-security group.
+inside the VPC or a network routed to it, listed in `cluster.apiAccessCidrs`, which opens
+443 on the cluster security group to it.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class ClusterArgs:
     load balancer controller through their `kubernetes.io/role/elb` tag."""
     endpoint_public_access: bool = False
     public_access_cidrs: Sequence[str] = ()
+    api_access_cidrs: Sequence[str] = ()
+    """Networks allowed to the private endpoint: 443 on the cluster security group."""
     admin_principal_arns: Sequence[str] = ()
     """IAM roles or users given cluster-admin through EKS access entries."""
     bootstrap_creator_admin: bool = False
@@ -91,6 +93,7 @@ class ClusterArgs:
             private_subnet_ids=private_subnet_ids,
             endpoint_public_access=config.endpoint_public_access,
             public_access_cidrs=config.public_access_cidrs,
+            api_access_cidrs=config.api_access_cidrs,
             admin_principal_arns=config.admin_principal_arns,
             bootstrap_creator_admin=config.bootstrap_creator_admin,
             log_retention_days=config.log_retention_days,
@@ -148,6 +151,11 @@ def entry_key(arn: str) -> str:
     name = re.sub(r"[^A-Za-z0-9-]+", "-", arn.rsplit("/", 1)[-1]).strip("-").lower()
     digest = hashlib.sha256(arn.encode()).hexdigest()[:8]
     return f"{name}-{digest}" if name else digest
+
+
+def _cidr_slug(cidr: str) -> str:
+    """A CIDR as a resource-name part: `10.30.0.0/16` -> `10-30-0-0-16`."""
+    return re.sub(r"[./]", "-", cidr)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -287,6 +295,22 @@ class Cluster(pulumi.ComponentResource):
             policy_arn=iam.managed_policy_arn(iam.CNI_POLICY, partition=partition),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+        # The private endpoint answers in the cluster security group, which admits only
+        # itself (control plane and nodes): whoever runs `pulumi up` or kubectl from
+        # elsewhere (VPN, CI runner, a host in the VPC) needs its network listed here.
+        for cidr in args.api_access_cidrs:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-{_cidr_slug(cidr)}",
+                security_group_id=cluster.cluster_security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_ipv4=cidr,
+                description=f"Kubernetes API (private endpoint) from {cidr}",
+                tags=tags(f"api-{_cidr_slug(cidr)}"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
         fields = cluster.kubeconfig_json.apply(kubeconfig_fields)
         cluster_name = fields.apply(lambda f: f[0])

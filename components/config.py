@@ -182,6 +182,10 @@ class ClusterConfig(_Model):
     endpoint_public_access: bool = False
     """Public API endpoint; when on, `publicAccessCidrs` must list who may reach it."""
     public_access_cidrs: list[Cidr] = Field(default_factory=list)
+    api_access_cidrs: list[Cidr] = Field(default_factory=list)
+    """Networks allowed to the private API endpoint (443 on the cluster security group):
+    where `pulumi up` and kubectl run from (VPN, CI runners). Nothing is implicit, not even
+    the VPC: list its CIDR for a runner inside it."""
     admin_principal_arns: list[str] = Field(default_factory=list)
     """IAM roles or users given cluster-admin through EKS access entries."""
     bootstrap_creator_admin: bool = False
@@ -222,6 +226,16 @@ class ClusterConfig(_Model):
         repeated = sorted({arn for arn in value if value.count(arn) > 1})
         if repeated:
             raise ValueError(f"admin principal ARNs repeat: {repeated}")
+        return value
+
+    @field_validator("api_access_cidrs")
+    @classmethod
+    def _api_cidrs(cls, value: list[str]) -> list[str]:
+        if "0.0.0.0/0" in value:
+            raise ValueError(
+                "0.0.0.0/0 would open the private API endpoint to every network routed to "
+                "the VPC; list your VPN, CI or VPC CIDRs"
+            )
         return value
 
     @model_validator(mode="after")

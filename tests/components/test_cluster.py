@@ -318,3 +318,22 @@ def test_role_and_user_of_one_name_both_become_admins(dev_raw: dict[str, Any]) -
     result = run_stack("dev", project_dir=ROOT, config={"platform": dev_raw})
     entries = result.one(EKS).inputs["accessEntries"]
     assert sorted(e["principalArn"] for e in entries.values()) == arns
+
+
+def test_private_endpoint_reachable_from_the_listed_networks_only(
+    dev: StackRun, prod: StackRun
+) -> None:
+    rule_type = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    listed = raw_platform("prod")["cluster"]["apiAccessCidrs"]
+    assert listed == [raw_platform("prod")["network"]["vpcCidr"]]
+    eks = prod.one(EKS)
+    rules = [r for r in prod.by_type(rule_type) if r.name.startswith("cluster-api-")]
+    assert [r.inputs["cidrIpv4"] for r in rules] == listed
+    for rule in rules:
+        assert rule.inputs["securityGroupId"] == eks.outputs["clusterSecurityGroupId"]
+        assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == (
+            "tcp",
+            443,
+            443,
+        )
+    assert not [r for r in dev.by_type(rule_type) if r.name.startswith("cluster-api-")]

@@ -284,6 +284,18 @@ REVIEW_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "GPU count of ['g5.96xlarge'] unknown (catalog.GPUS_PER_INSTANCE",
     ),
     (
+        "private API endpoint open to all",
+        _set("cluster.apiAccessCidrs", ["10.20.0.0/16", "0.0.0.0/0"]),
+        "platform.cluster.apiAccessCidrs",
+        "0.0.0.0/0 would open the private API endpoint",
+    ),
+    (
+        "private API allow-list entry not a CIDR",
+        _set("cluster.apiAccessCidrs", ["10.20.0.1/16"]),
+        "platform.cluster.apiAccessCidrs",
+        "has host bits set",
+    ),
+    (
         "internet-facing ALB, plain HTTP, open to all",
         _set("service.allowedSourceCidrs", []),
         "platform.service",
