@@ -98,7 +98,9 @@ def test_s3_gateway_endpoint_always_and_interface_endpoints_only_when_enabled() 
     }
     assert sorted(prod) == ["ec2", "ecr.api", "ecr.dkr", "logs", "s3", "sts"]
     assert all(e.inputs["privateDnsEnabled"] for k, e in prod.items() if k != "s3")
-    rule = stack("prod").one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    rule = stack("prod").one(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "network-endpoints-https"
+    )
     assert rule.inputs["cidrIpv4"] == "10.30.0.0/16" and rule.inputs["fromPort"] == 443
 
 
