@@ -123,6 +123,8 @@ class Platform(pulumi.ComponentResource):
             oidc_issuer=self.cluster.oidc_issuer,
             kubernetes_provider=self.cluster.provider,
             scheduling={n: p.scheduling for n, p in self.node_pools.items()},
+            private_subnet_cidrs=self.network.private_subnet_cidrs,
+            public_subnet_cidrs=self.network.public_subnet_cidrs,
             requires=[self.cluster_addons],
             tags=tags,
         )
@@ -167,6 +169,8 @@ def build_workload(
     oidc_issuer: pulumi.Input[str],
     kubernetes_provider: pulumi.ProviderResource,
     scheduling: Mapping[str, Scheduling],
+    private_subnet_cidrs: Sequence[str] | None = None,
+    public_subnet_cidrs: Sequence[str] | None = None,
     requires: Sequence[pulumi.Resource] = (),
     tags: Mapping[str, str],
 ) -> Workload:
@@ -210,6 +214,8 @@ def build_workload(
             image_repository=store.repository_url,
             kubernetes_provider=kubernetes_provider,
             load_balancer_controller=controller.release if controller else None,
+            private_subnet_cidrs=private_subnet_cidrs,
+            public_subnet_cidrs=public_subnet_cidrs,
             requires=requires,
             tags=tags,
         ),

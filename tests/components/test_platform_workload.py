@@ -115,3 +115,17 @@ def test_cluster_ip_exposure_needs_no_controller(kit: PlatformMocks) -> None:
     assert workload.load_balancer_controller is None
     assert not [r for r in registrations if r.type == "kubernetes:helm.sh/v3:Release"]
     assert workload.service is not None
+
+
+def test_the_service_network_policy_admits_the_networks_public_subnets() -> None:
+    run = run_stack("dev", project_dir=ROOT)
+    public = sorted(
+        s.inputs["cidrBlock"]
+        for s in run.by_type("aws:ec2/subnet:Subnet")
+        if s.name.startswith("network-public-")
+    )
+    policy = run.one(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy", "service-iris-networkpolicy-iris-allow"
+    )
+    peers = [p for rule in policy.inputs["spec"]["ingress"] for p in rule["from"]]
+    assert sorted(p["ipBlock"]["cidr"] for p in peers if "ipBlock" in p) == public

@@ -19,6 +19,7 @@ from components.core.manifests import (
     READY_PATH,
     Manifest,
     grace_period_seconds,
+    load_balancer_source_cidrs,
     render,
     spec_from_stack,
     stack_manifests,
@@ -390,7 +391,10 @@ def test_network_policies_deny_by_default_then_allow_serving_scraping_dns_and_ht
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     allow = one(objs, "NetworkPolicy", "iris-allow")["spec"]
     sources = [peer for rule in allow["ingress"] for peer in rule["from"]]
-    assert {"ipBlock": {"cidr": cfg.network.vpc_cidr}} in sources
+    # Dev's internet-facing ALB: its public subnets only, not the VPC (every pod).
+    ip_blocks = [peer["ipBlock"]["cidr"] for peer in sources if "ipBlock" in peer]
+    assert ip_blocks == ["10.20.128.0/21", "10.20.136.0/21"]
+    assert cfg.network.vpc_cidr not in ip_blocks
     assert all(rule["ports"] == [{"protocol": "TCP", "port": 8080}] for rule in allow["ingress"])
     assert any("namespaceSelector" in peer for peer in sources)  # the scraper
     egress_ports = {(p["protocol"], p["port"]) for rule in allow["egress"] for p in rule["ports"]}
@@ -563,3 +567,29 @@ def test_any_valid_service_renders_schema_valid_consistent_objects(service: dict
     assert container(objs)["image"].endswith(
         service["image"].get("tag") or service["image"].get("digest", "")
     )
+
+
+def test_load_balancer_sources_are_its_subnets() -> None:
+    public, private = ["10.0.128.0/21"], ["10.0.0.0/19"]
+    sources = {
+        exposure: load_balancer_source_cidrs(
+            exposure, public_subnets=public, private_subnets=private
+        )
+        for exposure in ("alb-internet-facing", "alb-internal", "nlb-internal", "cluster-ip")
+    }
+    assert sources == {
+        "alb-internet-facing": ("10.0.128.0/21",),
+        # Internal LBs share the private subnets with every pod: see the docstring.
+        "alb-internal": ("10.0.0.0/19",),
+        "nlb-internal": ("10.0.0.0/19",),
+        "cluster-ip": (),
+    }
+
+
+def test_internal_exposure_admits_the_private_subnets() -> None:
+    objs = objects("prod", exposure="nlb-internal")
+    allow = one(objs, "NetworkPolicy", "iris-allow")["spec"]
+    ip_blocks = [
+        p["ipBlock"]["cidr"] for r in allow["ingress"] for p in r["from"] if "ipBlock" in p
+    ]
+    assert ip_blocks == ["10.30.0.0/19", "10.30.32.0/19", "10.30.64.0/19"]
