@@ -337,3 +337,63 @@ def test_private_endpoint_reachable_from_the_listed_networks_only(
             443,
         )
     assert not [r for r in dev.by_type(rule_type) if r.name.startswith("cluster-api-")]
+
+
+def test_creator_admin_transform_on_the_child_pulumi_eks_4_creates() -> None:
+    """The transform against the child exactly as pulumi-eks 4.x registers it.
+
+    Shape read from pulumi-eks's source, nodejs/eks/cluster/cluster.ts, at a 2026-08
+    snapshot of its main branch (the 4.x line; the 4.4.0 tag itself was not available to
+    compare, and the installed Python SDK ships neither that source nor a schema for the
+    child, so the shape is transcribed here). There `createCore` makes the `aws.eks.Cluster`
+    named `<name>-eksCluster`, type `aws:eks/cluster:Cluster`, with `accessConfig:
+    {authenticationMode, bootstrapClusterCreatorAdminPermissions: true}` whenever
+    `authenticationMode` is set, and `ignoreChanges` on that flag.
+
+    Limitation: under the mocks `pulumi_eks.Cluster` is a single remote component and its
+    children are never registered, so no offline test can prove the engine hands this
+    child to our transform; this pins what the transform does once it does. And since
+    pulumi-eks ignores changes to the flag, it only matters when the cluster is created.
+    """
+    props: dict[str, Any] = {
+        "name": "ml-dev",
+        "roleArn": "arn:aws:iam::123456789012:role/cluster-eks-eksRole-role-0a1b2c3",
+        "bootstrapSelfManagedAddons": False,
+        "vpcConfig": {
+            "subnetIds": ["subnet-01", "subnet-02"],
+            "endpointPrivateAccess": True,
+            "endpointPublicAccess": True,
+            "publicAccessCidrs": ["203.0.113.0/24"],
+        },
+        "version": "1.35",
+        "enabledClusterLogTypes": list(CONTROL_PLANE_LOG_TYPES),
+        "tags": {"Name": "cluster-eks-eksCluster"},
+        "encryptionConfig": {
+            "provider": {"keyArn": "arn:aws:kms:us-west-2:123456789012:key/1111"},
+            "resources": ["secrets"],
+        },
+        "accessConfig": {
+            "authenticationMode": "API",
+            "bootstrapClusterCreatorAdminPermissions": True,
+        },
+        "upgradePolicy": {"supportType": "STANDARD"},
+    }
+    opts = pulumi.ResourceOptions(
+        ignore_changes=[
+            "accessConfig.bootstrapClusterCreatorAdminPermissions",
+            "bootstrapSelfManagedAddons",
+        ]
+    )
+    child = pulumi.ResourceTransformArgs(
+        True, "aws:eks/cluster:Cluster", "cluster-eks-eksCluster", props, opts
+    )
+    result = creator_admin_transform(enabled=False)(child)
+    assert isinstance(result, pulumi.ResourceTransformResult)
+    assert result.props["accessConfig"] == {
+        "authenticationMode": "API",
+        "bootstrapClusterCreatorAdminPermissions": False,
+    }
+    assert {k: v for k, v in result.props.items() if k != "accessConfig"} == {
+        k: v for k, v in props.items() if k != "accessConfig"
+    }
+    assert result.opts is opts
