@@ -11,12 +11,13 @@ Helm releases need nodes; `ClusterAddons` creates them after the node pools exis
 
 With the public endpoint off (prod), everything that talks to the Kubernetes API (the
 Helm releases, the workloads) does so through the private endpoint: run `pulumi up` from
-inside the VPC or a network routed to it, and allow that network on 443 in the cluster
-security group.
+inside the VPC or a network routed to it, listed in `cluster.apiAccessCidrs`, which opens
+443 on the cluster security group to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,7 @@ __all__ = [
     "Cluster",
     "ClusterArgs",
     "creator_admin_transform",
+    "entry_key",
     "kubeconfig_fields",
 ]
 
@@ -62,6 +64,8 @@ class ClusterArgs:
     load balancer controller through their `kubernetes.io/role/elb` tag."""
     endpoint_public_access: bool = False
     public_access_cidrs: Sequence[str] = ()
+    api_access_cidrs: Sequence[str] = ()
+    """Networks allowed to the private endpoint: 443 on the cluster security group."""
     admin_principal_arns: Sequence[str] = ()
     """IAM roles or users given cluster-admin through EKS access entries."""
     bootstrap_creator_admin: bool = False
@@ -89,6 +93,7 @@ class ClusterArgs:
             private_subnet_ids=private_subnet_ids,
             endpoint_public_access=config.endpoint_public_access,
             public_access_cidrs=config.public_access_cidrs,
+            api_access_cidrs=config.api_access_cidrs,
             admin_principal_arns=config.admin_principal_arns,
             bootstrap_creator_admin=config.bootstrap_creator_admin,
             log_retention_days=config.log_retention_days,
@@ -136,9 +141,21 @@ def creator_admin_transform(enabled: bool) -> pulumi.ResourceTransform:
     return transform
 
 
-def _entry_key(arn: str) -> str:
-    """A stable access-entry key from a principal ARN (`role/ml-admin` -> `ml-admin`)."""
-    return re.sub(r"[^A-Za-z0-9-]+", "-", arn.rsplit("/", 1)[-1]).strip("-").lower()
+def entry_key(arn: str) -> str:
+    """A stable, unique access-entry key from a principal ARN: `ml-admin-1a2b3c4d`.
+
+    The name alone is not unique (`role/x` and `user/x`, or the same role name in two
+    accounts, would share a key and one admin would silently be dropped), so the key
+    ends in a short hash of the whole ARN; the name is kept for readability.
+    """
+    name = re.sub(r"[^A-Za-z0-9-]+", "-", arn.rsplit("/", 1)[-1]).strip("-").lower()
+    digest = hashlib.sha256(arn.encode()).hexdigest()[:8]
+    return f"{name}-{digest}" if name else digest
+
+
+def _cidr_slug(cidr: str) -> str:
+    """A CIDR as a resource-name part: `10.30.0.0/16` -> `10-30-0-0-16`."""
+    return re.sub(r"[./]", "-", cidr)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -203,11 +220,13 @@ class Cluster(pulumi.ComponentResource):
         )
 
         access_entries = {
-            _entry_key(arn): eks.AccessEntryArgs(
+            entry_key(arn): eks.AccessEntryArgs(
                 principal_arn=arn,
                 access_policies={
                     "cluster-admin": eks.AccessPolicyAssociationArgs(
-                        policy_arn=iam.CLUSTER_ADMIN_ACCESS_POLICY,
+                        policy_arn=iam.access_policy_arn(
+                            iam.CLUSTER_ADMIN_ACCESS_POLICY, partition=partition
+                        ),
                         access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                     )
                 },
@@ -239,6 +258,10 @@ class Cluster(pulumi.ComponentResource):
             encryption_config_key_arn=key.arn,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
             create_oidc_provider=True,
+            # EKS's default is EXTENDED: at the end of standard support a forgotten
+            # cluster would silently move to extended support at six times the price.
+            # STANDARD upgrades it instead; the config refuses extended versions anyway.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             tags=tags("eks"),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -272,6 +295,22 @@ class Cluster(pulumi.ComponentResource):
             policy_arn=iam.managed_policy_arn(iam.CNI_POLICY, partition=partition),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+        # The private endpoint answers in the cluster security group, which admits only
+        # itself (control plane and nodes): whoever runs `pulumi up` or kubectl from
+        # elsewhere (VPN, CI runner, a host in the VPC) needs its network listed here.
+        for cidr in args.api_access_cidrs:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-{_cidr_slug(cidr)}",
+                security_group_id=cluster.cluster_security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_ipv4=cidr,
+                description=f"Kubernetes API (private endpoint) from {cidr}",
+                tags=tags(f"api-{_cidr_slug(cidr)}"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
         fields = cluster.kubeconfig_json.apply(kubeconfig_fields)
         cluster_name = fields.apply(lambda f: f[0])

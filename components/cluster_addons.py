@@ -13,6 +13,7 @@ the node groups of the inference pools with Karpenter NodePools.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,12 @@ import pulumi_kubernetes as k8s
 from components.cluster import Cluster
 from components.config import ClusterConfig
 from components.core import iam
-from components.core.scheduling import GPU_TAINT_KEY, POOL_LABEL
+from components.core.scheduling import (
+    GPU_TAINT_KEY,
+    POOL_LABEL,
+    Scheduling,
+    placement_values,
+)
 from components.core.tags import component_tags
 from components.nodepool import NodePool
 
@@ -50,6 +56,9 @@ class ClusterAddonsArgs:
     """Chart version of cluster-autoscaler; None: not installed."""
     nvidia_device_plugin_chart: str | None
     """Chart version of the NVIDIA device plugin; None: not installed."""
+    system_scheduling: Scheduling | None = None
+    """Where cluster-autoscaler and metrics-server run (the system pool's scheduling,
+    `core.scheduling.system_pool`); None: wherever they fit."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -59,9 +68,12 @@ class ClusterAddonsArgs:
         *,
         cluster: Cluster,
         pools: Sequence[NodePool],
+        system_pool: str | None = None,
         tags: Mapping[str, str],
     ) -> ClusterAddonsArgs:
+        """`system_pool` names the pool (of `pools`) cluster services run on."""
         autoscaler, device_plugin = config.cluster_autoscaler, config.nvidia_device_plugin
+        by_name = {pool.pool_name: pool for pool in pools}
         return cls(
             cluster=cluster,
             pools=pools,
@@ -70,6 +82,7 @@ class ClusterAddonsArgs:
             ebs_csi_driver_version=config.addons.ebs_csi_driver,
             cluster_autoscaler_chart=autoscaler.version if autoscaler.enabled else None,
             nvidia_device_plugin_chart=device_plugin.version if device_plugin.enabled else None,
+            system_scheduling=by_name[system_pool].scheduling if system_pool else None,
             tags=tags,
         )
 
@@ -161,6 +174,7 @@ class ClusterAddons(pulumi.ComponentResource):
             version: str,
             *,
             role_arn: pulumi.Input[str] | None = None,
+            configuration: Mapping[str, Any] | None = None,
             depends_on: Sequence[pulumi.Resource] = (),
         ) -> aws.eks.Addon:
             return aws.eks.Addon(
@@ -169,6 +183,9 @@ class ClusterAddons(pulumi.ComponentResource):
                 addon_name=addon_name,
                 addon_version=version,
                 service_account_role_arn=role_arn,
+                configuration_values=json.dumps(configuration, sort_keys=True)
+                if configuration
+                else None,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=tags(addon_name),
@@ -177,7 +194,12 @@ class ClusterAddons(pulumi.ComponentResource):
 
         self.addons = {
             "coredns": addon("coredns", args.coredns_version),
-            "metrics-server": addon("metrics-server", args.metrics_server_version),
+            # Off the spot pools: the HPA loses its metrics whenever a spot node goes.
+            "metrics-server": addon(
+                "metrics-server",
+                args.metrics_server_version,
+                configuration=placement_values(args.system_scheduling),
+            ),
             "aws-ebs-csi-driver": addon(
                 "aws-ebs-csi-driver",
                 args.ebs_csi_driver_version,
@@ -233,6 +255,8 @@ class ClusterAddons(pulumi.ComponentResource):
                         "skip-nodes-with-system-pods": False,
                     },
                     "priorityClassName": "system-cluster-critical",
+                    # On the system pool: on a pool it scales, it could evict itself.
+                    **placement_values(args.system_scheduling),
                 },
                 opts=pulumi.ResourceOptions(
                     parent=self,

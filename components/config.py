@@ -182,6 +182,10 @@ class ClusterConfig(_Model):
     endpoint_public_access: bool = False
     """Public API endpoint; when on, `publicAccessCidrs` must list who may reach it."""
     public_access_cidrs: list[Cidr] = Field(default_factory=list)
+    api_access_cidrs: list[Cidr] = Field(default_factory=list)
+    """Networks allowed to the private API endpoint (443 on the cluster security group):
+    where `pulumi up` and kubectl run from (VPN, CI runners). Nothing is implicit, not even
+    the VPC: list its CIDR for a runner inside it."""
     admin_principal_arns: list[str] = Field(default_factory=list)
     """IAM roles or users given cluster-admin through EKS access entries."""
     bootstrap_creator_admin: bool = False
@@ -219,6 +223,19 @@ class ClusterConfig(_Model):
         for arn in value:
             if not pattern.match(arn):
                 raise ValueError(f"not an IAM role or user ARN: {arn!r}")
+        repeated = sorted({arn for arn in value if value.count(arn) > 1})
+        if repeated:
+            raise ValueError(f"admin principal ARNs repeat: {repeated}")
+        return value
+
+    @field_validator("api_access_cidrs")
+    @classmethod
+    def _api_cidrs(cls, value: list[str]) -> list[str]:
+        if "0.0.0.0/0" in value:
+            raise ValueError(
+                "0.0.0.0/0 would open the private API endpoint to every network routed to "
+                "the VPC; list your VPN, CI or VPC CIDRs"
+            )
         return value
 
     @model_validator(mode="after")
@@ -328,7 +345,23 @@ class NodePoolConfig(_Model):
                 )
         if self.max_unavailable is not None and self.max_unavailable_percentage is not None:
             raise ValueError("set maxUnavailable or maxUnavailablePercentage, not both")
+        if self.is_gpu:
+            unknown = [t for t in self.instance_types if t not in catalog.GPUS_PER_INSTANCE]
+            if unknown:
+                raise ValueError(
+                    f"GPU count of {unknown} unknown (catalog.GPUS_PER_INSTANCE, "
+                    f"{catalog.CATALOG_DATE}): add it there rather than have it guessed"
+                )
+        if self.autoscaled:
+            _check_same_size(self.instance_types)
         return self
+
+    @property
+    def gpus_per_node(self) -> int:
+        """GPUs every node of the pool has, whichever of its types it is (0: CPU pool)."""
+        if not self.is_gpu:
+            return 0
+        return min(catalog.GPUS_PER_INSTANCE[t] for t in self.instance_types)
 
     @property
     def is_gpu(self) -> bool:
@@ -337,6 +370,24 @@ class NodePoolConfig(_Model):
     @property
     def root_volume_gib(self) -> int:
         return self.root_volume.size_gib or (100 if self.is_gpu else 20)
+
+
+def _check_same_size(instance_types: list[str]) -> None:
+    """cluster-autoscaler models a node group by one template node (its first instance
+    type), so every type of an autoscaled pool needs the same vCPUs and memory."""
+    unknown = [t for t in instance_types if t not in catalog.INSTANCE_SIZES]
+    if unknown:
+        raise ValueError(
+            f"vCPUs and memory of {unknown} unknown (catalog.INSTANCE_SIZES, "
+            f"{catalog.CATALOG_DATE}); an autoscaled pool needs them to check its types match"
+        )
+    sizes = {t: catalog.INSTANCE_SIZES[t] for t in instance_types}
+    if len({(s.vcpus, s.memory_gib) for s in sizes.values()}) > 1:
+        listed = ", ".join(f"{t} ({s.vcpus} vCPU, {s.memory_gib} GiB)" for t, s in sizes.items())
+        raise ValueError(
+            "an autoscaled pool's instance types must have equal vCPUs and memory "
+            f"(cluster-autoscaler sizes the group from one of them): {listed}"
+        )
 
 
 # --------------------------------------------------------------------------- model store
@@ -440,6 +491,16 @@ class ModelServiceConfig(_Model):
                 f"tlsCertificateArn is set but exposure is {self.exposure!r}: only an ALB "
                 "terminates TLS here"
             )
+        if (
+            self.exposure == "alb-internet-facing"
+            and self.tls_certificate_arn is None
+            and not self.allowed_source_cidrs
+        ):
+            raise ValueError(
+                "exposure 'alb-internet-facing' with neither tlsCertificateArn nor "
+                "allowedSourceCidrs would serve plain HTTP to the whole internet: set "
+                "tlsCertificateArn (HTTPS), allowedSourceCidrs (who may connect), or both"
+            )
         if self.allowed_source_cidrs and self.exposure != "alb-internet-facing":
             raise ValueError(
                 f"allowedSourceCidrs is set but exposure is {self.exposure!r}: it limits an "
@@ -523,6 +584,11 @@ class StackConfig(_Model):
         if service.gpus and not pool.is_gpu:
             raise ValueError(
                 f"service.gpus is {service.gpus} but node pool {service.node_pool!r} has no GPUs"
+            )
+        if service.gpus > pool.gpus_per_node:
+            raise ValueError(
+                f"service.gpus is {service.gpus} but a node of pool {service.node_pool!r} "
+                f"has {pool.gpus_per_node} ({pool.instance_types}): no pod could be scheduled"
             )
         if pool.is_gpu and not service.gpus:
             raise ValueError(

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components.core import iam
 from components.core.lbc import published_policy
-from components.core.scheduling import Scheduling
+from components.core.scheduling import Scheduling, placement_values
 from components.core.tags import component_tags
 
 __all__ = ["CHART_REPOSITORY", "LoadBalancerController", "LoadBalancerControllerArgs"]
@@ -113,9 +113,7 @@ class LoadBalancerController(pulumi.ComponentResource):
                 "annotations": {"eks.amazonaws.com/role-arn": role.arn},
             },
         }
-        if args.scheduling is not None:
-            values["nodeSelector"] = dict(args.scheduling.node_selector)
-            values["tolerations"] = [dict(t) for t in args.scheduling.tolerations]
+        values.update(placement_values(args.scheduling))
         self.release = k8s.helm.v3.Release(
             name,
             chart="aws-load-balancer-controller",

@@ -7,6 +7,13 @@ resolves the placeholders into Pulumi outputs and creates each object as a
 IRSA role the pods assume: trusted only by this namespace's service account, allowed
 only to read the model's prefix.
 
+The NetworkPolicy admits the serving port from the load balancer's subnets only
+(`core.manifests.load_balancer_source_cidrs`): the public subnets for an internet-facing
+ALB, which hold no pods. An internal ALB or NLB sits in the private subnets, where every
+pod lives too (VPC CNI), so there any pod of the cluster can reach the serving port, as
+it could through the ClusterIP Service anyway: the policy does not isolate the service
+from the rest of the cluster for internal exposures.
+
 Why IRSA rather than EKS Pod Identity: IRSA needs only the cluster's OIDC provider (no
 agent add-on, no association resource), the binding is visible in the manifests (the
 service account's annotation) so the offline YAML works as is, and the trust policy
@@ -26,7 +33,14 @@ import pulumi_kubernetes as k8s
 
 from components.config import ModelServiceConfig, StackConfig
 from components.core import iam
-from components.core.manifests import Manifest, ServiceSpec, image_reference, render
+from components.core.manifests import (
+    Manifest,
+    ServiceSpec,
+    image_reference,
+    load_balancer_source_cidrs,
+    render,
+    stack_subnet_cidrs,
+)
 from components.core.scheduling import Scheduling
 from components.core.tags import component_tags
 
@@ -65,7 +79,8 @@ class ModelServiceArgs:
     image_repository: pulumi.Input[str]
     """Repository URL of the server image; `service.image.repository` overrides it."""
     load_balancer_source_cidrs: Sequence[str]
-    """Where load balancer traffic comes from (the VPC CIDR); the NetworkPolicy admits it."""
+    """The load balancer's subnets (`core.manifests.load_balancer_source_cidrs`): the
+    NetworkPolicy admits the serving port from these only."""
     bucket_kms_key_arn: pulumi.Input[str] | None = None
     """The bucket's KMS key when it uses SSE-KMS: the role gets `kms:Decrypt` via S3."""
     region: str | None = None
@@ -73,7 +88,8 @@ class ModelServiceArgs:
     kubernetes_provider: pulumi.ProviderResource | None = None
     """The cluster's provider (`Cluster.provider`); None: the ambient kubeconfig."""
     load_balancer_controller: pulumi.Resource | None = None
-    """Created before the Ingress or NLB Service, so they get a load balancer at once."""
+    """Created before the namespace, hence before every object: its webhooks intercept
+    Services and pods, and the Ingress or NLB gets a load balancer at once."""
     requires: Sequence[pulumi.Resource] = ()
     """Created before the namespace (and so before everything): the node pools, say."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -92,11 +108,22 @@ class ModelServiceArgs:
         bucket_kms_key_arn: pulumi.Input[str] | None = None,
         kubernetes_provider: pulumi.ProviderResource | None = None,
         load_balancer_controller: pulumi.Resource | None = None,
+        private_subnet_cidrs: Sequence[str] | None = None,
+        public_subnet_cidrs: Sequence[str] | None = None,
         requires: Sequence[pulumi.Resource] = (),
         tags: Mapping[str, str],
     ) -> ModelServiceArgs:
+        """Subnet CIDRs default to the stack's subnet plan (what `Network` builds)."""
         if config.service is None:
             raise ValueError("the stack config has no `service` section")
+        planned_private, planned_public = stack_subnet_cidrs(config)
+        sources = load_balancer_source_cidrs(
+            config.service.exposure,
+            public_subnets=planned_public if public_subnet_cidrs is None else public_subnet_cidrs,
+            private_subnets=(
+                planned_private if private_subnet_cidrs is None else private_subnet_cidrs
+            ),
+        )
         return cls(
             service=config.service,
             scheduling=scheduling,
@@ -106,7 +133,7 @@ class ModelServiceArgs:
             bucket_name=bucket_name,
             bucket_arn=bucket_arn,
             image_repository=image_repository,
-            load_balancer_source_cidrs=(config.network.vpc_cidr,),
+            load_balancer_source_cidrs=sources,
             bucket_kms_key_arn=bucket_kms_key_arn,
             kubernetes_provider=kubernetes_provider,
             load_balancer_controller=load_balancer_controller,
@@ -213,11 +240,14 @@ class ModelService(pulumi.ComponentResource):
                 depends.append(namespace_resource)
             else:
                 depends += args.requires
+                if args.load_balancer_controller is not None:
+                    # The controller's webhooks (Service mutation, failurePolicy Fail; pod
+                    # readiness-gate injection) must answer before any Service or pod is
+                    # created; everything else waits for the namespace, so it waits here.
+                    depends.append(args.load_balancer_controller)
             if kind == "Deployment":
                 # The pods read the model at start: the role's policy must exist first.
                 depends += [created[("ServiceAccount", service.name)], policy]
-            if (kind == "Ingress" or obj_name.endswith("-nlb")) and args.load_balancer_controller:
-                depends.append(args.load_balancer_controller)
             resource_opts = pulumi.ResourceOptions(
                 parent=self, provider=args.kubernetes_provider, depends_on=depends
             )

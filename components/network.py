@@ -76,6 +76,10 @@ class Network(pulumi.ComponentResource):
     """Private subnet id by AZ name."""
     public_subnet_ids: dict[str, pulumi.Output[str]]
     """Public subnet id by AZ name."""
+    private_subnet_cidrs: list[str]
+    """Private subnet CIDRs in AZ order (plain strings from the plan)."""
+    public_subnet_cidrs: list[str]
+    """Public subnet CIDRs in AZ order (plain strings from the plan)."""
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -278,6 +282,8 @@ class Network(pulumi.ComponentResource):
         self.azs = azs
         self.private_subnet_ids = {az: s.id for az, s in private_subnets.items()}
         self.public_subnet_ids = {az: s.id for az, s in public_subnets.items()}
+        self.private_subnet_cidrs = [str(slot.private) for slot in plan]
+        self.public_subnet_cidrs = [str(slot.public) for slot in plan]
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,

@@ -17,7 +17,6 @@ import pulumi_aws as aws
 
 from components.config import NodePoolConfig
 from components.core import amis, iam, userdata
-from components.core.catalog import GPUS_PER_INSTANCE
 from components.core.scheduling import (
     AUTOSCALER_TEMPLATE,
     Scheduling,
@@ -83,11 +82,38 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _gpus(pool: NodePoolConfig) -> int:
-    """GPUs per node that every instance type of the pool offers (0 for CPU pools)."""
-    if not pool.is_gpu:
-        return 0
-    return min(GPUS_PER_INSTANCE.get(t, 1) for t in pool.instance_types)
+def _block_devices(pool: NodePoolConfig) -> list[aws.ec2.LaunchTemplateBlockDeviceMappingArgs]:
+    """Every volume of a node, encrypted gp3: the data volume sized by the pool, and on
+    Bottlerocket also its small OS volume, which would otherwise keep the AMI's defaults."""
+
+    def volume(
+        device: str, size: int, iops: int, throughput: int
+    ) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+        return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+            device_name=device,
+            ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_type="gp3",
+                volume_size=size,
+                iops=iops,
+                throughput=throughput,
+                encrypted="true",
+                delete_on_termination="true",
+            ),
+        )
+
+    devices = [
+        volume(
+            amis.data_volume_device(pool.os),
+            pool.root_volume_gib,
+            pool.root_volume.iops,
+            pool.root_volume.throughput_mibps,
+        )
+    ]
+    os_device = amis.os_volume_device(pool.os)
+    if os_device is not None:
+        # gp3's baseline: the OS volume is read at boot and barely after.
+        devices.append(volume(os_device, amis.BOTTLEROCKET_OS_VOLUME_GIB, 3000, 125))
+    return devices
 
 
 class NodePool(pulumi.ComponentResource):
@@ -117,6 +143,8 @@ class NodePool(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlops:nodepool:NodePool", name, None, opts)
         pool = args.pool
+        # Not every account is in `aws`: China and GovCloud ARNs start aws-cn, aws-us-gov.
+        partition = aws.get_partition(opts=pulumi.InvokeOptions(parent=self)).partition
         try:
             ami_type = amis.ami_type(pool.os, pool.architecture, pool.accelerator)
             release_version = amis.check_release_version(
@@ -141,7 +169,7 @@ class NodePool(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy.rsplit('/', 1)[-1]}",
                 role=role.name,
-                policy_arn=iam.managed_policy_arn(policy),
+                policy_arn=iam.managed_policy_arn(policy, partition=partition),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for policy in iam.node_policy_names(enable_ssm=pool.enable_ssm)
@@ -166,19 +194,7 @@ class NodePool(pulumi.ComponentResource):
                 http_put_response_hop_limit=2 if pool.allow_pod_imds_access else 1,
                 instance_metadata_tags="disabled",
             ),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=amis.data_volume_device(pool.os),
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_type="gp3",
-                        volume_size=pool.root_volume_gib,
-                        iops=pool.root_volume.iops,
-                        throughput=pool.root_volume.throughput_mibps,
-                        encrypted="true",
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
+            block_device_mappings=_block_devices(pool),
             monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
             network_interfaces=[
                 aws.ec2.LaunchTemplateNetworkInterfaceArgs(
@@ -245,7 +261,7 @@ class NodePool(pulumi.ComponentResource):
                 lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index,union-attr]
             )
             for key, value in autoscaler_node_template_tags(
-                labels, taints, gpus=_gpus(pool)
+                labels, taints, gpus=pool.gpus_per_node
             ).items():
                 aws.autoscaling.Tag(
                     f"{name}-template-{_slug(key.removeprefix(AUTOSCALER_TEMPLATE + '/'))}",

@@ -9,7 +9,7 @@ import pulumi
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.config import StackConfig
-from components.core.scheduling import Scheduling
+from components.core.scheduling import Scheduling, system_pool
 from components.core.tags import stack_tags
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.model_service import ModelService, ModelServiceArgs
@@ -77,6 +77,7 @@ class Platform(pulumi.ComponentResource):
                 config.cluster,
                 cluster=self.cluster,
                 pools=list(self.node_pools.values()),
+                system_pool=system_pool(config.node_pools),
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -122,6 +123,8 @@ class Platform(pulumi.ComponentResource):
             oidc_issuer=self.cluster.oidc_issuer,
             kubernetes_provider=self.cluster.provider,
             scheduling={n: p.scheduling for n, p in self.node_pools.items()},
+            private_subnet_cidrs=self.network.private_subnet_cidrs,
+            public_subnet_cidrs=self.network.public_subnet_cidrs,
             requires=[self.cluster_addons],
             tags=tags,
         )
@@ -166,18 +169,21 @@ def build_workload(
     oidc_issuer: pulumi.Input[str],
     kubernetes_provider: pulumi.ProviderResource,
     scheduling: Mapping[str, Scheduling],
+    private_subnet_cidrs: Sequence[str] | None = None,
+    public_subnet_cidrs: Sequence[str] | None = None,
     requires: Sequence[pulumi.Resource] = (),
     tags: Mapping[str, str],
 ) -> Workload:
     """The AWS Load Balancer Controller (when the exposure needs one) and the ModelService.
 
-    The controller runs on the pool named `system` when there is one. Without a
-    `service` section, nothing is created.
+    The controller runs on the system pool (`core.scheduling.system_pool`) when there is
+    one. Without a `service` section, nothing is created.
     """
     service = config.service
     if service is None:
         return Workload(None, None)
     controller: LoadBalancerController | None = None
+    system = system_pool(config.node_pools)
     chart = config.cluster.aws_load_balancer_controller
     if service.exposure != "cluster-ip" and chart.enabled:
         controller = LoadBalancerController(
@@ -189,7 +195,7 @@ def build_workload(
                 oidc_issuer=oidc_issuer,
                 chart_version=chart.version,
                 kubernetes_provider=kubernetes_provider,
-                scheduling=scheduling.get("system"),
+                scheduling=scheduling[system] if system is not None else None,
                 requires=requires,
                 tags=tags,
             ),
@@ -208,6 +214,8 @@ def build_workload(
             image_repository=store.repository_url,
             kubernetes_provider=kubernetes_provider,
             load_balancer_controller=controller.release if controller else None,
+            private_subnet_cidrs=private_subnet_cidrs,
+            public_subnet_cidrs=public_subnet_cidrs,
             requires=requires,
             tags=tags,
         ),

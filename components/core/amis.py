@@ -66,6 +66,18 @@ def data_volume_device(os: str) -> str:
     return "/dev/xvdb" if os == "bottlerocket" else "/dev/xvda"
 
 
+#: Bottlerocket's OS volume (`/dev/xvda`: the active and passive OS partitions, no
+#: workload data). Mapped explicitly so it is encrypted gp3 rather than the AMI's
+#: default (unencrypted gp2); 4 GiB is Karpenter's Bottlerocket default and holds the
+#: AMI's OS snapshot, which a smaller size would make the launch fail on.
+BOTTLEROCKET_OS_VOLUME_GIB = 4
+
+
+def os_volume_device(os: str) -> str | None:
+    """The separate OS volume to map besides the data volume; None when there is none."""
+    return "/dev/xvda" if os == "bottlerocket" else None
+
+
 _AL2023_RELEASE = re.compile(r"^(\d+\.\d+)\.\d+-\d{8}$")
 _BOTTLEROCKET_RELEASE = re.compile(r"^\d+\.\d+\.\d+-[0-9a-f]{8}$")
 

@@ -12,6 +12,7 @@ __all__ = [
     "NODE_POLICIES",
     "SSM_POLICY",
     "PolicyDocument",
+    "access_policy_arn",
     "cluster_autoscaler_policy",
     "deny_insecure_transport",
     "ecr_keep_last",
@@ -75,10 +76,15 @@ NODE_POLICIES: tuple[str, ...] = (
 SSM_POLICY = "AmazonSSMManagedInstanceCore"
 CNI_POLICY = "AmazonEKS_CNI_Policy"
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
-CLUSTER_ADMIN_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CLUSTER_ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"
 
 
-def managed_policy_arn(name: str, *, partition: str = "aws") -> str:
+def access_policy_arn(name: str, *, partition: str) -> str:
+    """An EKS access policy's ARN in the partition (`aws`, `aws-cn`, `aws-us-gov`)."""
+    return f"arn:{partition}:eks::aws:cluster-access-policy/{name}"
+
+
+def managed_policy_arn(name: str, *, partition: str) -> str:
     """`arn:aws:iam::aws:policy/<name>` (name may carry a path: `service-role/...`)."""
     return f"arn:{partition}:iam::aws:policy/{name}"
 

@@ -24,6 +24,7 @@ import yaml
 
 from components.config import ImageRef, ModelServiceConfig, StackConfig
 from components.core.scheduling import Scheduling, pool_scheduling
+from components.core.subnets import subnet_cidrs
 
 __all__ = [
     "CACHE_DIR",
@@ -37,10 +38,12 @@ __all__ = [
     "deregistration_delay_seconds",
     "grace_period_seconds",
     "image_reference",
+    "load_balancer_source_cidrs",
     "render",
     "selector_labels",
     "spec_from_stack",
     "stack_manifests",
+    "stack_subnet_cidrs",
     "startup_budget_seconds",
     "to_yaml",
     "write_manifests",
@@ -83,13 +86,32 @@ class ServiceSpec:
     scheduling: Scheduling
     """Node selector and tolerations of the target pool (from `NodePool.scheduling`)."""
     load_balancer_source_cidrs: Sequence[str]
-    """Where the load balancer's traffic comes from (the VPC CIDR: ALB and NLB nodes
-    reach pod IPs directly with target type ip)."""
+    """Where the load balancer's traffic comes from (`load_balancer_source_cidrs`): ALB
+    and NLB nodes reach pod IPs directly with target type ip, from their subnets."""
     monitoring_namespace: str = MONITORING_NAMESPACE
     part_of: str = "mlops-platform"
 
 
 # --------------------------------------------------------------------------- decisions
+
+
+def load_balancer_source_cidrs(
+    exposure: str, *, public_subnets: Sequence[str], private_subnets: Sequence[str]
+) -> tuple[str, ...]:
+    """The subnets the load balancer's nodes send from, which the NetworkPolicy admits.
+
+    An internet-facing ALB lives in the public subnets, which hold nothing else of ours
+    (NAT gateways), so only it reaches the pods. An internal ALB or NLB lives in the
+    private subnets, where the nodes and every pod (VPC CNI) live too: the policy then
+    cannot tell the load balancer from another pod, and any pod in the cluster can reach
+    the serving port. That is the remaining exposure of internal load balancers (no worse
+    than the ClusterIP Service, which any pod can call anyway).
+    """
+    if exposure == "alb-internet-facing":
+        return tuple(public_subnets)
+    if exposure in ("alb-internal", "nlb-internal"):
+        return tuple(private_subnets)
+    return ()
 
 
 def image_reference(repository: str, image: ImageRef) -> str:
@@ -636,6 +658,17 @@ def render(spec: ServiceSpec) -> list[Manifest]:
 # --------------------------------------------------------------------------- whole stacks
 
 
+def stack_subnet_cidrs(config: StackConfig) -> tuple[list[str], list[str]]:
+    """The stack's private and public subnet CIDRs, from its subnet plan (as `Network`)."""
+    network = config.network
+    return subnet_cidrs(
+        network.vpc_cidr,
+        network.az_count,
+        private_prefix=network.private_prefix,
+        public_prefix=network.public_prefix,
+    )
+
+
 def spec_from_stack(
     config: StackConfig,
     *,
@@ -644,10 +677,11 @@ def spec_from_stack(
     bucket: str,
     role_arn: str,
 ) -> ServiceSpec:
-    """The spec of a stack's service, with its pool's scheduling and the VPC as LB source."""
+    """The spec of a stack's service, with its pool's scheduling and its LB's subnets."""
     service = config.service
     if service is None:
         raise ValueError("the stack config has no `service` section")
+    private, public = stack_subnet_cidrs(config)
     return ServiceSpec(
         service=service,
         image=image_reference(image_repository, service.image),
@@ -656,7 +690,9 @@ def spec_from_stack(
         region=region,
         kubernetes_version=config.cluster.kubernetes_version,
         scheduling=pool_scheduling(service.node_pool, config.node_pools[service.node_pool]),
-        load_balancer_source_cidrs=(config.network.vpc_cidr,),
+        load_balancer_source_cidrs=load_balancer_source_cidrs(
+            service.exposure, public_subnets=public, private_subnets=private
+        ),
     )
 
 

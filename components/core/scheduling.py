@@ -7,6 +7,7 @@ never ask for a label that no pool sets, nor miss a pool's taint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ from components.core import catalog
 POOL_LABEL = "mlops.dev/pool"
 ACCELERATOR_LABEL = "mlops.dev/accelerator"
 GPU_TAINT_KEY = "nvidia.com/gpu"
+#: The label that marks a pool's role; `system` marks where cluster services run.
+POOL_ROLE_LABEL = "mlops.dev/pool-role"
 #: cluster-autoscaler's AWS GPU label (cloudprovider/aws: `GPULabel`). A node carrying it
 #: but not yet advertising `nvidia.com/gpu` (device plugin still starting) counts as not
 #: ready, so the autoscaler does not launch a second GPU node for the same pending pod.
@@ -76,6 +79,34 @@ def pool_scheduling(pool_name: str, pool: NodePoolConfig) -> Scheduling:
         node_selector={POOL_LABEL: pool_name},
         tolerations=[t.toleration() for t in pool_taints(pool)],
     )
+
+
+def system_pool(pools: Mapping[str, NodePoolConfig]) -> str | None:
+    """The pool cluster services run on (cluster-autoscaler, metrics-server, the load
+    balancer controller): the first labelled `mlops.dev/pool-role: system`, else the first
+    on-demand CPU pool, else None (then they run wherever they fit).
+
+    Never a spot pool: the autoscaler would evict itself scaling that pool down, and a
+    spot reclaim would take the HPA's metrics or the load balancer's webhooks with it.
+    """
+    for name, pool in pools.items():
+        if pool.labels.get(POOL_ROLE_LABEL) == "system":
+            return name
+    for name, pool in pools.items():
+        if pool.capacity_type == "ON_DEMAND" and not pool.is_gpu:
+            return name
+    return None
+
+
+def placement_values(scheduling: Scheduling | None) -> dict[str, Any]:
+    """`nodeSelector` and `tolerations`, as Helm charts and EKS add-on configurations
+    spell them, that pin a workload to a pool; empty for None (it runs where it fits)."""
+    if scheduling is None:
+        return {}
+    return {
+        "nodeSelector": dict(scheduling.node_selector),
+        "tolerations": [dict(t) for t in scheduling.tolerations],
+    }
 
 
 AUTOSCALER_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"

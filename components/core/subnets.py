@@ -99,3 +99,17 @@ def nat_gateway_for(az: str, azs: list[str], strategy: str) -> str | None:
     if not nat_azs:
         return None
     return az if az in nat_azs else nat_azs[0]
+
+
+def subnet_cidrs(
+    vpc_cidr: str, az_count: int, *, private_prefix: int, public_prefix: int
+) -> tuple[list[str], list[str]]:
+    """The private and the public subnets' CIDRs, in AZ order: the plan without AZ names
+    (a slot's blocks depend on its position only, not on the AZ it lands in)."""
+    plan = plan_subnets(
+        vpc_cidr,
+        [f"slot-{i}" for i in range(az_count)],
+        private_prefix=private_prefix,
+        public_prefix=public_prefix,
+    )
+    return [str(s.private) for s in plan], [str(s.public) for s in plan]

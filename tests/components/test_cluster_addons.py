@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from components.cluster_addons import device_plugin_values
 from components.testing import StackRun, run_stack
+from tests.conftest import raw_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = "aws:eks/addon:Addon"
@@ -97,3 +99,31 @@ def test_device_plugin_values_pure() -> None:
     values = device_plugin_values(["gpu-b", "gpu-a"])
     terms = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert terms["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["gpu-a", "gpu-b"]
+
+
+def test_autoscaler_and_metrics_server_run_on_the_system_pool(stack: StackRun) -> None:
+    """Not on the spot pool the autoscaler scales down (it would evict itself)."""
+    system = {"mlops.dev/pool": "system"}
+    values = stack.one(RELEASE, "cluster-addons-autoscaler").inputs["values"]
+    assert values["nodeSelector"] == system
+    assert values["tolerations"] == []
+    metrics = stack.one(ADDON, "cluster-addons-metrics-server")
+    assert json.loads(metrics.inputs["configurationValues"]) == {
+        "nodeSelector": system,
+        "tolerations": [],
+    }
+
+
+def test_without_a_system_label_the_first_on_demand_cpu_pool_hosts_them() -> None:
+    platform = copy.deepcopy(raw_stack_config("dev"))
+    platform["nodePools"]["system"]["labels"] = {}
+    platform["nodePools"] = {
+        "cpu": platform["nodePools"]["cpu"],
+        "base": platform["nodePools"]["system"],
+    }
+    platform["service"]["nodePool"] = "cpu"
+    run = run_stack("dev", project_dir=ROOT, config={"platform": platform})
+    values = run.one(RELEASE, "cluster-addons-autoscaler").inputs["values"]
+    assert values["nodeSelector"] == {"mlops.dev/pool": "base"}
+    lbc = run.one(RELEASE, "load-balancer-controller")
+    assert lbc.inputs["values"]["nodeSelector"] == {"mlops.dev/pool": "base"}

@@ -235,3 +235,104 @@ def test_catalog_is_dated_and_consistent() -> None:
     for instance_type in catalog.GPUS_PER_INSTANCE:
         family = catalog.INSTANCE_FAMILIES[catalog.instance_family(instance_type)]
         assert family.accelerator == "nvidia", instance_type
+    gpu_families = {f for f, v in catalog.INSTANCE_FAMILIES.items() if v.accelerator == "nvidia"}
+    assert {catalog.instance_family(t) for t in catalog.GPUS_PER_INSTANCE} == gpu_families
+    # Every family has sizes, and every GPU type has its vCPUs and memory.
+    sized = {catalog.instance_family(t) for t in catalog.INSTANCE_SIZES}
+    assert sized == set(catalog.INSTANCE_FAMILIES)
+    assert set(catalog.GPUS_PER_INSTANCE) <= set(catalog.INSTANCE_SIZES)
+    assert catalog.GPUS_PER_INSTANCE["p5.48xlarge"] == 8
+    assert catalog.INSTANCE_SIZES["c7a.large"] == catalog.INSTANCE_SIZES["c7i.large"]
+
+
+# Findings of the infra review: each case below was accepted before its fix.
+REVIEW_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    (
+        "admin ARN listed twice",
+        _set(
+            "cluster.adminPrincipalArns",
+            ["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/a"],
+        ),
+        "platform.cluster.adminPrincipalArns",
+        "admin principal ARNs repeat: ['arn:aws:iam::123456789012:role/a']",
+    ),
+    (
+        "autoscaled pool mixing memory sizes",
+        _set("nodePools.cpu.instanceTypes", ["c7i.large", "m7i.large"]),
+        "platform.nodePools.cpu",
+        "equal vCPUs and memory (cluster-autoscaler sizes the group from one of them): "
+        "c7i.large (2 vCPU, 4 GiB), m7i.large (2 vCPU, 8 GiB)",
+    ),
+    (
+        "autoscaled pool mixing vCPU counts",
+        _set("nodePools.cpu.instanceTypes", ["c7i.large", "c7i.xlarge"]),
+        "platform.nodePools.cpu",
+        "c7i.large (2 vCPU, 4 GiB), c7i.xlarge (4 vCPU, 8 GiB)",
+    ),
+    (
+        "autoscaled pool with a type of unknown size",
+        _set("nodePools.cpu.instanceTypes", ["c7i.8xlarge"]),
+        "platform.nodePools.cpu",
+        "vCPUs and memory of ['c7i.8xlarge'] unknown (catalog.INSTANCE_SIZES",
+    ),
+    (
+        "GPU type of unknown GPU count",
+        lambda raw: raw["nodePools"]["cpu"].update(
+            accelerator="nvidia", instanceTypes=["g5.96xlarge"], autoscaled=False
+        ),
+        "platform.nodePools.cpu",
+        "GPU count of ['g5.96xlarge'] unknown (catalog.GPUS_PER_INSTANCE",
+    ),
+    (
+        "private API endpoint open to all",
+        _set("cluster.apiAccessCidrs", ["10.20.0.0/16", "0.0.0.0/0"]),
+        "platform.cluster.apiAccessCidrs",
+        "0.0.0.0/0 would open the private API endpoint",
+    ),
+    (
+        "private API allow-list entry not a CIDR",
+        _set("cluster.apiAccessCidrs", ["10.20.0.1/16"]),
+        "platform.cluster.apiAccessCidrs",
+        "has host bits set",
+    ),
+    (
+        "internet-facing ALB, plain HTTP, open to all",
+        _set("service.allowedSourceCidrs", []),
+        "platform.service",
+        "neither tlsCertificateArn nor allowedSourceCidrs would serve plain HTTP",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "path", "message"), REVIEW_REJECTED, ids=[c[0] for c in REVIEW_REJECTED]
+)
+def test_review_rejected(
+    dev_raw: Raw, case: str, mutate: Callable[[Raw], None], path: str, message: str
+) -> None:
+    test_rejected(dev_raw, case, mutate, path, message)
+
+
+def test_service_cannot_ask_for_more_gpus_than_a_node_has(prod_raw: Raw) -> None:
+    prod_raw["service"].update(nodePool="gpu", gpus=2)
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(prod_raw)
+    assert "service.gpus is 2 but a node of pool 'gpu' has 1" in str(info.value)
+    prod_raw["nodePools"]["gpu"]["instanceTypes"] = ["g6.12xlarge", "g5.12xlarge"]
+    config = parse_stack_config(prod_raw)
+    assert config.node_pools["gpu"].gpus_per_node == 4
+
+
+def test_the_stacks_autoscaled_pools_have_one_size(dev_raw: Raw, prod_raw: Raw) -> None:
+    for raw in (dev_raw, prod_raw):
+        for pool in parse_stack_config(raw).node_pools.values():
+            sizes = {catalog.INSTANCE_SIZES[t] for t in pool.instance_types}
+            assert len(sizes) == 1, pool.instance_types
+
+
+def test_internet_facing_alb_with_tls_alone_is_accepted(dev_raw: Raw) -> None:
+    dev_raw["service"]["allowedSourceCidrs"] = []
+    dev_raw["service"]["tlsCertificateArn"] = (
+        "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"
+    )
+    assert parse_stack_config(dev_raw).service is not None

@@ -176,9 +176,11 @@ def test_role_policy_reads_only_the_model_prefix(kit: PlatformMocks) -> None:
     }
 
 
-def test_ordering_namespace_first_role_policy_before_pods_lbc_before_ingress(
+def test_ordering_lbc_then_namespace_then_everything_role_policy_before_pods(
     kit: PlatformMocks,
 ) -> None:
+    """The controller comes first: its Service webhook (failurePolicy Fail) would reject
+    the Services and its readiness-gate webhook would miss the pods if they came first."""
     box = deploy(kit, stack_config(), with_lbc=True)
     namespace = find(box, "kubernetes:core/v1:Namespace")
     for resource in kube(box):
@@ -188,8 +190,7 @@ def test_ordering_namespace_first_role_policy_before_pods_lbc_before_ingress(
     assert find(box, "aws:iam/rolePolicy:RolePolicy").urn in deployment.dependencies
     assert find(box, "kubernetes:core/v1:ServiceAccount").urn in deployment.dependencies
     lbc = find(box, "kubernetes:core/v1:ConfigMap", "lbc-standin")
-    assert lbc.urn in find(box, "kubernetes:networking.k8s.io/v1:Ingress").dependencies
-    assert lbc.urn not in deployment.dependencies
+    assert lbc.urn in namespace.dependencies
 
 
 def test_nlb_and_fixed_replicas_variants(kit: PlatformMocks) -> None:

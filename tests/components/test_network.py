@@ -98,7 +98,9 @@ def test_s3_gateway_endpoint_always_and_interface_endpoints_only_when_enabled() 
     }
     assert sorted(prod) == ["ec2", "ecr.api", "ecr.dkr", "logs", "s3", "sts"]
     assert all(e.inputs["privateDnsEnabled"] for k, e in prod.items() if k != "s3")
-    rule = stack("prod").one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    rule = stack("prod").one(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "network-endpoints-https"
+    )
     assert rule.inputs["cidrIpv4"] == "10.30.0.0/16" and rule.inputs["fromPort"] == 443
 
 
@@ -194,3 +196,17 @@ def test_moto_backing_rejects_a_subnet_outside_the_vpc() -> None:
             run_program(program, mocks=mocks)
     finally:
         mocks.close()
+
+
+def test_network_exposes_its_subnet_cidrs_as_plain_strings() -> None:
+    box: dict[str, Network] = {}
+
+    def program() -> None:
+        box["network"] = Network("n", network_args())
+
+    run = run_program(program, project="consumer", stack="unit")
+    network = box["network"]
+    by_name = {r.name: r.inputs["cidrBlock"] for r in run.by_type(SUBNET)}
+    assert network.private_subnet_cidrs == [by_name[f"n-private-{az}"] for az in network.azs]
+    assert network.public_subnet_cidrs == [by_name[f"n-public-{az}"] for az in network.azs]
+    assert network.public_subnet_cidrs == ["10.0.128.0/21", "10.0.136.0/21"]

@@ -270,8 +270,16 @@ def test_bottlerocket_gpu_pool_uses_its_ami_and_no_device_plugin_release() -> No
     platform["nodePools"]["gpu"]["releaseVersion"] = "1.50.0-1a2b3c4d"
     result = run("prod", platform)
     assert pool_child(result, "gpu", NG).inputs["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA"
-    (volume,) = pool_child(result, "gpu", LT).inputs["blockDeviceMappings"]
-    assert volume["deviceName"] == "/dev/xvdb"
+    data, os_volume = pool_child(result, "gpu", LT).inputs["blockDeviceMappings"]
+    assert data["deviceName"] == "/dev/xvdb"
+    assert data["ebs"]["volumeSize"] == 100
+    # The OS volume too, or it keeps the AMI's defaults (unencrypted).
+    assert os_volume["deviceName"] == "/dev/xvda"
+    assert os_volume["ebs"]["volumeSize"] == 4
+    for mapping in (data, os_volume):
+        assert mapping["ebs"]["encrypted"] == "true", mapping
+        assert mapping["ebs"]["volumeType"] == "gp3", mapping
+        assert mapping["ebs"]["deleteOnTermination"] == "true", mapping
     user_data = base64.b64decode(pool_child(result, "gpu", LT).inputs["userData"]).decode()
     assert user_data.startswith("[settings.kubernetes]")
     releases = {r.name for r in result.by_type("kubernetes:helm.sh/v3:Release")}
@@ -298,6 +306,7 @@ def test_single_gpu_model_pool_names_it_in_the_autoscaler_gpu_label() -> None:
         {
             "instanceTypes": ["g6.xlarge", "g6.2xlarge"],
             "accelerator": "nvidia",
+            "autoscaled": False,
             "releaseVersion": "1.35.7-20260827",
             "minSize": 0,
             "desiredSize": 0,

@@ -5,13 +5,16 @@ from __future__ import annotations
 import importlib
 import inspect
 from functools import cache
+from typing import Any
 
+import pulumi
 import pytest
 
-from components.testing import StackRun, run_stack
+from components.testing import PlatformMocks, StackRun, run_stack
 from tests.conftest import ROOT
 
 STACKS = ("dev", "prod")
+ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 
 @cache
@@ -60,3 +63,34 @@ def test_every_taggable_aws_resource_carries_project_stack_and_component_tags(na
 def test_the_tag_check_knows_untaggable_types() -> None:
     assert takes_tags("aws:ec2/vpc:Vpc")
     assert not takes_tags("aws:ec2/routeTableAssociation:RouteTableAssociation")
+
+
+class _GovCloudMocks(PlatformMocks):
+    """The mocks kit, answering `getPartition` as an AWS GovCloud account would."""
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        result = super().call(args)
+        if args.token == "aws:index/getPartition:getPartition":
+            result = {**result, "partition": "aws-us-gov", "id": "aws-us-gov"}
+        return result
+
+
+def test_aws_managed_arns_follow_the_partition() -> None:
+    """Node-role policies and access policies outside `aws` (China, GovCloud)."""
+    mocks = _GovCloudMocks()
+    try:
+        run = run_stack("prod", project_dir=ROOT, mocks=mocks)
+    finally:
+        mocks.close()
+    # AWS-managed policies (account `aws`); our own policies' ARNs come from the mocks.
+    managed = [
+        a.inputs["policyArn"]
+        for a in run.by_type(ATTACH)
+        if ":iam::aws:policy/" in a.inputs["policyArn"]
+    ]
+    assert len(managed) >= 3
+    assert all(arn.startswith("arn:aws-us-gov:iam::aws:policy/") for arn in managed), managed
+    entries = run.one("eks:index:Cluster").inputs["accessEntries"].values()
+    for entry in entries:
+        for policy in entry["accessPolicies"].values():
+            assert policy["policyArn"].startswith("arn:aws-us-gov:eks::aws:cluster-access-policy/")

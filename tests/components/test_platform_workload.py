@@ -94,8 +94,9 @@ def test_alb_exposure_brings_the_controller_on_the_system_pool(kit: PlatformMock
     assert workload.load_balancer_controller is not None
     release = find(registrations, "kubernetes:helm.sh/v3:Release")
     assert release.inputs["values"]["nodeSelector"] == {"mlops.dev/pool": "system"}
-    ingress = find(registrations, "kubernetes:networking.k8s.io/v1:Ingress")
-    assert release.urn in ingress.dependencies
+    # Before the namespace, so before every Service and pod its webhooks intercept.
+    namespace = find(registrations, "kubernetes:core/v1:Namespace")
+    assert release.urn in namespace.dependencies
     bucket = find(registrations, "aws:s3/bucket:Bucket")
     deployment = find(registrations, "kubernetes:apps/v1:Deployment").inputs
     env = {
@@ -114,3 +115,17 @@ def test_cluster_ip_exposure_needs_no_controller(kit: PlatformMocks) -> None:
     assert workload.load_balancer_controller is None
     assert not [r for r in registrations if r.type == "kubernetes:helm.sh/v3:Release"]
     assert workload.service is not None
+
+
+def test_the_service_network_policy_admits_the_networks_public_subnets() -> None:
+    run = run_stack("dev", project_dir=ROOT)
+    public = sorted(
+        s.inputs["cidrBlock"]
+        for s in run.by_type("aws:ec2/subnet:Subnet")
+        if s.name.startswith("network-public-")
+    )
+    policy = run.one(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy", "service-iris-networkpolicy-iris-allow"
+    )
+    peers = [p for rule in policy.inputs["spec"]["ingress"] for p in rule["from"]]
+    assert sorted(p["ipBlock"]["cidr"] for p in peers if "ipBlock" in p) == public

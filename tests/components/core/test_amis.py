@@ -49,6 +49,9 @@ def test_only_bottlerocket_nvidia_runs_the_device_plugin_itself() -> None:
 def test_image_volume_device_per_os() -> None:
     assert amis.data_volume_device("al2023") == "/dev/xvda"
     assert amis.data_volume_device("bottlerocket") == "/dev/xvdb"
+    # Bottlerocket's OS lives on a second volume the launch template must map too.
+    assert amis.os_volume_device("bottlerocket") == "/dev/xvda"
+    assert amis.os_volume_device("al2023") is None
 
 
 def test_release_version_accepted_when_it_matches_the_cluster() -> None:

@@ -81,8 +81,17 @@ def test_kms_key_policy_keeps_the_account_in_control() -> None:
 
 
 def test_managed_policy_arns() -> None:
-    assert iam.managed_policy_arn(iam.EBS_CSI_POLICY) == (
+    assert iam.managed_policy_arn(iam.EBS_CSI_POLICY, partition="aws") == (
         "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    )
+    assert iam.managed_policy_arn(iam.CNI_POLICY, partition="aws-cn") == (
+        "arn:aws-cn:iam::aws:policy/AmazonEKS_CNI_Policy"
+    )
+
+
+def test_access_policy_arn_follows_the_partition() -> None:
+    assert iam.access_policy_arn(iam.CLUSTER_ADMIN_ACCESS_POLICY, partition="aws-us-gov") == (
+        "arn:aws-us-gov:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
     )
 
 

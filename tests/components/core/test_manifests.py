@@ -19,6 +19,7 @@ from components.core.manifests import (
     READY_PATH,
     Manifest,
     grace_period_seconds,
+    load_balancer_source_cidrs,
     render,
     spec_from_stack,
     stack_manifests,
@@ -245,8 +246,8 @@ def test_tolerations_and_selector_match_the_target_pool(pool: str, gpus: int) ->
 
 
 def test_gpu_pods_ask_for_their_gpus_and_cpu_pods_for_none() -> None:
-    gpu = container(objects("prod", nodePool="gpu", gpus=2))["resources"]
-    assert gpu["limits"]["nvidia.com/gpu"] == "2"
+    gpu = container(objects("prod", nodePool="gpu", gpus=1))["resources"]
+    assert gpu["limits"]["nvidia.com/gpu"] == "1"
     cpu = container(objects("prod"))["resources"]
     assert "nvidia.com/gpu" not in cpu["limits"]
     assert "nvidia.com/gpu" not in cpu["requests"]
@@ -390,7 +391,10 @@ def test_network_policies_deny_by_default_then_allow_serving_scraping_dns_and_ht
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     allow = one(objs, "NetworkPolicy", "iris-allow")["spec"]
     sources = [peer for rule in allow["ingress"] for peer in rule["from"]]
-    assert {"ipBlock": {"cidr": cfg.network.vpc_cidr}} in sources
+    # Dev's internet-facing ALB: its public subnets only, not the VPC (every pod).
+    ip_blocks = [peer["ipBlock"]["cidr"] for peer in sources if "ipBlock" in peer]
+    assert ip_blocks == ["10.20.128.0/21", "10.20.136.0/21"]
+    assert cfg.network.vpc_cidr not in ip_blocks
     assert all(rule["ports"] == [{"protocol": "TCP", "port": 8080}] for rule in allow["ingress"])
     assert any("namespaceSelector" in peer for peer in sources)  # the scraper
     egress_ports = {(p["protocol"], p["port"]) for rule in allow["egress"] for p in rule["ports"]}
@@ -455,7 +459,10 @@ def test_an_alb_with_a_certificate_serves_https_and_redirects_http() -> None:
 def test_an_internet_facing_alb_admits_only_the_allowed_sources() -> None:
     annotations = one(objects(), "Ingress")["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/inbound-cidrs"] == "203.0.113.0/24"
-    anyone = one(objects(allowedSourceCidrs=[]), "Ingress")["metadata"]["annotations"]
+    cert = "arn:aws:acm:us-west-2:123456789012:certificate/abc"
+    anyone = one(objects(allowedSourceCidrs=[], tlsCertificateArn=cert), "Ingress")["metadata"][
+        "annotations"
+    ]
     assert "alb.ingress.kubernetes.io/inbound-cidrs" not in anyone
 
 
@@ -486,7 +493,7 @@ def test_exposure_settings_that_cannot_apply_are_refused(
 
 @pytest.mark.parametrize("exposure", ["alb-internet-facing", "alb-internal", "nlb-internal"])
 def test_load_balancers_drain_a_leaving_pod_no_longer_than_it_answers(exposure: str) -> None:
-    cfg = config("dev", exposure=exposure, allowedSourceCidrs=[])
+    cfg = config("dev", exposure=exposure)
     objs = stack_manifests(cfg, region=REGION)
     assert cfg.service is not None
     balancer = (
@@ -529,10 +536,13 @@ def service_variants(draw: st.DrawFn) -> dict[str, Any]:
     )
     return {
         "exposure": exposure,
+        # An internet-facing ALB needs TLS or an allow-list (plain HTTP to all is refused).
+        "allowedSourceCidrs": ["198.51.100.0/24"] if exposure == "alb-internet-facing" else [],
         "minReplicas": low,
         "maxReplicas": low + draw(st.integers(0, 10)),
         "nodePool": "gpu" if gpu else "cpu",
-        "gpus": draw(st.integers(1, 4)) if gpu else 0,
+        # Prod's GPU nodes (g6.xlarge, g5.xlarge) have one GPU; more is refused.
+        "gpus": 1 if gpu else 0,
         "image": image,
         "preStopSeconds": draw(st.integers(0, 60)),
         "modelLoadSecondsMax": draw(st.integers(1, 900)),
@@ -557,3 +567,29 @@ def test_any_valid_service_renders_schema_valid_consistent_objects(service: dict
     assert container(objs)["image"].endswith(
         service["image"].get("tag") or service["image"].get("digest", "")
     )
+
+
+def test_load_balancer_sources_are_its_subnets() -> None:
+    public, private = ["10.0.128.0/21"], ["10.0.0.0/19"]
+    sources = {
+        exposure: load_balancer_source_cidrs(
+            exposure, public_subnets=public, private_subnets=private
+        )
+        for exposure in ("alb-internet-facing", "alb-internal", "nlb-internal", "cluster-ip")
+    }
+    assert sources == {
+        "alb-internet-facing": ("10.0.128.0/21",),
+        # Internal LBs share the private subnets with every pod: see the docstring.
+        "alb-internal": ("10.0.0.0/19",),
+        "nlb-internal": ("10.0.0.0/19",),
+        "cluster-ip": (),
+    }
+
+
+def test_internal_exposure_admits_the_private_subnets() -> None:
+    objs = objects("prod", exposure="nlb-internal")
+    allow = one(objs, "NetworkPolicy", "iris-allow")["spec"]
+    ip_blocks = [
+        p["ipBlock"]["cidr"] for r in allow["ingress"] for p in r["from"] if "ipBlock" in p
+    ]
+    assert ip_blocks == ["10.30.0.0/19", "10.30.32.0/19", "10.30.64.0/19"]

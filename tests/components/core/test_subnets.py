@@ -16,6 +16,7 @@ from components.core.subnets import (
     nat_gateway_for,
     plan_subnets,
     required_addresses,
+    subnet_cidrs,
 )
 
 AZ_NAMES = [f"eu-west-1{c}" for c in "abcd"]
@@ -108,3 +109,10 @@ def test_private_subnets_route_to_their_own_nat_when_there_is_one() -> None:
     assert nat_gateway_for("b", ["a", "b"], "none") is None
     with pytest.raises(ValueError, match="bogus"):
         nat_gateway_azs(["a"], "bogus")
+
+
+def test_subnet_cidrs_are_the_plan_without_az_names() -> None:
+    private, public = subnet_cidrs("10.30.0.0/16", 3, private_prefix=19, public_prefix=21)
+    plan = plan_subnets("10.30.0.0/16", ["a", "b", "c"], private_prefix=19, public_prefix=21)
+    assert private == [str(s.private) for s in plan]
+    assert public == [str(s.public) for s in plan]
