@@ -102,6 +102,13 @@ class Metrics:
         ).labels(model)
         self._model = model
         self._by_status: dict[int, Any] = {}
+        self.counts_inflight = self.multiprocess
+        """Whether requests must inc/dec the in-flight gauge; otherwise a scrape reads it."""
+
+    def read_inflight(self, read: Callable[[], float]) -> None:
+        """Let a scrape read the in-flight count, where the process is the only worker."""
+        if not self.multiprocess:
+            self.inflight.set_function(read)
 
     def count(self, status: int, model: str | None = None) -> None:
         if model is not None:
@@ -139,6 +146,7 @@ class ServerState:
         self.draining = False
         self.inflight = 0
         self.metrics = Metrics(settings.model_name)
+        self.metrics.read_inflight(lambda: self.inflight)
         self._ready_dir = ready_dir
         self._peers_ready = ready_dir is None
 
@@ -202,6 +210,7 @@ def create_app(
     max_body = settings.max_body_bytes
     max_inflight = settings.max_inflight
     metrics = state.metrics
+    counts_inflight = metrics.counts_inflight
     try:
         server_version = metadata.version("mlops-platform")
     except metadata.PackageNotFoundError:
@@ -297,7 +306,8 @@ def create_app(
                     retry_after=1,
                 )
             state.inflight += 1
-            metrics.inflight.inc()
+            if counts_inflight:
+                metrics.inflight.inc()
             admitted = True
             body = await _read_body(request, max_body)
             decoded = decode_infer_request(body, served.model.inputs, served.model.output_names)
@@ -320,7 +330,8 @@ def create_app(
         finally:
             if admitted:
                 state.inflight -= 1
-                metrics.inflight.dec()
+                if counts_inflight:
+                    metrics.inflight.dec()
         status = response.status_code
         metrics.count(status, None if status != 404 else "_unknown")
         elapsed = time.perf_counter() - started
