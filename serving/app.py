@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from serving.batching import Batcher, DeadlineExceededError
+from serving.batching import Batcher, DeadlineExceededError, choose_offload
 from serving.openapi import openapi_document
 from serving.protocol import (
     ProtocolError,
@@ -39,14 +40,12 @@ from serving.repository import RepositoryError, fetch_model
 from serving.runtime import InferenceError, ModelInputError, ModelLoadError, OnnxModel
 from serving.settings import Settings
 
-__all__ = ["INLINE_LIMIT_SECONDS", "ServedModel", "ServerState", "create_app"]
+__all__ = ["ServedModel", "ServerState", "create_app"]
 
 log = logging.getLogger("serving")
 
-INLINE_LIMIT_SECONDS = 0.0003
-"""Models whose one-row warm-up is faster than this run on the event loop: a thread hop and a
-queue would cost a large share of the inference. Slower ones run on the inference thread, where
-concurrent requests are batched."""
+WARM_UP_BATCH = 8
+"""Rows in the warm-up batch that tells whether batching pays for this model."""
 
 _JSON = "application/json"
 _RETRY_AFTER = "1"
@@ -103,6 +102,13 @@ class Metrics:
         ).labels(model)
         self._model = model
         self._by_status: dict[int, Any] = {}
+        self.counts_inflight = self.multiprocess
+        """Whether requests must inc/dec the in-flight gauge; otherwise a scrape reads it."""
+
+    def read_inflight(self, read: Callable[[], float]) -> None:
+        """Let a scrape read the in-flight count, where the process is the only worker."""
+        if not self.multiprocess:
+            self.inflight.set_function(read)
 
     def count(self, status: int, model: str | None = None) -> None:
         if model is not None:
@@ -133,17 +139,31 @@ class ServedModel:
 class ServerState:
     """What health, admission and drain read; written by the loader and the signal handler."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ready_dir: Path | None = None) -> None:
         self.settings = settings
         self.served: ServedModel | None = None
         self.load_error: str | None = None
         self.draining = False
         self.inflight = 0
         self.metrics = Metrics(settings.model_name)
+        self.metrics.read_inflight(lambda: self.inflight)
+        self._ready_dir = ready_dir
+        self._peers_ready = ready_dir is None
 
     @property
     def ready(self) -> bool:
-        return self.served is not None and not self.draining
+        """Loaded, warm and not draining; with workers, only once every worker is warm, so
+        that a probe landing on one worker never sends the pod traffic the others turn away."""
+        return self.served is not None and not self.draining and self._all_workers_ready()
+
+    def mark_loaded(self) -> None:
+        if self._ready_dir is not None:
+            (self._ready_dir / str(os.getpid())).touch()
+
+    def _all_workers_ready(self) -> bool:
+        if not self._peers_ready and self._ready_dir is not None:
+            self._peers_ready = len(os.listdir(self._ready_dir)) >= self.settings.workers
+        return self._peers_ready
 
     def begin_drain(self) -> None:
         """Readiness turns false and new requests get 503; the ones in flight carry on."""
@@ -175,19 +195,22 @@ def create_app(
     *,
     load: Loader | None = None,
     on_fatal: Callable[[str], None] | None = None,
+    ready_dir: Path | None = None,
 ) -> Starlette:
     """Build the app; the model loads in the background once the app starts (lifespan).
 
     `load` replaces the default loader (fetch the repository, open the ONNX file); `on_fatal`
-    is called with a one-line message when loading fails (the process entry point exits).
+    is called with a one-line message when loading fails (the process entry point exits);
+    `ready_dir` is the folder where the workers of one server mark themselves loaded.
     """
-    state = ServerState(settings)
+    state = ServerState(settings, ready_dir)
     loader = load or _default_loader(settings)
     name, version = settings.model_name, settings.model_version
     timeout = settings.request_timeout_ms / 1000
     max_body = settings.max_body_bytes
     max_inflight = settings.max_inflight
     metrics = state.metrics
+    counts_inflight = metrics.counts_inflight
     try:
         server_version = metadata.version("mlops-platform")
     except metadata.PackageNotFoundError:
@@ -199,6 +222,11 @@ def create_app(
         try:
             model, uri = await asyncio.to_thread(loader)
             seconds = await asyncio.to_thread(model.warm_up, source=uri)
+            coalesce = settings.batching_enabled and model.batchable
+            per_row: float | None = None
+            if coalesce:
+                rows = min(settings.max_batch_size, WARM_UP_BATCH)
+                per_row = await asyncio.to_thread(model.warm_up, rows=rows, source=uri) / rows
         except (ModelLoadError, RepositoryError) as error:
             state.load_error = f"cannot load model: {error}"
             log.error(state.load_error)
@@ -207,14 +235,15 @@ def create_app(
             return
         batcher = Batcher(
             model.predict,
-            coalesce=settings.batching_enabled and model.batchable,
-            offload=seconds > INLINE_LIMIT_SECONDS,
+            coalesce=coalesce,
+            offload=choose_offload(seconds, per_row),
             max_batch_size=settings.max_batch_size,
             max_batch_delay=settings.max_batch_delay_ms / 1000,
             observe_batch=metrics.batch_size.observe,
             observe_wait=metrics.queue_wait.observe,
         )
         state.served = ServedModel(model=model, batcher=batcher, uri=uri)
+        state.mark_loaded()
         metrics.load_seconds.set(time.perf_counter() - started)
         # What exists now lives as long as the process: keep it out of every future GC scan.
         gc.collect()
@@ -229,6 +258,7 @@ def create_app(
                 "batching": batcher.coalesce,
                 "inference_thread": batcher.offload,
                 "warm_up_seconds": round(seconds, 6),
+                "batched_row_seconds": None if per_row is None else round(per_row, 6),
             },
         )
 
@@ -276,7 +306,8 @@ def create_app(
                     retry_after=1,
                 )
             state.inflight += 1
-            metrics.inflight.inc()
+            if counts_inflight:
+                metrics.inflight.inc()
             admitted = True
             body = await _read_body(request, max_body)
             decoded = decode_infer_request(body, served.model.inputs, served.model.output_names)
@@ -299,7 +330,8 @@ def create_app(
         finally:
             if admitted:
                 state.inflight -= 1
-                metrics.inflight.dec()
+                if counts_inflight:
+                    metrics.inflight.dec()
         status = response.status_code
         metrics.count(status, None if status != 404 else "_unknown")
         elapsed = time.perf_counter() - started
@@ -319,6 +351,8 @@ def create_app(
     async def ready(request: Request) -> Response:
         if state.ready:
             return Response(status_code=200)
+        if state.served is not None and not state.draining:
+            return _error(503, "other workers are still loading the model", retry_after=True)
         error = unavailable()
         return _error(error.status, error.message, retry_after=True)
 

@@ -24,12 +24,31 @@ import numpy.typing as npt
 
 from serving.runtime import InferenceError, ModelInputError
 
-__all__ = ["Batcher", "DeadlineExceededError"]
+__all__ = ["INLINE_LIMIT_SECONDS", "Batcher", "DeadlineExceededError", "choose_offload"]
 
 Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
 Predict = Callable[[Mapping[str, Array]], Tensors]
 _Outcome = Tensors | BaseException
+
+
+INLINE_LIMIT_SECONDS = 0.0003
+"""A model slower than this per single row never runs on the event loop (it would stall it)."""
+BATCH_WORTH_SECONDS = 0.00005
+"""Below this per single row, a thread hop and a queue cost more than batching can save."""
+
+
+def choose_offload(one_row: float, per_row_in_batch: float | None) -> bool:
+    """Whether inference runs on the inference thread (and queues) rather than the event loop.
+
+    `one_row` is the warm-up's seconds for one row; `per_row_in_batch` the seconds per row of a
+    warm-up batch, or None when the model cannot batch or batching is off.
+    """
+    if one_row > INLINE_LIMIT_SECONDS:
+        return True
+    if per_row_in_batch is None:
+        return False
+    return one_row >= BATCH_WORTH_SECONDS and per_row_in_batch <= one_row / 2
 
 
 class DeadlineExceededError(Exception):

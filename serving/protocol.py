@@ -66,6 +66,7 @@ ONNX_DATATYPES: Final[Mapping[str, str]] = {
 # The numpy kinds (`dtype.kind`) that JSON data may decode to for each kind of V2 datatype:
 # integers are fine for floats, but strings, booleans and objects are not numbers.
 _ACCEPTED_KINDS: Final[Mapping[str, str]] = {"b": "b", "u": "iu", "i": "iu", "f": "iuf"}
+_MISSING: Final = object()
 
 
 class ProtocolError(Exception):
@@ -148,46 +149,47 @@ def decode_infer_request(
 
 
 def _decode_input(index: int, raw: Any, inputs: Mapping[str, TensorSpec]) -> tuple[str, Array]:
-    where = f"inputs[{index}]"
-    if not isinstance(raw, dict):
-        raise _bad(f"{where} must be an object, got {_json_type(raw)}")
+    # The happy path runs per request: checks are inline and messages are built only on error.
+    if type(raw) is not dict:
+        raise _bad(f"inputs[{index}] must be an object, got {_json_type(raw)}")
     name = raw.get("name")
-    if not isinstance(name, str):
-        raise _bad(f"{where}.name must be a string")
+    if type(name) is not str:
+        raise _bad(f"inputs[{index}].name must be a string")
     spec = inputs.get(name)
     if spec is None:
         raise _bad(f"unknown input '{name}'; the model expects {_names(list(inputs))}")
-    where = f"input '{name}'"
 
     shape = raw.get("shape")
-    if not isinstance(shape, list) or not all(type(dim) is int and dim >= 0 for dim in shape):
-        raise _bad(f"{where}: 'shape' must be a list of non-negative integers, got {shape!r}")
-    datatype = raw.get("datatype")
-    if not isinstance(datatype, str) or datatype not in DATATYPES:
+    if type(shape) is not list or not all(type(dim) is int and dim >= 0 for dim in shape):
         raise _bad(
-            f"{where}: unknown datatype {datatype!r}; expected one of {', '.join(DATATYPES)}"
+            f"input '{name}': 'shape' must be a list of non-negative integers, got {shape!r}"
+        )
+    datatype = raw.get("datatype")
+    if type(datatype) is not str or datatype not in DATATYPES:
+        raise _bad(
+            f"input '{name}': unknown datatype {datatype!r}; expected one of {', '.join(DATATYPES)}"
         )
     parameters = raw.get("parameters")
-    if isinstance(parameters, dict) and "binary_data_size" in parameters:
-        raise _bad(f"{where}: binary tensor data is not supported; send the values in 'data'")
-    if "data" not in raw:
-        raise _bad(f"{where}: 'data' is missing")
+    if parameters is not None and type(parameters) is dict and "binary_data_size" in parameters:
+        raise _bad(
+            f"input '{name}': binary tensor data is not supported; send the values in 'data'"
+        )
+    data = raw.get("data", _MISSING)
+    if data is _MISSING:
+        raise _bad(f"input '{name}': 'data' is missing")
 
-    _check_shape(where, shape, spec)
-    array = _decode_data(where, raw["data"], shape, datatype, spec)
-    return name, array
-
-
-def _check_shape(where: str, shape: list[int], spec: TensorSpec) -> None:
-    if len(shape) != len(spec.shape) or any(
-        want >= 0 and got != want for got, want in zip(shape, spec.shape, strict=True)
+    model_shape = spec.shape
+    if len(shape) != len(model_shape) or any(
+        want >= 0 and got != want for got, want in zip(shape, model_shape, strict=True)
     ):
-        raise _bad(f"{where}: shape {shape} does not match the model's {list(spec.shape)}")
+        raise _bad(f"input '{name}': shape {shape} does not match the model's {list(model_shape)}")
     if 0 in shape:
-        raise _bad(f"{where}: shape {shape} holds no values")
+        raise _bad(f"input '{name}': shape {shape} holds no values")
+    return name, _decode_data(name, data, shape, datatype, spec)
 
 
-def _decode_data(where: str, data: Any, shape: list[int], datatype: str, spec: TensorSpec) -> Array:
+def _decode_data(name: str, data: Any, shape: list[int], datatype: str, spec: TensorSpec) -> Array:
+    where = f"input '{name}'"
     if not isinstance(data, list):
         data = [data]
     if (datatype == "BYTES") != (spec.datatype == "BYTES") or (

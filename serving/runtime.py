@@ -111,13 +111,14 @@ class OnnxModel:
             raise InferenceError(str(error).strip().splitlines()[0]) from None
         return dict(zip(self.output_names, results, strict=True))
 
-    def warm_up(self, *, source: str = "") -> float:
-        """Run one row of zeros (empty strings); returns its seconds (best of three if fast).
+    def warm_up(self, *, rows: int = 1, source: str = "") -> float:
+        """Run `rows` rows of zeros (empty strings); returns the seconds (best of three if fast).
 
         The first run pays for lazy initialisation, so a fast model gets two more for a fair
-        figure; the server uses it to decide whether inference may run on the event loop.
+        figure; the server uses it to decide where inference runs and whether batching pays.
+        `rows` > 1 needs a model with an open first axis.
         """
-        feeds = {spec.name: _zeros(spec) for spec in self.inputs.values()}
+        feeds = {spec.name: _zeros(spec, rows) for spec in self.inputs.values()}
         best = float("inf")
         for attempt in range(3):
             started = time.perf_counter()
@@ -134,8 +135,10 @@ class OnnxModel:
         del self._session
 
 
-def _zeros(spec: TensorSpec) -> Array:
+def _zeros(spec: TensorSpec, rows: int) -> Array:
     shape = tuple(1 if dim < 0 else dim for dim in spec.shape)
+    if rows > 1:
+        shape = (rows, *shape[1:])
     if spec.datatype == "BYTES":
         return np.full(shape, "", dtype=np.object_)
     return np.zeros(shape, dtype=spec.dtype)

@@ -20,6 +20,7 @@ import socket
 import sys
 import tempfile
 import time
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -80,7 +81,10 @@ def _loader(settings: Settings, model_file: ModelFile) -> tuple[OnnxModel, str]:
 
 
 def serve(
-    settings: Settings, model_file: ModelFile, sockets: list[socket.socket] | None = None
+    settings: Settings,
+    model_file: ModelFile,
+    sockets: list[socket.socket] | None = None,
+    ready_dir: Path | None = None,
 ) -> int:
     """Serve in this process until drained; returns the exit code."""
     failures: list[str] = []
@@ -89,7 +93,12 @@ def serve(
         failures.append(message)
         server.should_exit = True
 
-    app = create_app(settings, load=lambda: _loader(settings, model_file), on_fatal=on_fatal)
+    app = create_app(
+        settings,
+        load=lambda: _loader(settings, model_file),
+        on_fatal=on_fatal,
+        ready_dir=ready_dir,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -104,9 +113,11 @@ def serve(
     return STARTUP_FAILURE if failures or not server.started else 0
 
 
-def _worker(settings: Settings, model_file: ModelFile, listener: socket.socket) -> None:
+def _worker(
+    settings: Settings, model_file: ModelFile, listener: socket.socket, ready_dir: Path
+) -> None:
     configure_logging(settings.log_level)
-    sys.exit(serve(settings, model_file, [listener]))
+    sys.exit(serve(settings, model_file, [listener], ready_dir))
 
 
 def supervise(settings: Settings, model_file: ModelFile) -> int:
@@ -117,11 +128,14 @@ def supervise(settings: Settings, model_file: ModelFile) -> int:
     # Each worker counts for itself; prometheus_client sums the workers' files on a scrape.
     metrics_dir = tempfile.mkdtemp(prefix="serving-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    ready_dir = Path(tempfile.mkdtemp(prefix="serving-ready-"))
     from prometheus_client import multiprocess
 
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_worker, args=(settings, model_file, listener), name=f"worker-{i}")
+        context.Process(
+            target=_worker, args=(settings, model_file, listener, ready_dir), name=f"worker-{i}"
+        )
         for i in range(settings.workers)
     ]
     stopping = False
@@ -158,4 +172,5 @@ def supervise(settings: Settings, model_file: ModelFile) -> int:
     finally:
         listener.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        shutil.rmtree(ready_dir, ignore_errors=True)
     return exit_code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -77,6 +78,14 @@ def iris_client() -> Iterator[TestClient]:
     with TestClient(create_app(make_settings())) as client:
         wait_ready(client)
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_event_loop_policy() -> Iterator[None]:
+    """`asyncio.run` leaves the main thread marked as having had its loop unset; later tests
+    (Pulumi's, which call `asyncio.get_event_loop()`) need a policy that makes a new one."""
+    yield
+    asyncio.set_event_loop_policy(None)
 
 
 @pytest.fixture(autouse=True)

@@ -32,8 +32,8 @@ class GatedModel(OnnxModel):
             self.gate.wait(10)
         return super().predict(feeds)
 
-    def warm_up(self, *, source: str = "") -> float:
-        super().warm_up(source=source)
+    def warm_up(self, *, rows: int = 1, source: str = "") -> float:
+        super().warm_up(rows=rows, source=source)
         self.armed = True
         return 1.0  # report a slow model, so the server runs it on its inference thread
 
@@ -370,3 +370,19 @@ def test_settings_come_from_serving_environment_variables(monkeypatch: pytest.Mo
 def test_app_is_built_without_loading_anything() -> None:
     app = create_app(make_settings(model_repository="/does/not/exist"))
     assert app.state.serving.served is None
+
+
+def test_with_workers_readiness_waits_for_every_worker(tmp_path: Path) -> None:
+    client = TestClient(create_app(make_settings(workers=2), ready_dir=tmp_path))
+    with client:
+        deadline = time.monotonic() + 10
+        while not list(tmp_path.iterdir()):  # this worker marks itself loaded
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        response = client.get("/v2/health/ready")
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert error(response) == "other workers are still loading the model"
+        # This worker serves already; only the pod's readiness waits for the others.
+        assert client.post(INFER, content=orjson.dumps(iris_request())).status_code == 200
+        (tmp_path / "other-worker").touch()
+        assert client.get("/v2/health/ready").status_code == 200

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.batching import Batcher, DeadlineExceededError
+from serving.batching import Batcher, DeadlineExceededError, choose_offload
 from serving.runtime import ModelInputError, OnnxModel
 from tests.serving.conftest import IRIS
 
@@ -172,3 +172,24 @@ def test_a_request_waiting_past_its_deadline_fails_with_deadline_exceeded() -> N
     batcher.close()
     assert isinstance(results[0], dict)
     assert isinstance(results[1], DeadlineExceededError)
+
+
+@pytest.mark.parametrize(
+    ("one_row", "per_row_in_batch", "offload"),
+    [
+        (0.000007, 0.000002, False),  # tiny model: HTTP dominates, a queue would only cost
+        (0.00002, 0.000012, False),  # small tree ensemble: still cheaper on the event loop
+        (0.00023, 0.00005, True),  # wide MLP: rows are 4x cheaper in a batch
+        (0.00023, 0.0002, False),  # as slow, but batching barely helps
+        (0.00023, None, False),  # batching off or a fixed batch axis
+        (0.002, None, True),  # too slow for the event loop, batching or not
+    ],
+)
+def test_inference_leaves_the_event_loop_when_it_is_slow_or_batching_pays(
+    one_row: float, per_row_in_batch: float | None, offload: bool
+) -> None:
+    assert choose_offload(one_row, per_row_in_batch) is offload
+
+
+def test_warm_up_times_a_batch_of_the_requested_rows() -> None:
+    assert IRIS_MODEL.warm_up(rows=8) > 0
