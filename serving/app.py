@@ -27,7 +27,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from serving.batching import Batcher, DeadlineExceededError, choose_offload
+from serving.batching import (
+    INLINE_LIMIT_SECONDS,
+    Batcher,
+    DeadlineExceededError,
+    choose_offload,
+)
 from serving.openapi import openapi_document
 from serving.protocol import (
     ProtocolError,
@@ -237,6 +242,7 @@ def create_app(
             model.predict,
             coalesce=coalesce,
             offload=choose_offload(seconds, per_row),
+            inline_when_alone=seconds <= INLINE_LIMIT_SECONDS,
             max_batch_size=settings.max_batch_size,
             max_batch_delay=settings.max_batch_delay_ms / 1000,
             observe_batch=metrics.batch_size.observe,
@@ -312,7 +318,9 @@ def create_app(
             body = await _read_body(request, max_body)
             decoded = decode_infer_request(body, served.model.inputs, served.model.output_names)
             request_id = decoded.id
-            outputs = await served.batcher.infer(decoded.inputs, deadline)
+            outputs = await served.batcher.infer(
+                decoded.inputs, deadline, alone=state.inflight == 1
+            )
             if decoded.outputs is not None:
                 outputs = {output: outputs[output] for output in decoded.outputs}
             payload = encode_infer_response(

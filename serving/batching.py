@@ -74,7 +74,10 @@ class Batcher:
 
     `offload` runs inference on a dedicated thread instead of the event loop (slow models);
     `coalesce` stacks queued requests (batching on and a model with an open first axis). Without
-    `offload` every request runs at once, on the event loop.
+    `offload` every request runs at once, on the event loop. `inline_when_alone` lets a request
+    that is alone in the server run at once on the event loop even when `offload` is on: for a
+    model fast enough for the loop whose rows are cheaper in batches, the queue and thread hop
+    only pay when there are batch-mates to wait for.
     """
 
     def __init__(
@@ -87,8 +90,10 @@ class Batcher:
         max_batch_delay: float,
         observe_batch: Callable[[float], None] = _noop,
         observe_wait: Callable[[float], None] = _noop,
+        inline_when_alone: bool = False,
     ) -> None:
         self._predict = predict
+        self._inline_when_alone = inline_when_alone
         self.coalesce = coalesce
         self.offload = offload
         self._max_rows = max_batch_size
@@ -111,9 +116,13 @@ class Batcher:
         """Requests waiting for a batch (not counting the one running)."""
         return len(self._pending)
 
-    async def infer(self, inputs: Tensors, deadline: float) -> Tensors:
-        """Outputs for one request's tensors; `deadline` is on the event loop's clock."""
-        if not self.offload:
+    async def infer(self, inputs: Tensors, deadline: float, *, alone: bool = False) -> Tensors:
+        """Outputs for one request's tensors; `deadline` is on the event loop's clock.
+
+        `alone`: no other request is in flight in this server process.
+        """
+        idle = not self._running and not self._pending
+        if not self.offload or (alone and idle and self._inline_when_alone):
             self._observe_batch(float(_rows(inputs)))
             return self._predict(inputs)
 

@@ -193,3 +193,41 @@ def test_inference_leaves_the_event_loop_when_it_is_slow_or_batching_pays(
 
 def test_warm_up_times_a_batch_of_the_requested_rows() -> None:
     assert IRIS_MODEL.warm_up(rows=8) > 0
+
+
+def test_a_lone_request_on_a_fast_batching_model_skips_the_queue_and_thread() -> None:
+    import threading
+
+    threads: list[str] = []
+
+    def predict(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        threads.append(threading.current_thread().name)
+        return {"out": np.asarray(inputs["input"]) * 2}
+
+    def batcher(inline_when_alone: bool) -> Batcher:
+        return Batcher(
+            predict,
+            coalesce=True,
+            offload=True,
+            max_batch_size=8,
+            max_batch_delay=0,
+            inline_when_alone=inline_when_alone,
+        )
+
+    async def one(b: Batcher, *, alone: bool) -> None:
+        deadline = asyncio.get_running_loop().time() + 5
+        result = await b.infer({"input": np.ones((1, 4), np.float32)}, deadline, alone=alone)
+        assert result["out"].tolist() == [[2.0] * 4]
+
+    for inline, alone, expected in [
+        (True, True, "MainThread"),  # alone and allowed: on the event loop
+        (True, False, "inference"),  # others in flight: queue, so they can batch
+        (False, True, "inference"),  # a slow model never runs on the loop
+    ]:
+        threads.clear()
+        b = batcher(inline)
+        try:
+            asyncio.run(one(b, alone=alone))
+        finally:
+            b.close()
+        assert threads and threads[0].startswith(expected), (inline, alone, threads)
