@@ -22,6 +22,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -39,6 +40,7 @@ __all__ = [
     "creator_admin_transform",
     "entry_key",
     "kubeconfig_fields",
+    "managed_addon",
 ]
 
 #: All five EKS control-plane log types.
@@ -156,6 +158,33 @@ def entry_key(arn: str) -> str:
 def _cidr_slug(cidr: str) -> str:
     """A CIDR as a resource-name part: `10.30.0.0/16` -> `10-30-0-0-16`."""
     return re.sub(r"[./]", "-", cidr)
+
+
+def managed_addon(
+    parent: pulumi.Resource,
+    resource_name: str,
+    *,
+    cluster_name: pulumi.Input[str],
+    addon_name: str,
+    version: str,
+    tags: Mapping[str, str],
+    role_arn: pulumi.Input[str] | None = None,
+    configuration: Mapping[str, Any] | None = None,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> aws.eks.Addon:
+    """An EKS managed add-on at a pinned version; EKS's own settings give way to ours."""
+    return aws.eks.Addon(
+        resource_name,
+        cluster_name=cluster_name,
+        addon_name=addon_name,
+        addon_version=version,
+        service_account_role_arn=role_arn,
+        configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
+        resolve_conflicts_on_create="OVERWRITE",
+        resolve_conflicts_on_update="OVERWRITE",
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
 
 
 class Cluster(pulumi.ComponentResource):
@@ -320,22 +349,19 @@ class Cluster(pulumi.ComponentResource):
             version: str,
             *,
             role_arn: pulumi.Input[str] | None = None,
-            configuration: dict[str, str] | None = None,
+            configuration: Mapping[str, Any] | None = None,
             depends_on: Sequence[pulumi.Resource] = (),
         ) -> aws.eks.Addon:
-            return aws.eks.Addon(
+            return managed_addon(
+                self,
                 f"{name}-{addon_name}",
                 cluster_name=cluster_name,
                 addon_name=addon_name,
-                addon_version=version,
-                service_account_role_arn=role_arn,
-                configuration_values=json.dumps(configuration, sort_keys=True)
-                if configuration
-                else None,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
+                version=version,
+                role_arn=role_arn,
+                configuration=configuration,
                 tags=tags(addon_name),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+                depends_on=depends_on,
             )
 
         vpc_cni = addon(

@@ -13,7 +13,6 @@ the node groups of the inference pools with Karpenter NodePools.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.cluster import Cluster
+from components.cluster import Cluster, managed_addon
 from components.config import ClusterConfig
 from components.core import iam
 from components.core.scheduling import (
@@ -177,19 +176,16 @@ class ClusterAddons(pulumi.ComponentResource):
             configuration: Mapping[str, Any] | None = None,
             depends_on: Sequence[pulumi.Resource] = (),
         ) -> aws.eks.Addon:
-            return aws.eks.Addon(
+            return managed_addon(
+                self,
                 f"{name}-{addon_name}",
                 cluster_name=cluster.cluster_name,
                 addon_name=addon_name,
-                addon_version=version,
-                service_account_role_arn=role_arn,
-                configuration_values=json.dumps(configuration, sort_keys=True)
-                if configuration
-                else None,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
+                version=version,
+                role_arn=role_arn,
+                configuration=configuration,
                 tags=tags(addon_name),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_pools, *depends_on]),
+                depends_on=[*after_pools, *depends_on],
             )
 
         self.addons = {
