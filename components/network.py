@@ -94,7 +94,17 @@ class Network(pulumi.ComponentResource):
 
         azs = list(args.availability_zones or [])
         if not azs:
-            offered = aws.get_availability_zones(state="available", opts=invoke).names
+            # Opted-in Local and Wavelength Zones are listed too, and sort first
+            # (`us-west-2-lax-1a` < `us-west-2a`); EKS and NAT need real AZs.
+            offered = aws.get_availability_zones(
+                state="available",
+                filters=[
+                    aws.GetAvailabilityZonesFilterArgs(
+                        name="zone-type", values=["availability-zone"]
+                    )
+                ],
+                opts=invoke,
+            ).names
             if len(offered) < args.az_count:
                 raise pulumi.RunError(
                     f"network.azCount is {args.az_count} but the region offers {len(offered)} AZs"

@@ -348,6 +348,17 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
                 hours * (hourly + usage.load_balancer_lcu * lcu),
             )
         )
+        if service.exposure.endswith("internet-facing"):
+            azs = config.network.az_count
+            ipv4 = prices.rate("public_ipv4_hourly")
+            lines.append(
+                _flat(
+                    "service",
+                    "load balancer public IPv4",
+                    f"{azs} AZs × ${ipv4}/h",
+                    hours * azs * ipv4,
+                )
+            )
 
     return Estimate(
         region=prices.region,

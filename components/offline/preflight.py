@@ -161,7 +161,11 @@ class Preflight:
 
     def availability_zones(self) -> Check:
         zones = self.client("ec2").describe_availability_zones(
-            Filters=[{"Name": "state", "Values": ["available"]}]
+            Filters=[
+                {"Name": "state", "Values": ["available"]},
+                # Local and Wavelength Zones are listed too once opted in; EKS needs AZs.
+                {"Name": "zone-type", "Values": ["availability-zone"]},
+            ]
         )["AvailabilityZones"]
         offered = sorted(z["ZoneName"] for z in zones)
         wanted = self.config.network.availability_zones

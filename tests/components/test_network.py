@@ -210,3 +210,10 @@ def test_network_exposes_its_subnet_cidrs_as_plain_strings() -> None:
     assert network.private_subnet_cidrs == [by_name[f"n-private-{az}"] for az in network.azs]
     assert network.public_subnet_cidrs == [by_name[f"n-public-{az}"] for az in network.azs]
     assert network.public_subnet_cidrs == ["10.0.128.0/21", "10.0.136.0/21"]
+
+
+def test_only_real_availability_zones_are_asked_for() -> None:
+    run = run_program(lambda: Network("net", network_args()))
+    _, args = next(c for c in run.calls if c[0].endswith("getAvailabilityZones"))
+    assert args["state"] == "available"
+    assert args["filters"] == [{"name": "zone-type", "values": ["availability-zone"]}]

@@ -140,3 +140,12 @@ def test_format_shows_components_and_total() -> None:
         assert part in text
     low, high = _estimate(raw_stack_config("prod")).total
     assert f"${low:,.2f} – ${high:,.2f}" in text
+
+
+def test_an_internet_facing_load_balancer_pays_for_a_public_ipv4_per_az() -> None:
+    dev = _line(_estimate(raw_stack_config("dev")), "service", "load balancer public IPv4")
+    assert dev.monthly_min == dev.monthly_max == pytest.approx(730 * 2 * 0.005)
+    prod = _estimate(raw_stack_config("prod"))
+    assert not [
+        line for line in prod.lines if "public IPv4" in line.item and line.component == "service"
+    ]

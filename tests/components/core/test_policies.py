@@ -68,6 +68,10 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 }
 
 COMPLIANT: dict[str, dict[str, Any]] = {
+    "aws:eks/nodeGroup:NodeGroup": {
+        "launchTemplate": {"id": "lt-0123", "version": "1"},
+        "scalingConfig": {"minSize": 1, "desiredSize": 1, "maxSize": 3},
+    },
     "aws:ec2/launchTemplate:LaunchTemplate": {
         "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1},
         "blockDeviceMappings": [
@@ -320,7 +324,11 @@ DEP = "kubernetes:apps/v1:Deployment"
 _POD = "spec__template__spec__"
 _C = _POD + "containers__0__"
 _SC = _C + "securityContext__"
+NG = "aws:eks/nodeGroup:NodeGroup"
 BREAKS += [
+    ("eks-nodegroup-launch-template", NG, {"launchTemplate": None}),
+    ("eks-nodegroup-launch-template", NG, {"diskSize": 20}),
+    ("eks-nodegroup-launch-template", NG, {"remoteAccess": {"ec2SshKey": "k"}}),
     ("k8s-restricted-security-context", DEP, {_SC + "allowPrivilegeEscalation": True}),
     ("k8s-restricted-security-context", DEP, {_SC + "readOnlyRootFilesystem": None}),
     ("k8s-restricted-security-context", DEP, {_SC + "capabilities": None}),
@@ -606,3 +614,14 @@ def test_the_bundled_load_balancer_controller_policy_is_not_a_wildcard() -> None
     assert rules_fired(
         Resource("aws:iam/policy:Policy", "x", {"policy": json.dumps(wildcard)})
     ) == {"iam-least-privilege"}
+
+
+def test_a_remote_eks_component_with_no_visible_props_is_not_flagged() -> None:
+    """In a real preview pulumi-eks's component arrives with empty props; its child is checked."""
+    from components.core.policies import EKS_CLUSTER, PolicyContext, Resource, check_resource
+
+    empty = Resource(type=EKS_CLUSTER, name="cluster", inputs={})
+    assert check_resource(empty, PolicyContext(production=True)) == []
+    public = Resource(type=EKS_CLUSTER, name="cluster", inputs={"endpointPublicAccess": True})
+    ids = {v.rule for v in check_resource(public, PolicyContext(production=True))}
+    assert "eks-prod-endpoint-private" in ids
