@@ -195,6 +195,8 @@ def _tags(resource: Resource) -> Mapping[str, Any]:
 # --------------------------------------------------------------------------- EC2 nodes
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ROOT_DEVICES = frozenset({"/dev/xvda", "/dev/sda1"})
+"""Root device names of the EKS AMIs (AL2023 and Bottlerocket: /dev/xvda)."""
 EBS_VOLUME = "aws:ebs/volume:Volume"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -238,6 +240,13 @@ def _volumes_encrypted(resource: Resource, _: PolicyContext) -> Iterator[Finding
                 "account enforces EBS encryption; map the root device with ebs.encrypted",
             )
             return
+        devices = [_get(m, "deviceName") for m in _list(mappings) if _get(m, "ebs") is not None]
+        if devices and all(_known(d) for d in devices) and not set(devices) & ROOT_DEVICES:
+            yield (
+                "blockDeviceMappings",
+                f"maps {devices} but no root device {sorted(ROOT_DEVICES)}: the root volume "
+                "takes the AMI's default encryption",
+            )
         for index, mapping in enumerate(_list(mappings)):
             ebs = _get(mapping, "ebs")
             if ebs is None:
@@ -414,9 +423,12 @@ def _allows_wildcard(document: Any) -> bool:
     for statement in _statements(document):
         if statement.get("Effect") != "Allow":
             continue
+        if "NotAction" in statement:
+            return True  # allows every action but a few: a wildcard in disguise
         actions = _strings(statement.get("Action"))
         resources = _strings(statement.get("Resource"))
-        if "*" in actions or ("*" in resources and any(a.endswith(":*") for a in actions)):
+        any_resource = any(r == "*" or r.endswith(":*") for r in resources)
+        if "*" in actions or (any_resource and any(a.endswith(":*") for a in actions)):
             return True
     return False
 
@@ -616,9 +628,8 @@ ECR_REPOSITORY = "aws:ecr/repository:Repository"
 
 def _ecr_immutable(resource: Resource, _: PolicyContext) -> Iterator[Finding]:
     mutability = resource.inputs.get("imageTagMutability")
-    if _known(mutability) and not (
-        isinstance(mutability, str) and mutability.startswith("IMMUTABLE")
-    ):
+    # IMMUTABLE_WITH_EXCLUSION lets tags matching its filters be overwritten: not immutable.
+    if _known(mutability) and mutability != "IMMUTABLE":
         yield (
             "imageTagMutability",
             f"is {mutability or 'MUTABLE (the default)'}: a pushed tag could be replaced "

@@ -325,7 +325,9 @@ _POD = "spec__template__spec__"
 _C = _POD + "containers__0__"
 _SC = _C + "securityContext__"
 NG = "aws:eks/nodeGroup:NodeGroup"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
 BREAKS += [
+    ("ebs-encrypted", LT, {"blockDeviceMappings__0__deviceName": "/dev/xvdb"}),
     ("eks-nodegroup-launch-template", NG, {"launchTemplate": None}),
     ("eks-nodegroup-launch-template", NG, {"diskSize": 20}),
     ("eks-nodegroup-launch-template", NG, {"remoteAccess": {"ec2SshKey": "k"}}),
@@ -625,3 +627,21 @@ def test_a_remote_eks_component_with_no_visible_props_is_not_flagged() -> None:
     public = Resource(type=EKS_CLUSTER, name="cluster", inputs={"endpointPublicAccess": True})
     ids = {v.rule for v in check_resource(public, PolicyContext(production=True))}
     assert "eks-prod-endpoint-private" in ids
+
+
+def test_wildcards_in_disguise_and_partly_mutable_tags_are_caught() -> None:
+    from components.core.policies import _allows_wildcard
+
+    not_action = {"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}
+    service_star = {
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::*"}]
+    }
+    scoped = {
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]
+    }
+    assert _allows_wildcard(not_action) and _allows_wildcard(service_star)
+    assert not _allows_wildcard(scoped)
+    excluded = resource(
+        "aws:ecr/repository:Repository", imageTagMutability="IMMUTABLE_WITH_EXCLUSION"
+    )
+    assert rules_fired(excluded) == {"ecr-immutable-tags"}
