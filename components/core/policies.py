@@ -586,6 +586,14 @@ def _denies_insecure_transport(document: Any) -> bool:
         actions = _strings(statement.get("Action"))
         if not ({"s3:*", "*"} & set(actions)):
             continue
+        principal = statement.get("Principal")
+        if principal not in ("*", {"AWS": "*"}):
+            continue  # a deny for one principal leaves everyone else on plain HTTP
+        resources = _strings(statement.get("Resource"))
+        objects = any(r.endswith("/*") for r in resources)
+        bucket = any(not r.endswith("*") for r in resources)
+        if "*" not in resources and not (objects and bucket):
+            continue  # must cover the bucket itself and its objects
         condition = statement.get("Condition")
         secure = _get(condition, "Bool", "aws:SecureTransport")
         if secure is None:

@@ -575,6 +575,14 @@ def test_tls_only_accepts_bool_if_exists_and_a_boolean_false() -> None:
     }
     policy = resource("aws:s3/bucketPolicy:BucketPolicy", policy=json.dumps({"Statement": [allow]}))
     assert rules_fired(policy) == {"s3-tls-only"}
+    for partial in (
+        {"Principal": {"AWS": "arn:aws:iam::123456789012:role/r"}},  # one principal only
+        {"Resource": ["arn:aws:s3:::b/*"]},  # objects, not the bucket
+    ):
+        statement = {**allow, "Effect": "Deny", **partial}
+        document = json.dumps({"Statement": [statement]})
+        policy = resource("aws:s3/bucketPolicy:BucketPolicy", policy=document)
+        assert rules_fired(policy) == {"s3-tls-only"}, partial
 
 
 def _k8s_type(obj: dict[str, Any]) -> str:
