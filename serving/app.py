@@ -315,7 +315,12 @@ def create_app(
             if counts_inflight:
                 metrics.inflight.inc()
             admitted = True
-            body = await _read_body(request, max_body)
+            try:
+                # A client trickling its body must not hold an in-flight slot past the deadline.
+                async with asyncio.timeout_at(deadline):
+                    body = await _read_body(request, max_body)
+            except TimeoutError:
+                raise DeadlineExceededError from None
             decoded = decode_infer_request(body, served.model.inputs, served.model.output_names)
             request_id = decoded.id
             outputs = await served.batcher.infer(

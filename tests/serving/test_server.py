@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,9 @@ pytestmark = pytest.mark.slow
 
 REQUEST = orjson.dumps(
     {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+)
+IRIS_REQUEST = orjson.dumps(
+    {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5, 3, 1, 0]}]}
 )
 
 
@@ -85,3 +89,34 @@ def test_a_corrupt_model_ends_start_up_with_one_error_line_naming_it(
     assert errors[0]["message"].startswith(
         f"cannot load model: {tmp_path / 'model.onnx'}: not a loadable ONNX model"
     )
+
+
+def test_a_body_sent_too_slowly_gets_504_at_the_deadline_and_frees_its_slot(
+    server_process: Callable[[dict[str, str]], ServerProcess],
+) -> None:
+    server = server_process(
+        {
+            "SERVING_MODEL_REPOSITORY": str(IRIS),
+            "SERVING_MODEL_NAME": "iris",
+            "SERVING_REQUEST_TIMEOUT_MS": "300",
+            "SERVING_MAX_INFLIGHT": "1",
+        }
+    )
+    server.wait_ready()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as stalled:
+        stalled.sendall(
+            b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"inp'
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            chunk = stalled.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 504")
+    assert orjson.loads(body) == {"error": "deadline of 300 ms exceeded"}
+    # The one in-flight slot is free again: the next request is served.
+    ok = httpx.post(server.url + "/v2/models/iris/infer", content=IRIS_REQUEST, timeout=5)
+    assert ok.status_code == 200
