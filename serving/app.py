@@ -32,6 +32,7 @@ from serving.batching import (
     Batcher,
     DeadlineExceededError,
     choose_offload,
+    inline_rows,
 )
 from serving.openapi import openapi_document
 from serving.protocol import (
@@ -243,6 +244,7 @@ def create_app(
             coalesce=coalesce,
             offload=choose_offload(seconds, per_row),
             inline_when_alone=seconds <= INLINE_LIMIT_SECONDS,
+            max_inline_rows=inline_rows(seconds if per_row is None else per_row),
             max_batch_size=settings.max_batch_size,
             max_batch_delay=settings.max_batch_delay_ms / 1000,
             observe_batch=metrics.batch_size.observe,
@@ -265,6 +267,7 @@ def create_app(
                 "inference_thread": batcher.offload,
                 "warm_up_seconds": round(seconds, 6),
                 "batched_row_seconds": None if per_row is None else round(per_row, 6),
+                "max_inline_rows": batcher.max_inline_rows,
             },
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -12,7 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.batching import Batcher, DeadlineExceededError, choose_offload
+from serving.batching import (
+    INLINE_LIMIT_SECONDS,
+    Batcher,
+    DeadlineExceededError,
+    choose_offload,
+    inline_rows,
+)
 from serving.runtime import ModelInputError, OnnxModel
 from tests.serving.conftest import IRIS
 
@@ -231,3 +238,49 @@ def test_a_lone_request_on_a_fast_batching_model_skips_the_queue_and_thread() ->
         finally:
             b.close()
         assert threads and threads[0].startswith(expected), (inline, alone, threads)
+
+
+def test_a_request_too_large_for_the_event_loop_runs_on_the_inference_thread() -> None:
+    threads: dict[int, str] = {}
+
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        threads[len(feeds["x"])] = threading.current_thread().name
+        return {"y": feeds["x"] * 2}
+
+    batcher = Batcher(
+        predict,
+        coalesce=True,
+        offload=False,
+        max_batch_size=8,
+        max_batch_delay=0,
+        max_inline_rows=4,
+    )
+    requests = [np.ones((4, 2), dtype=np.float32), np.ones((5, 2), dtype=np.float32)]
+    try:
+        results = asyncio.run(run_concurrently_x(batcher, requests))
+    finally:
+        batcher.close()
+    assert [result["y"].shape for result in results] == [(4, 2), (5, 2)]
+    assert threads[4] == threading.main_thread().name
+    assert threads[5].startswith("inference")
+
+
+def test_an_inline_inference_that_ends_past_the_deadline_is_a_deadline_error() -> None:
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        time.sleep(0.05)
+        return {"y": feeds["x"]}
+
+    batcher = Batcher(predict, coalesce=False, offload=False, max_batch_size=8, max_batch_delay=0)
+
+    async def late() -> None:
+        deadline = asyncio.get_running_loop().time() + 0.01
+        await batcher.infer({"x": np.ones((1, 2), dtype=np.float32)}, deadline)
+
+    with pytest.raises(DeadlineExceededError):
+        asyncio.run(late())
+
+
+def test_inline_rows_follows_the_warm_up_seconds_per_row() -> None:
+    assert inline_rows(INLINE_LIMIT_SECONDS / 10) == 10
+    assert inline_rows(INLINE_LIMIT_SECONDS * 2) == 0
+    assert inline_rows(0.0) > 10**9
