@@ -120,3 +120,42 @@ def test_a_body_sent_too_slowly_gets_504_at_the_deadline_and_frees_its_slot(
     # The one in-flight slot is free again: the next request is served.
     ok = httpx.post(server.url + "/v2/models/iris/infer", content=IRIS_REQUEST, timeout=5)
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("how", ["drain-timeout", "second-signal"])
+def test_stuck_requests_do_not_hold_the_exit_past_the_drain(
+    server_process: Callable[[dict[str, str]], ServerProcess], tmp_path: Path, how: str
+) -> None:
+    write_slow_model(tmp_path, iterations=200_000)  # about 0.3 s per inference
+    drain = 0.5 if how == "drain-timeout" else 60.0
+    server = server_process(
+        {
+            "SERVING_MODEL_REPOSITORY": str(tmp_path),
+            "SERVING_MODEL_NAME": "slow",
+            "SERVING_REQUEST_TIMEOUT_MS": "60000",
+            "SERVING_DRAIN_TIMEOUT_SECONDS": str(drain),
+            "SERVING_BATCHING_ENABLED": "false",  # one inference per request: a long queue
+        }
+    )
+    server.wait_ready()
+    url = server.url + "/v2/models/slow/infer"
+    # Seconds of queued work on the one inference thread: far more than the drain allows.
+    queued = 32
+    with ThreadPoolExecutor(queued) as pool:
+        futures = [pool.submit(httpx.post, url, content=REQUEST, timeout=60) for _ in range(queued)]
+        deadline = time.monotonic() + 20
+        while inflight(server) < queued:
+            assert time.monotonic() < deadline, "requests never got in flight"
+            time.sleep(0.01)
+        server.terminate()
+        signalled = time.monotonic()
+        if how == "second-signal":
+            while httpx.get(server.url + "/v2/health/ready", timeout=5).status_code == 200:
+                time.sleep(0.01)
+            server.terminate()
+        assert server.process.wait(timeout=30) == 0
+        # Generous against the bug (uvicorn's own 5 s wait on top of the drain, then the
+        # whole queue), not a speed figure.
+        assert time.monotonic() - signalled < (drain if how == "drain-timeout" else 0) + 3.5
+        for future in futures:
+            future.exception()  # abandoned requests fail; the pool must not hang on them
