@@ -127,7 +127,7 @@ def test_openapi_description_is_served(iris_client: TestClient) -> None:
                 }
             ),
             400,
-            "input 'input': 'data' for datatype INT8 must hold numbers only",
+            "input 'input': datatype INT8 does not match the model's datatype FP32",
         ),
         (
             INFER,
