@@ -222,6 +222,11 @@ def _decode_data(
             kind = "booleans" if declared.kind == "b" else "numbers"
             raise _bad(f"{where}: 'data' for datatype {datatype} must hold {kind} only")
 
+    if array.ndim > 1 and array.shape != tuple(shape):
+        # Flat data is row-major by the spec; nested data carries a shape of its own.
+        raise _bad(
+            f"{where}: nested 'data' has shape {list(array.shape)}, not the declared {shape}"
+        )
     expected = math.prod(shape)
     if array.size != expected:
         raise _bad(f"{where}: shape {shape} needs {expected} values, 'data' has {array.size}")

@@ -105,6 +105,16 @@ def test_booleans_are_not_numbers(datatype: str, data: list[Any]) -> None:
     assert message == f"input 'x': 'data' for datatype {datatype} must hold numbers only"
 
 
+@pytest.mark.parametrize(
+    ("shape", "data"),
+    [([2, 2], [[1, 2, 3, 4]]), ([2, 2], [[1], [2], [3], [4]]), ([4, 1], [[1, 2], [3, 4]])],
+)
+def test_nested_data_must_have_the_declared_shape(shape: list[int], data: list[Any]) -> None:
+    nested = list(np.asarray(data).shape)
+    message = error_of(body(shape=shape, data=data), shape=(-1, -1))
+    assert message == f"input 'x': nested 'data' has shape {nested}, not the declared {shape}"
+
+
 def test_requested_outputs_and_id_are_kept() -> None:
     raw = orjson.loads(body())
     raw["id"] = "abc"
