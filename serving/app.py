@@ -343,6 +343,8 @@ def create_app(
             response = _error(400, f"the model rejected the input: {error}")
         except InferenceError as error:
             response = _error(500, f"inference failed: {error}")
+        except Exception as error:  # noqa: BLE001 - a fault of this request only: answer it
+            response = _error(500, f"inference failed: {type(error).__name__}: {error}")
         finally:
             if admitted:
                 state.inflight -= 1

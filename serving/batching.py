@@ -260,7 +260,7 @@ def _run_batch(predict: Predict, batch: list[_Pending]) -> list[_Outcome]:
     }
     try:
         outputs = predict(feeds)
-    except (ModelInputError, InferenceError):
+    except Exception:  # noqa: BLE001 - find the request at fault; the others still succeed
         return [_attempt(predict, item.inputs) for item in batch]
     if any(not array.ndim or array.shape[0] != total for array in outputs.values()):
         # The model mixes rows after all (e.g. a reduction over the batch axis): never split it.
@@ -279,6 +279,8 @@ def _attempt(predict: Predict, inputs: Tensors) -> _Outcome:
         return predict(inputs)
     except (ModelInputError, InferenceError) as error:
         return error
+    except Exception as error:  # noqa: BLE001 - a fault outside ONNX Runtime's own errors
+        return InferenceError(f"{type(error).__name__}: {error}")
 
 
 def _deliver(batch: list[_Pending], outcomes: list[_Outcome]) -> None:

@@ -319,6 +319,34 @@ def test_metrics_are_exposed_after_traffic(app_client: Callable[..., TestClient]
         assert line in text
 
 
+class FaultyModel(OnnxModel):
+    """The iris model, failing outside ONNX Runtime's errors on one particular value."""
+
+    def predict(self, feeds):  # type: ignore[no-untyped-def]
+        if (feeds["input"] == 13).any():
+            raise RuntimeError("unlucky row")
+        return super().predict(feeds)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["event-loop", "inference-thread"])
+def test_an_unexpected_error_is_a_500_for_that_request_only(
+    app_client: Callable[..., TestClient], fast: bool
+) -> None:
+    def load() -> tuple[OnnxModel, str]:
+        model = FaultyModel.load(IRIS / "model.onnx")
+        if not fast:
+            model.warm_up = lambda **_: 1.0  # type: ignore[method-assign]
+        return model, "faulty"
+
+    client = app_client(load=load)
+    response = client.post(INFER, content=orjson.dumps(iris_request([[13.0, 1.0, 1.0, 1.0]])))
+    assert response.status_code == 500
+    assert error(response) == "inference failed: RuntimeError: unlucky row"
+    assert client.post(INFER, content=orjson.dumps(iris_request())).status_code == 200
+    text = client.get("/metrics").text
+    assert 'serving_requests_total{model="iris",status="500"} 1.0' in text
+
+
 def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
     app_client: Callable[..., TestClient],
 ) -> None:

@@ -20,7 +20,7 @@ from serving.batching import (
     choose_offload,
     inline_rows,
 )
-from serving.runtime import ModelInputError, OnnxModel
+from serving.runtime import InferenceError, ModelInputError, OnnxModel
 from tests.serving.conftest import IRIS
 
 IRIS_MODEL = OnnxModel.load(IRIS / "model.onnx")
@@ -133,6 +133,22 @@ def test_one_bad_request_fails_alone_and_never_its_batch_mates(offload: bool) ->
     batcher.close()
     assert isinstance(results[2], ModelInputError)
     for index in (0, 1, 3):
+        np.testing.assert_array_equal(results[index]["y"], requests[index] + 1)
+
+
+def test_an_unexpected_error_fails_only_its_own_request() -> None:
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if (feeds["x"] == 13).any():
+            raise RuntimeError("unlucky")
+        return {"y": feeds["x"] + 1}
+
+    batcher = Batcher(predict, coalesce=True, offload=True, max_batch_size=16, max_batch_delay=0)
+    requests = [np.full((1, 2), value, dtype=np.float32) for value in (1, 13, 2, 3)]
+    results = asyncio.run(run_concurrently_x(batcher, requests))
+    batcher.close()
+    assert isinstance(results[1], InferenceError)
+    assert str(results[1]) == "RuntimeError: unlucky"
+    for index in (0, 2, 3):
         np.testing.assert_array_equal(results[index]["y"], requests[index] + 1)
 
 
