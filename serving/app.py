@@ -223,6 +223,12 @@ def create_app(
         server_version = "0.0.0"
     openapi = orjson.dumps(openapi_document(server_version))
 
+    def fail(message: str) -> None:
+        state.load_error = message
+        log.error(message)
+        if on_fatal is not None:
+            on_fatal(message)
+
     async def load_model() -> None:
         started = time.perf_counter()
         try:
@@ -234,10 +240,13 @@ def create_app(
                 rows = min(settings.max_batch_size, WARM_UP_BATCH)
                 per_row = await asyncio.to_thread(model.warm_up, rows=rows, source=uri) / rows
         except (ModelLoadError, RepositoryError) as error:
-            state.load_error = f"cannot load model: {error}"
-            log.error(state.load_error)
-            if on_fatal is not None:
-                on_fatal(state.load_error)
+            fail(f"cannot load model: {error}")
+            return
+        except Exception as error:  # noqa: BLE001 - anything else must end the process too
+            detail = " ".join(str(error).split()) or "no detail"
+            fail(
+                f"cannot load model: {settings.model_repository}: {type(error).__name__}: {detail}"
+            )
             return
         batcher = Batcher(
             model.predict,

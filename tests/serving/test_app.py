@@ -395,6 +395,21 @@ def test_settings_come_from_serving_environment_variables(monkeypatch: pytest.Mo
     assert all(field.description for field in Settings.model_fields.values())
 
 
+def test_an_unexpected_start_up_error_is_fatal_with_one_line_naming_the_uri() -> None:
+    def load() -> tuple[OnnxModel, str]:
+        raise ValueError("bad\nthings")
+
+    fatal: list[str] = []
+    app = create_app(make_settings(model_repository="/models/x"), load=load, on_fatal=fatal.append)
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 10
+        while not fatal:
+            assert time.monotonic() < deadline, "start-up never failed"
+            time.sleep(0.01)
+        assert error(client.get("/v2/health/ready")) == fatal[0]
+    assert fatal == ["cannot load model: /models/x: ValueError: bad things"]
+
+
 def test_app_is_built_without_loading_anything() -> None:
     app = create_app(make_settings(model_repository="/does/not/exist"))
     assert app.state.serving.served is None
