@@ -103,7 +103,8 @@ class InferenceRequest:
     id: str | None
     inputs: dict[str, Array]
     outputs: tuple[str, ...] | None
-    """Requested output names in order, or None for all of the model's outputs."""
+    """Requested output names in order, or None for all of the model's outputs (also when the
+    request's `outputs` is an empty list)."""
 
 
 def metadata_tensor(spec: TensorSpec) -> dict[str, Any]:
@@ -295,6 +296,8 @@ def _decode_requested_outputs(raw: Any, outputs: Sequence[str]) -> tuple[str, ..
         return None
     if not isinstance(raw, list):
         raise _bad(f"'outputs' must be a list of objects, got {_json_type(raw)}")
+    if not raw:
+        return None  # as if absent: an empty answer is never what a client asked for
     names: list[str] = []
     for index, item in enumerate(raw):
         name = item.get("name") if isinstance(item, dict) else None
@@ -302,6 +305,8 @@ def _decode_requested_outputs(raw: Any, outputs: Sequence[str]) -> tuple[str, ..
             raise _bad(f"outputs[{index}].name must be a string")
         if name not in outputs:
             raise _bad(f"unknown output '{name}'; the model has {_names(list(outputs))}")
+        if name in names:
+            raise _bad(f"output '{name}' is requested more than once")
         names.append(name)
     return tuple(names)
 

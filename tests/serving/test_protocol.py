@@ -122,6 +122,8 @@ def test_requested_outputs_and_id_are_kept() -> None:
     request = decode(orjson.dumps(raw))
     assert request.id == "abc" and request.outputs == ("y",)
     assert decode(body()).outputs is None
+    raw["outputs"] = []
+    assert decode(orjson.dumps(raw)).outputs is None  # an empty list means all of them
 
 
 @pytest.mark.parametrize(
@@ -165,6 +167,10 @@ def test_requested_outputs_and_id_are_kept() -> None:
         (
             orjson.dumps({"inputs": [orjson.loads(body())["inputs"][0]] * 2}),
             "input 'x' appears more than once",
+        ),
+        (
+            orjson.dumps({**orjson.loads(body()), "outputs": [{"name": "y"}, {"name": "y"}]}),
+            "output 'y' is requested more than once",
         ),
         (
             orjson.dumps({**orjson.loads(body()), "outputs": [{"name": "nope"}]}),
