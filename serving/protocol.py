@@ -318,7 +318,16 @@ def encode_infer_response(
     outputs: Mapping[str, Array],
     specs: Mapping[str, TensorSpec],
 ) -> bytes:
-    """Encode output tensors as a V2 response; numeric data goes to orjson as numpy, no lists."""
+    """Encode output tensors as a V2 response; numeric data goes to orjson as numpy, no lists.
+
+    Raises ProtocolError(500) naming an output that holds NaN or infinity: JSON cannot carry
+    them (orjson would write null), and a silently corrupted answer is worse than an error.
+    """
+    for name, array in outputs.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ProtocolError(
+                500, f"output '{name}' holds a non-finite value (NaN or infinity) JSON cannot carry"
+            )
     encoded = [
         {
             "name": name,

@@ -208,3 +208,12 @@ def test_integer_ranges_and_float_to_int_are_refused(
 def test_bytes_must_be_strings() -> None:
     raw = body(datatype="BYTES", data=["a", 1, "b", "c"])
     assert "'data' for datatype BYTES must hold strings only" in error_of(raw, "BYTES")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_output_is_a_500_naming_it(value: float) -> None:
+    array = np.asarray([[1.0, value]], dtype=np.float32)
+    with pytest.raises(ProtocolError) as caught:
+        encode_infer_response("m", "1", None, {"y": array}, {"y": TensorSpec("y", "FP32", (-1, 2))})
+    assert caught.value.status == 500
+    assert caught.value.message.startswith("output 'y' holds a non-finite value")
