@@ -32,6 +32,7 @@ from serving.batching import (
     Batcher,
     DeadlineExceededError,
     choose_offload,
+    inline_rows,
 )
 from serving.openapi import openapi_document
 from serving.protocol import (
@@ -222,6 +223,12 @@ def create_app(
         server_version = "0.0.0"
     openapi = orjson.dumps(openapi_document(server_version))
 
+    def fail(message: str) -> None:
+        state.load_error = message
+        log.error(message)
+        if on_fatal is not None:
+            on_fatal(message)
+
     async def load_model() -> None:
         started = time.perf_counter()
         try:
@@ -233,16 +240,20 @@ def create_app(
                 rows = min(settings.max_batch_size, WARM_UP_BATCH)
                 per_row = await asyncio.to_thread(model.warm_up, rows=rows, source=uri) / rows
         except (ModelLoadError, RepositoryError) as error:
-            state.load_error = f"cannot load model: {error}"
-            log.error(state.load_error)
-            if on_fatal is not None:
-                on_fatal(state.load_error)
+            fail(f"cannot load model: {error}")
+            return
+        except Exception as error:  # noqa: BLE001 - anything else must end the process too
+            detail = " ".join(str(error).split()) or "no detail"
+            fail(
+                f"cannot load model: {settings.model_repository}: {type(error).__name__}: {detail}"
+            )
             return
         batcher = Batcher(
             model.predict,
             coalesce=coalesce,
             offload=choose_offload(seconds, per_row),
             inline_when_alone=seconds <= INLINE_LIMIT_SECONDS,
+            max_inline_rows=inline_rows(seconds if per_row is None else per_row),
             max_batch_size=settings.max_batch_size,
             max_batch_delay=settings.max_batch_delay_ms / 1000,
             observe_batch=metrics.batch_size.observe,
@@ -265,6 +276,7 @@ def create_app(
                 "inference_thread": batcher.offload,
                 "warm_up_seconds": round(seconds, 6),
                 "batched_row_seconds": None if per_row is None else round(per_row, 6),
+                "max_inline_rows": batcher.max_inline_rows,
             },
         )
 
@@ -315,7 +327,12 @@ def create_app(
             if counts_inflight:
                 metrics.inflight.inc()
             admitted = True
-            body = await _read_body(request, max_body)
+            try:
+                # A client trickling its body must not hold an in-flight slot past the deadline.
+                async with asyncio.timeout_at(deadline):
+                    body = await _read_body(request, max_body)
+            except TimeoutError:
+                raise DeadlineExceededError from None
             decoded = decode_infer_request(body, served.model.inputs, served.model.output_names)
             request_id = decoded.id
             outputs = await served.batcher.infer(
@@ -335,6 +352,8 @@ def create_app(
             response = _error(400, f"the model rejected the input: {error}")
         except InferenceError as error:
             response = _error(500, f"inference failed: {error}")
+        except Exception as error:  # noqa: BLE001 - a fault of this request only: answer it
+            response = _error(500, f"inference failed: {type(error).__name__}: {error}")
         finally:
             if admitted:
                 state.inflight -= 1

@@ -13,6 +13,7 @@ back by rows; if a batch fails, its requests run one by one so a bad request fai
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,13 @@ import numpy.typing as npt
 
 from serving.runtime import InferenceError, ModelInputError
 
-__all__ = ["INLINE_LIMIT_SECONDS", "Batcher", "DeadlineExceededError", "choose_offload"]
+__all__ = [
+    "INLINE_LIMIT_SECONDS",
+    "Batcher",
+    "DeadlineExceededError",
+    "choose_offload",
+    "inline_rows",
+]
 
 Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
@@ -49,6 +56,14 @@ def choose_offload(one_row: float, per_row_in_batch: float | None) -> bool:
     if per_row_in_batch is None:
         return False
     return one_row >= BATCH_WORTH_SECONDS and per_row_in_batch <= one_row / 2
+
+
+def inline_rows(row_seconds: float) -> int:
+    """The most rows one request may have to run on the event loop, given the warm-up's seconds
+    per row: a request larger than that would stall the loop past INLINE_LIMIT_SECONDS."""
+    if row_seconds <= 0:
+        return sys.maxsize
+    return int(INLINE_LIMIT_SECONDS // row_seconds)
 
 
 class DeadlineExceededError(Exception):
@@ -77,7 +92,8 @@ class Batcher:
     `offload` every request runs at once, on the event loop. `inline_when_alone` lets a request
     that is alone in the server run at once on the event loop even when `offload` is on: for a
     model fast enough for the loop whose rows are cheaper in batches, the queue and thread hop
-    only pay when there are batch-mates to wait for.
+    only pay when there are batch-mates to wait for. `max_inline_rows` caps the rows of a
+    request that may run on the event loop at all; a larger one goes to the inference thread.
     """
 
     def __init__(
@@ -91,8 +107,10 @@ class Batcher:
         observe_batch: Callable[[float], None] = _noop,
         observe_wait: Callable[[float], None] = _noop,
         inline_when_alone: bool = False,
+        max_inline_rows: int = sys.maxsize,
     ) -> None:
         self._predict = predict
+        self.max_inline_rows = max_inline_rows
         self._inline_when_alone = inline_when_alone
         self.coalesce = coalesce
         self.offload = offload
@@ -107,9 +125,9 @@ class Batcher:
         self._running = False
         self._concurrent = False
         """Whether the last batch held more than one request: evidence that waiting pays."""
-        self._executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference") if offload else None
-        )
+        self._executor: ThreadPoolExecutor | None = None
+        if offload:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
     @property
     def queued(self) -> int:
@@ -121,13 +139,17 @@ class Batcher:
 
         `alone`: no other request is in flight in this server process.
         """
-        idle = not self._running and not self._pending
-        if not self.offload or (alone and idle and self._inline_when_alone):
-            self._observe_batch(float(_rows(inputs)))
-            return self._predict(inputs)
-
-        loop = asyncio.get_running_loop()
         rows = _rows(inputs)
+        loop = asyncio.get_running_loop()
+        if rows <= self.max_inline_rows and (
+            not self.offload
+            or (alone and self._inline_when_alone and not self._running and not self._pending)
+        ):
+            self._observe_batch(float(rows))
+            outputs = self._predict(inputs)
+            if loop.time() > deadline:
+                raise DeadlineExceededError
+            return outputs
         item = _Pending(
             inputs=inputs,
             rows=rows,
@@ -192,7 +214,8 @@ class Batcher:
         batch = self._take()
         if not batch:
             return
-        assert self._executor is not None  # only offloaded models queue
+        if self._executor is None:  # a fast model's first request too large for the event loop
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._running = True
         loop = asyncio.get_running_loop()
         running = loop.run_in_executor(self._executor, _run_batch, self._predict, batch)
@@ -237,7 +260,7 @@ def _run_batch(predict: Predict, batch: list[_Pending]) -> list[_Outcome]:
     }
     try:
         outputs = predict(feeds)
-    except (ModelInputError, InferenceError):
+    except Exception:  # noqa: BLE001 - find the request at fault; the others still succeed
         return [_attempt(predict, item.inputs) for item in batch]
     if any(not array.ndim or array.shape[0] != total for array in outputs.values()):
         # The model mixes rows after all (e.g. a reduction over the batch axis): never split it.
@@ -256,6 +279,8 @@ def _attempt(predict: Predict, inputs: Tensors) -> _Outcome:
         return predict(inputs)
     except (ModelInputError, InferenceError) as error:
         return error
+    except Exception as error:  # noqa: BLE001 - a fault outside ONNX Runtime's own errors
+        return InferenceError(f"{type(error).__name__}: {error}")
 
 
 def _deliver(batch: list[_Pending], outcomes: list[_Outcome]) -> None:

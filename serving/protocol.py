@@ -103,7 +103,8 @@ class InferenceRequest:
     id: str | None
     inputs: dict[str, Array]
     outputs: tuple[str, ...] | None
-    """Requested output names in order, or None for all of the model's outputs."""
+    """Requested output names in order, or None for all of the model's outputs (also when the
+    request's `outputs` is an empty list)."""
 
 
 def metadata_tensor(spec: TensorSpec) -> dict[str, Any]:
@@ -132,8 +133,9 @@ def decode_infer_request(
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise _bad("'inputs' must be a non-empty list of tensors")
     tensors: dict[str, Array] = {}
+    maybe_bools = b"true" in body or b"false" in body
     for index, raw in enumerate(raw_inputs):
-        name, array = _decode_input(index, raw, inputs)
+        name, array = _decode_input(index, raw, inputs, maybe_bools)
         if name in tensors:
             raise _bad(f"input '{name}' appears more than once")
         tensors[name] = array
@@ -148,7 +150,9 @@ def decode_infer_request(
     )
 
 
-def _decode_input(index: int, raw: Any, inputs: Mapping[str, TensorSpec]) -> tuple[str, Array]:
+def _decode_input(
+    index: int, raw: Any, inputs: Mapping[str, TensorSpec], maybe_bools: bool
+) -> tuple[str, Array]:
     # The happy path runs per request: checks are inline and messages are built only on error.
     if type(raw) is not dict:
         raise _bad(f"inputs[{index}] must be an object, got {_json_type(raw)}")
@@ -185,21 +189,21 @@ def _decode_input(index: int, raw: Any, inputs: Mapping[str, TensorSpec]) -> tup
         raise _bad(f"input '{name}': shape {shape} does not match the model's {list(model_shape)}")
     if 0 in shape:
         raise _bad(f"input '{name}': shape {shape} holds no values")
-    return name, _decode_data(name, data, shape, datatype, spec)
+    return name, _decode_data(name, data, shape, datatype, spec, maybe_bools)
 
 
-def _decode_data(name: str, data: Any, shape: list[int], datatype: str, spec: TensorSpec) -> Array:
+def _decode_data(
+    name: str, data: Any, shape: list[int], datatype: str, spec: TensorSpec, maybe_bools: bool
+) -> Array:
     where = f"input '{name}'"
+    if datatype != spec.datatype:
+        # As Triton: the client states the model's datatype; converting would hide its mistake.
+        raise _bad(
+            f"{where}: datatype {datatype} does not match the model's datatype {spec.datatype}"
+        )
     if not isinstance(data, list):
         data = [data]
-    if (datatype == "BYTES") != (spec.datatype == "BYTES") or (
-        (datatype == "BOOL") != (spec.datatype == "BOOL")
-    ):
-        raise _bad(f"{where}: datatype {datatype} cannot be fed to the model's {spec.datatype}")
-    declared = DATATYPES[datatype]
-    target = spec.dtype
-    if declared.kind == "f" and target.kind in "iu":
-        raise _bad(f"{where}: datatype {datatype} cannot be fed to the model's {spec.datatype}")
+    declared = target = spec.dtype
 
     if datatype == "BYTES":
         array = _decode_bytes(where, data)
@@ -211,17 +215,25 @@ def _decode_data(name: str, data: Any, shape: list[int], datatype: str, spec: Te
                 array = _exact_integers(where, data, array, declared, datatype)
         except (ValueError, TypeError, OverflowError):
             raise _bad(f"{where}: 'data' is ragged or holds values that are not numbers") from None
-        if array.dtype.kind not in _ACCEPTED_KINDS[declared.kind]:
+        if array.dtype.kind not in _ACCEPTED_KINDS[declared.kind] or (
+            # numpy turns booleans mixed with numbers into numbers; only a body that spells
+            # `true` or `false` somewhere pays for the walk that finds them.
+            maybe_bools and declared.kind != "b" and _holds_bool(data)
+        ):
             kind = "booleans" if declared.kind == "b" else "numbers"
             raise _bad(f"{where}: 'data' for datatype {datatype} must hold {kind} only")
 
+    if array.ndim > 1 and array.shape != tuple(shape):
+        # Flat data is row-major by the spec; nested data carries a shape of its own.
+        raise _bad(
+            f"{where}: nested 'data' has shape {list(array.shape)}, not the declared {shape}"
+        )
     expected = math.prod(shape)
     if array.size != expected:
         raise _bad(f"{where}: shape {shape} needs {expected} values, 'data' has {array.size}")
 
     if target.kind in "iu":
-        _check_int_range(where, array, declared, datatype)
-        _check_int_range(where, array, target, spec.datatype)
+        _check_int_range(where, array, target, datatype)
     # JSON has no NaN or infinity (orjson refuses them), so the only way to a non-finite value
     # is a number too large for the model's type: the cast reports that, with no scan of the data.
     try:
@@ -233,6 +245,17 @@ def _decode_data(name: str, data: Any, shape: list[int], datatype: str, spec: Te
             "(too large for the type); the model accepts finite numbers only"
         ) from None
     return array.reshape(shape)
+
+
+def _holds_bool(data: list[Any]) -> bool:
+    lists = [data]
+    while lists:
+        for value in lists.pop():
+            if type(value) is bool:
+                return True
+            if type(value) is list:
+                lists.append(value)
+    return False
 
 
 def _exact_integers(
@@ -273,6 +296,8 @@ def _decode_requested_outputs(raw: Any, outputs: Sequence[str]) -> tuple[str, ..
         return None
     if not isinstance(raw, list):
         raise _bad(f"'outputs' must be a list of objects, got {_json_type(raw)}")
+    if not raw:
+        return None  # as if absent: an empty answer is never what a client asked for
     names: list[str] = []
     for index, item in enumerate(raw):
         name = item.get("name") if isinstance(item, dict) else None
@@ -280,6 +305,8 @@ def _decode_requested_outputs(raw: Any, outputs: Sequence[str]) -> tuple[str, ..
             raise _bad(f"outputs[{index}].name must be a string")
         if name not in outputs:
             raise _bad(f"unknown output '{name}'; the model has {_names(list(outputs))}")
+        if name in names:
+            raise _bad(f"output '{name}' is requested more than once")
         names.append(name)
     return tuple(names)
 
@@ -291,7 +318,16 @@ def encode_infer_response(
     outputs: Mapping[str, Array],
     specs: Mapping[str, TensorSpec],
 ) -> bytes:
-    """Encode output tensors as a V2 response; numeric data goes to orjson as numpy, no lists."""
+    """Encode output tensors as a V2 response; numeric data goes to orjson as numpy, no lists.
+
+    Raises ProtocolError(500) naming an output that holds NaN or infinity: JSON cannot carry
+    them (orjson would write null), and a silently corrupted answer is worse than an error.
+    """
+    for name, array in outputs.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ProtocolError(
+                500, f"output '{name}' holds a non-finite value (NaN or infinity) JSON cannot carry"
+            )
     encoded = [
         {
             "name": name,

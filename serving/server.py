@@ -2,10 +2,12 @@
 
 On SIGTERM (or SIGINT) a worker keeps listening but turns readiness to 503 and answers new
 inference requests with 503; once the requests in flight and in the queue are done, or the drain
-timeout has passed, uvicorn closes the connections and the process exits 0. A second signal
-stops at once. With several workers, the parent binds the socket, starts the workers, forwards
-the signal to them and exits 0 when they all have; a worker that dies on its own takes the others
-down and the parent exits non-zero, so Kubernetes restarts the pod instead of running it short.
+timeout has passed, uvicorn closes the connections and the process exits 0. When the drain
+timeout passes with requests still running, or on a second signal, the process exits at once
+(exit code 0), abandoning them: the pod's grace period is preStop + drain + a small margin.
+With several workers, the parent binds the socket, starts the workers, forwards the signal to
+them and exits 0 when they all have; a worker that dies on its own takes the others down and
+the parent exits non-zero, so Kubernetes restarts the pod instead of running it short.
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ class DrainingServer(uvicorn.Server):
             self._drain_deadline = time.monotonic() + self._drain_timeout
             self._state.begin_drain()
             return
-        if self.should_exit:
-            self.force_exit = True
+        if self._drain_deadline is not None or self.should_exit:
+            self.force_exit = True  # a second signal: stop now, not after another grace period
         self.should_exit = True
 
     async def on_tick(self, counter: int) -> bool:
@@ -69,8 +71,19 @@ class DrainingServer(uvicorn.Server):
                 self.should_exit = True
             elif time.monotonic() >= self._drain_deadline:
                 log.warning("drain timeout passed", extra={"inflight": inflight})
+                # Past the drain the kubelet's SIGKILL is near: skip uvicorn's graceful wait.
+                self.force_exit = True
                 self.should_exit = True
         return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self.force_exit:
+            # Exit before asyncio cancels the abandoned requests (a traceback each) and before the
+            # interpreter joins the inference thread, which may run on past the grace period.
+            log.warning("exiting with requests abandoned", extra={"inflight": self._state.inflight})
+            logging.shutdown()
+            os._exit(0)
 
 
 def _loader(settings: Settings, model_file: ModelFile) -> tuple[OnnxModel, str]:
@@ -106,7 +119,8 @@ def serve(
         log_config=None,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=5,
+        # Drain already waited for the requests; this is only for responses being written.
+        timeout_graceful_shutdown=1,
     )
     server = DrainingServer(config, app.state.serving, settings.drain_timeout_seconds)
     server.run(sockets)

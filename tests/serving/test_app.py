@@ -127,7 +127,7 @@ def test_openapi_description_is_served(iris_client: TestClient) -> None:
                 }
             ),
             400,
-            "input 'input': 'data' for datatype INT8 must hold numbers only",
+            "input 'input': datatype INT8 does not match the model's datatype FP32",
         ),
         (
             INFER,
@@ -319,6 +319,34 @@ def test_metrics_are_exposed_after_traffic(app_client: Callable[..., TestClient]
         assert line in text
 
 
+class FaultyModel(OnnxModel):
+    """The iris model, failing outside ONNX Runtime's errors on one particular value."""
+
+    def predict(self, feeds):  # type: ignore[no-untyped-def]
+        if (feeds["input"] == 13).any():
+            raise RuntimeError("unlucky row")
+        return super().predict(feeds)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["event-loop", "inference-thread"])
+def test_an_unexpected_error_is_a_500_for_that_request_only(
+    app_client: Callable[..., TestClient], fast: bool
+) -> None:
+    def load() -> tuple[OnnxModel, str]:
+        model = FaultyModel.load(IRIS / "model.onnx")
+        if not fast:
+            model.warm_up = lambda **_: 1.0  # type: ignore[method-assign]
+        return model, "faulty"
+
+    client = app_client(load=load)
+    response = client.post(INFER, content=orjson.dumps(iris_request([[13.0, 1.0, 1.0, 1.0]])))
+    assert response.status_code == 500
+    assert error(response) == "inference failed: RuntimeError: unlucky row"
+    assert client.post(INFER, content=orjson.dumps(iris_request())).status_code == 200
+    text = client.get("/metrics").text
+    assert 'serving_requests_total{model="iris",status="500"} 1.0' in text
+
+
 def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
     app_client: Callable[..., TestClient],
 ) -> None:
@@ -365,6 +393,21 @@ def test_settings_come_from_serving_environment_variables(monkeypatch: pytest.Mo
     assert settings.max_batch_size == 8 and settings.batching_enabled is False
     assert settings.port == 8080 and settings.drain_timeout_seconds == 20
     assert all(field.description for field in Settings.model_fields.values())
+
+
+def test_an_unexpected_start_up_error_is_fatal_with_one_line_naming_the_uri() -> None:
+    def load() -> tuple[OnnxModel, str]:
+        raise ValueError("bad\nthings")
+
+    fatal: list[str] = []
+    app = create_app(make_settings(model_repository="/models/x"), load=load, on_fatal=fatal.append)
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 10
+        while not fatal:
+            assert time.monotonic() < deadline, "start-up never failed"
+            time.sleep(0.01)
+        assert error(client.get("/v2/health/ready")) == fatal[0]
+    assert fatal == ["cannot load model: /models/x: ValueError: bad things"]
 
 
 def test_app_is_built_without_loading_anything() -> None:

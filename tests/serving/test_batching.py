@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -12,8 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.batching import Batcher, DeadlineExceededError, choose_offload
-from serving.runtime import ModelInputError, OnnxModel
+from serving.batching import (
+    INLINE_LIMIT_SECONDS,
+    Batcher,
+    DeadlineExceededError,
+    choose_offload,
+    inline_rows,
+)
+from serving.runtime import InferenceError, ModelInputError, OnnxModel
 from tests.serving.conftest import IRIS
 
 IRIS_MODEL = OnnxModel.load(IRIS / "model.onnx")
@@ -60,6 +67,10 @@ def test_batched_results_equal_unbatched(
     assert sum(sizes) == sum(len(array) for array in arrays)
     # A request larger than the limit runs alone; otherwise no batch exceeds the limit.
     assert all(size <= max(max_batch, max(len(a) for a in arrays)) for size in sizes)
+    if offload and len(arrays) > 1 and len(arrays[0]) + len(arrays[1]) <= max_batch:
+        # Concurrent requests queue while the first batch forms: it takes at least two of them,
+        # so the equality above was checked on stacked rows, not on requests run one by one.
+        assert sizes[0] >= len(arrays[0]) + len(arrays[1])
 
 
 def test_concurrent_requests_are_coalesced_into_one_inference() -> None:
@@ -126,6 +137,22 @@ def test_one_bad_request_fails_alone_and_never_its_batch_mates(offload: bool) ->
     batcher.close()
     assert isinstance(results[2], ModelInputError)
     for index in (0, 1, 3):
+        np.testing.assert_array_equal(results[index]["y"], requests[index] + 1)
+
+
+def test_an_unexpected_error_fails_only_its_own_request() -> None:
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if (feeds["x"] == 13).any():
+            raise RuntimeError("unlucky")
+        return {"y": feeds["x"] + 1}
+
+    batcher = Batcher(predict, coalesce=True, offload=True, max_batch_size=16, max_batch_delay=0)
+    requests = [np.full((1, 2), value, dtype=np.float32) for value in (1, 13, 2, 3)]
+    results = asyncio.run(run_concurrently_x(batcher, requests))
+    batcher.close()
+    assert isinstance(results[1], InferenceError)
+    assert str(results[1]) == "RuntimeError: unlucky"
+    for index in (0, 2, 3):
         np.testing.assert_array_equal(results[index]["y"], requests[index] + 1)
 
 
@@ -231,3 +258,49 @@ def test_a_lone_request_on_a_fast_batching_model_skips_the_queue_and_thread() ->
         finally:
             b.close()
         assert threads and threads[0].startswith(expected), (inline, alone, threads)
+
+
+def test_a_request_too_large_for_the_event_loop_runs_on_the_inference_thread() -> None:
+    threads: dict[int, str] = {}
+
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        threads[len(feeds["x"])] = threading.current_thread().name
+        return {"y": feeds["x"] * 2}
+
+    batcher = Batcher(
+        predict,
+        coalesce=True,
+        offload=False,
+        max_batch_size=8,
+        max_batch_delay=0,
+        max_inline_rows=4,
+    )
+    requests = [np.ones((4, 2), dtype=np.float32), np.ones((5, 2), dtype=np.float32)]
+    try:
+        results = asyncio.run(run_concurrently_x(batcher, requests))
+    finally:
+        batcher.close()
+    assert [result["y"].shape for result in results] == [(4, 2), (5, 2)]
+    assert threads[4] == threading.main_thread().name
+    assert threads[5].startswith("inference")
+
+
+def test_an_inline_inference_that_ends_past_the_deadline_is_a_deadline_error() -> None:
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        time.sleep(0.05)
+        return {"y": feeds["x"]}
+
+    batcher = Batcher(predict, coalesce=False, offload=False, max_batch_size=8, max_batch_delay=0)
+
+    async def late() -> None:
+        deadline = asyncio.get_running_loop().time() + 0.01
+        await batcher.infer({"x": np.ones((1, 2), dtype=np.float32)}, deadline)
+
+    with pytest.raises(DeadlineExceededError):
+        asyncio.run(late())
+
+
+def test_inline_rows_follows_the_warm_up_seconds_per_row() -> None:
+    assert inline_rows(INLINE_LIMIT_SECONDS / 10) == 10
+    assert inline_rows(INLINE_LIMIT_SECONDS * 2) == 0
+    assert inline_rows(0.0) > 10**9

@@ -88,11 +88,31 @@ def test_nested_and_flat_data_decode_to_the_same_tensor() -> None:
     assert flat.dtype == np.float32
 
 
-def test_a_narrower_numeric_datatype_is_converted_to_the_models() -> None:
-    array = decode(body(datatype="INT32", data=[1, 2, 3, 4])).inputs["x"]
-    assert array.dtype == np.float32
-    array = decode(body(datatype="FP64"), "FP32").inputs["x"]
-    assert array.dtype == np.float32
+@pytest.mark.parametrize(
+    ("declared", "model"), [("INT32", "FP32"), ("FP64", "FP32"), ("INT64", "INT8")]
+)
+def test_a_datatype_other_than_the_models_is_refused_not_converted(
+    declared: str, model: str
+) -> None:
+    message = error_of(body(datatype=declared, data=[1, 2, 3, 4]), model)
+    assert message == f"input 'x': datatype {declared} does not match the model's datatype {model}"
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "INT64", "UINT8"])
+@pytest.mark.parametrize("data", [[True, 1, 2, 3], [[1, 2], [3, False]], [True, False, True, True]])
+def test_booleans_are_not_numbers(datatype: str, data: list[Any]) -> None:
+    message = error_of(body(datatype=datatype, data=data), datatype)
+    assert message == f"input 'x': 'data' for datatype {datatype} must hold numbers only"
+
+
+@pytest.mark.parametrize(
+    ("shape", "data"),
+    [([2, 2], [[1, 2, 3, 4]]), ([2, 2], [[1], [2], [3], [4]]), ([4, 1], [[1, 2], [3, 4]])],
+)
+def test_nested_data_must_have_the_declared_shape(shape: list[int], data: list[Any]) -> None:
+    nested = list(np.asarray(data).shape)
+    message = error_of(body(shape=shape, data=data), shape=(-1, -1))
+    assert message == f"input 'x': nested 'data' has shape {nested}, not the declared {shape}"
 
 
 def test_requested_outputs_and_id_are_kept() -> None:
@@ -102,6 +122,8 @@ def test_requested_outputs_and_id_are_kept() -> None:
     request = decode(orjson.dumps(raw))
     assert request.id == "abc" and request.outputs == ("y",)
     assert decode(body()).outputs is None
+    raw["outputs"] = []
+    assert decode(orjson.dumps(raw)).outputs is None  # an empty list means all of them
 
 
 @pytest.mark.parametrize(
@@ -119,9 +141,12 @@ def test_requested_outputs_and_id_are_kept() -> None:
         (body(datatype="FLOAT32"), "input 'x': unknown datatype 'FLOAT32'"),
         (
             body(datatype="BYTES", data=["a"] * 4),
-            "datatype BYTES cannot be fed to the model's FP32",
+            "datatype BYTES does not match the model's datatype FP32",
         ),
-        (body(datatype="BOOL", data=[True] * 4), "datatype BOOL cannot be fed to the model's FP32"),
+        (
+            body(datatype="BOOL", data=[True] * 4),
+            "datatype BOOL does not match the model's datatype FP32",
+        ),
         (body(data=[1, 2, 3]), "input 'x': shape [2, 2] needs 4 values, 'data' has 3"),
         (
             body(data=[[1, 2], [3]]),
@@ -144,6 +169,10 @@ def test_requested_outputs_and_id_are_kept() -> None:
             "input 'x' appears more than once",
         ),
         (
+            orjson.dumps({**orjson.loads(body()), "outputs": [{"name": "y"}, {"name": "y"}]}),
+            "output 'y' is requested more than once",
+        ),
+        (
             orjson.dumps({**orjson.loads(body()), "outputs": [{"name": "nope"}]}),
             "unknown output 'nope'; the model has 'y'",
         ),
@@ -162,10 +191,9 @@ def test_a_missing_input_is_named() -> None:
 @pytest.mark.parametrize(
     ("datatype", "model", "value", "expected"),
     [
-        ("INT64", "INT8", 300, "value 300 is out of range for INT8"),
-        ("INT8", "INT64", 300, "value 300 is out of range for INT8"),
+        ("INT8", "INT8", 300, "value 300 is out of range for INT8"),
         ("UINT8", "UINT8", -1, "value -1 is out of range for UINT8"),
-        ("FP32", "INT64", 1, "datatype FP32 cannot be fed to the model's INT64"),
+        ("FP32", "INT64", 1, "datatype FP32 does not match the model's datatype INT64"),
         ("INT64", "INT64", 1.5, "'data' for datatype INT64 must hold numbers only"),
         ("FP16", "FP16", 70000.0, "not a finite FP16 number"),
     ],
@@ -180,3 +208,12 @@ def test_integer_ranges_and_float_to_int_are_refused(
 def test_bytes_must_be_strings() -> None:
     raw = body(datatype="BYTES", data=["a", 1, "b", "c"])
     assert "'data' for datatype BYTES must hold strings only" in error_of(raw, "BYTES")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_output_is_a_500_naming_it(value: float) -> None:
+    array = np.asarray([[1.0, value]], dtype=np.float32)
+    with pytest.raises(ProtocolError) as caught:
+        encode_infer_response("m", "1", None, {"y": array}, {"y": TensorSpec("y", "FP32", (-1, 2))})
+    assert caught.value.status == 500
+    assert caught.value.message.startswith("output 'y' holds a non-finite value")
