@@ -86,7 +86,7 @@ def test_the_wheel_works_for_each_extra(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     _ok(_run(sys.executable, "-m", "venv", venv, cwd=tmp_path))
     python = venv / "bin" / "python"
-    pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+    pip: list[str | Path] = [python, "-m", "pip", "install", "--disable-pip-version-check"]
     work = tmp_path / "work"  # not the checkout: nothing may import from it
     work.mkdir()
 
@@ -103,7 +103,7 @@ def test_the_wheel_works_for_each_extra(wheel: Path, tmp_path: Path) -> None:
 
     # The toolchain's packages behind the venv's own; each extra resolved offline.
     (site / "zz_toolchain.pth").write_text(f"{_site_packages(sys.executable)}\n")
-    offline = ["--no-index", "--find-links", wheel.parent]
+    offline: list[str | Path] = ["--no-index", "--find-links", wheel.parent]
     for extra in ("", "[testing]", "[serving]"):
         _ok(_run(*pip, *offline, f"mlops-platform{extra}", cwd=work))
     # The examples' own requirements, with pytest resolved from the toolchain.
