@@ -29,8 +29,8 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components.config import ClusterConfig
 from components.core import iam
+from components.core.config import ClusterConfig
 from components.core.tags import component_tags
 
 __all__ = [

@@ -22,8 +22,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster, managed_addon
-from components.config import ClusterConfig
 from components.core import iam
+from components.core.config import ClusterConfig
 from components.core.scheduling import (
     GPU_TAINT_KEY,
     POOL_LABEL,

@@ -31,8 +31,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.config import ModelServiceConfig, StackConfig
 from components.core import iam
+from components.core.config import ModelServiceConfig, StackConfig
 from components.core.manifests import (
     Manifest,
     ServiceSpec,
