@@ -31,6 +31,7 @@ import pulumi_kubernetes as k8s
 
 from components.config import ClusterConfig
 from components.core import iam
+from components.core.constants import CONTROL_PLANE_LOG_TYPES
 from components.core.tags import component_tags
 
 __all__ = [
@@ -42,15 +43,6 @@ __all__ = [
     "kubeconfig_fields",
     "managed_addon",
 ]
-
-#: All five EKS control-plane log types.
-CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = (
-    "api",
-    "audit",
-    "authenticator",
-    "controllerManager",
-    "scheduler",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
