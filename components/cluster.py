@@ -29,6 +29,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from components._irsa import irsa_role
 from components.config import ClusterConfig
 from components.core import iam
 from components.core.constants import CONTROL_PLANE_LOG_TYPES
@@ -295,26 +296,16 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
 
-        cni_role = aws.iam.Role(
+        cni_role, cni_policy = irsa_role(
             f"{name}-vpc-cni",
+            parent=self,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            namespace="kube-system",
+            service_account="aws-node",
             description=f"IRSA role of the VPC CNI in EKS {args.cluster_name}",
-            assume_role_policy=pulumi.Output.all(
-                cluster.oidc_provider_arn, cluster.oidc_issuer
-            ).apply(
-                lambda values: iam.to_json(
-                    iam.irsa_trust(
-                        values[0], values[1], namespace="kube-system", service_account="aws-node"
-                    )
-                )
-            ),
             tags=tags("vpc-cni"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        cni_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-vpc-cni",
-            role=cni_role.name,
             policy_arn=iam.managed_policy_arn(iam.CNI_POLICY, partition=partition),
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
         # The private endpoint answers in the cluster security group, which admits only
