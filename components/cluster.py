@@ -30,8 +30,8 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components._irsa import irsa_role
-from components.config import ClusterConfig
 from components.core import iam
+from components.core.config import ClusterConfig
 from components.core.constants import CONTROL_PLANE_LOG_TYPES
 from components.core.tags import component_tags
 

@@ -23,8 +23,8 @@ import pulumi_kubernetes as k8s
 
 from components._irsa import IrsaRole, irsa_role
 from components.cluster import AddonTarget, Cluster, managed_addon
-from components.config import ClusterConfig
 from components.core import iam
+from components.core.config import ClusterConfig
 from components.core.scheduling import (
     GPU_TAINT_KEY,
     POOL_LABEL,

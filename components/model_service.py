@@ -32,8 +32,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components._irsa import irsa_role
-from components.config import ModelServiceConfig, StackConfig
 from components.core import iam
+from components.core.config import ModelServiceConfig, StackConfig
 from components.core.manifests import (
     Manifest,
     ServiceSpec,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.config import NodePoolConfig
 from components.core import amis, iam, userdata
+from components.core.config import NodePoolConfig
 from components.core.constants import IMDS_HOP_LIMIT, IMDS_HTTP_TOKENS
 from components.core.scheduling import (
     AUTOSCALER_TEMPLATE,
