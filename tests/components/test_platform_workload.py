@@ -15,7 +15,8 @@ from components.config import StackConfig, parse_stack_config
 from components.core.scheduling import pool_scheduling
 from components.model_store import ModelStore, ModelStoreArgs
 from components.platform import Workload, build_workload
-from components.testing import PlatformMocks, Registration, run_stack
+from components.testing import PlatformMocks, Registration, StackRun
+from tests.components.conftest import shared_run
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUER = "oidc.eks.us-west-2.amazonaws.com/id/ABCDEF"
@@ -33,7 +34,7 @@ def stack_config(stack: str, **service: Any) -> StackConfig:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_stack_gets_a_model_store(stack: str) -> None:
-    run = run_stack(stack, project_dir=ROOT)
+    run = shared_run(stack)
     store = run.one("mlops:model_store:ModelStore")
     platform = run.one("mlops:platform:Platform")
     assert store.parent == platform.urn
@@ -117,8 +118,8 @@ def test_cluster_ip_exposure_needs_no_controller(kit: PlatformMocks) -> None:
     assert workload.service is not None
 
 
-def test_the_service_network_policy_admits_the_networks_public_subnets() -> None:
-    run = run_stack("dev", project_dir=ROOT)
+def test_the_service_network_policy_admits_the_networks_public_subnets(dev: StackRun) -> None:
+    run = dev
     public = sorted(
         s.inputs["cidrBlock"]
         for s in run.by_type("aws:ec2/subnet:Subnet")
