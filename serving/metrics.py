@@ -46,6 +46,13 @@ class Metrics:
             buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1),
             registry=registry,
         ).labels(model)
+        self.disconnects = Counter(
+            "serving_client_disconnects",
+            "Inference requests whose client left before sending the whole body (not answered,"
+            " not counted in serving_requests_total).",
+            ["model"],
+            registry=registry,
+        ).labels(model)
         self.inflight = Gauge(
             "serving_inflight_requests",
             "Inference requests being served now.",

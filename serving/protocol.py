@@ -320,13 +320,18 @@ def encode_infer_response(
 ) -> bytes:
     """Encode output tensors as a V2 response; numeric data goes to orjson as numpy, no lists.
 
-    Raises ProtocolError(500) naming an output that holds NaN or infinity: JSON cannot carry
-    them (orjson would write null), and a silently corrupted answer is worse than an error.
+    Raises ProtocolError(400) naming an output that holds NaN or infinity: JSON cannot carry
+    them (orjson would write null), and a silently corrupted answer is worse than an error. The
+    inputs were finite (the decoder refuses anything else) and the model gave finite outputs at
+    warm-up, so the input drove it there (e.g. 3e38 overflowing a sum): the client's to fix.
     """
     for name, array in outputs.items():
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ProtocolError(
-                500, f"output '{name}' holds a non-finite value (NaN or infinity) JSON cannot carry"
+                400,
+                f"output '{name}' is not finite (NaN or infinity, which JSON cannot carry) for "
+                "this input: its values are outside the range the model computes in; "
+                "send smaller values",
             )
     encoded = [
         {
