@@ -134,7 +134,14 @@ class EdgeProtocol(HttpToolsProtocol):
                 detail = str(error) or type(error).__name__
                 self._refuse(400, f"malformed HTTP request: {detail}")
             return
-        if self._body_pending and self._body_timer is None:
+        # Most requests come whole in one read: only one still incomplete after it gets a timer.
+        if self._started and self._header_timer is None:
+            scope: dict[str, Any] = self.scope  # type: ignore[assignment]
+            started = float(scope.get(ARRIVAL, self.loop.time()))
+            self._header_timer = self.loop.call_at(
+                started + self.limits.header_timeout, self._header_late
+            )
+        elif self._body_pending and self._body_timer is None:
             self._body_slow()
 
     def drain(self) -> None:
@@ -152,8 +159,6 @@ class EdgeProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._hosts = 0
         self._started = True
-        if self._header_timer is None:
-            self._arm_header_timer()
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
