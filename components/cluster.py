@@ -31,7 +31,7 @@ import pulumi_kubernetes as k8s
 
 from components._irsa import irsa_role
 from components.core import iam
-from components.core.config import ClusterConfig
+from components.core.config import ClusterConfig, KubeconfigAuth
 from components.core.constants import CONTROL_PLANE_LOG_TYPES
 from components.core.tags import component_tags
 
@@ -70,6 +70,9 @@ class ClusterArgs:
     vpc_cni_version: str
     kube_proxy_version: str
     pod_identity_agent_version: str
+    kubeconfig_auth: KubeconfigAuth = field(default_factory=KubeconfigAuth)
+    """The AWS profile and role `aws eks get-token` uses in the kubeconfig (and so the
+    Kubernetes provider): the AWS provider's own (`components.config.load_kubeconfig_auth`)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,6 +83,7 @@ class ClusterArgs:
         vpc_id: pulumi.Input[str],
         private_subnet_ids: Sequence[pulumi.Input[str]],
         tags: Mapping[str, str],
+        kubeconfig_auth: KubeconfigAuth | None = None,
     ) -> ClusterArgs:
         return cls(
             cluster_name=config.name,
@@ -95,6 +99,7 @@ class ClusterArgs:
             vpc_cni_version=config.addons.vpc_cni,
             kube_proxy_version=config.addons.kube_proxy,
             pod_identity_agent_version=config.addons.pod_identity_agent,
+            kubeconfig_auth=kubeconfig_auth or KubeconfigAuth(),
             tags=tags,
         )
 
@@ -284,6 +289,18 @@ class Cluster(pulumi.ComponentResource):
             # cluster would silently move to extended support at six times the price.
             # STANDARD upgrades it instead; the config refuses extended versions anyway.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            # The kubeconfig (and so our Kubernetes provider) authenticates as the AWS
+            # provider does: pulumi-eks writes the profile as AWS_PROFILE into the exec
+            # environment and the role as `--role-arn` (KubeconfigOptionsArgs docs in
+            # pulumi_eks/_inputs.py and Cluster.get_kubeconfig in pulumi_eks/cluster.py).
+            provider_credential_opts=(
+                eks.KubeconfigOptionsArgs(
+                    profile_name=args.kubeconfig_auth.profile,
+                    role_arn=args.kubeconfig_auth.role_arn,
+                )
+                if args.kubeconfig_auth.profile or args.kubeconfig_auth.role_arn
+                else None
+            ),
             tags=tags("eks"),
             opts=pulumi.ResourceOptions(
                 parent=self,

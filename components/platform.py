@@ -8,6 +8,7 @@ import pulumi
 
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from components.config import load_kubeconfig_auth
 from components.core.config import StackConfig
 from components.core.scheduling import Scheduling, system_pool
 from components.core.tags import stack_tags
@@ -49,6 +50,7 @@ class Platform(pulumi.ComponentResource):
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=private_subnets,
                 tags=tags,
+                kubeconfig_auth=load_kubeconfig_auth(),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -405,10 +405,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         cluster_name = str(
             (inputs or {}).get("name") or f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
         )
+        credentials = (inputs or {}).get("providerCredentialOpts") or {}
         oidc_id = _stable_hex(key, "oidc", length=32).upper()
         issuer = f"oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"
         endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com"
-        kubeconfig = {
+        kubeconfig: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
@@ -439,6 +440,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 }
             ],
         }
+        # As pulumi-eks renders `providerCredentialOpts`: the role as `--role-arn`, the
+        # profile as AWS_PROFILE in the exec environment (KubeconfigOptionsArgs docs).
+        exec_ = kubeconfig["users"][0]["user"]["exec"]
+        if credentials.get("roleArn"):
+            exec_["args"] += ["--role-arn", credentials["roleArn"]]
+        if credentials.get("profileName"):
+            exec_["env"] = [{"name": "AWS_PROFILE", "value": credentials["profileName"]}]
         return {
             "clusterName": cluster_name,
             "endpoint": endpoint,

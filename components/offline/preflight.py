@@ -14,7 +14,10 @@ Describe/Get/List: nothing is created or changed. Checks, each pass, fail or ski
 - node AMIs: each pool's pinned `releaseVersion` is a published AMI release;
 - add-on versions: each pinned add-on version exists for that Kubernetes version;
 - model object: the model prefix has an object in `--model-bucket` (when given);
-- image: the image tag (or digest) is in the ECR repository (when the config names one).
+- image: the image tag (or digest) is in the ECR repository (when the config names one);
+- deployer access: the identity running `pulumi up` (an assumed-role session resolved to
+  its role) will be a cluster admin exactly once: listed in `adminPrincipalArns` or made
+  admin by `bootstrapCreatorAdmin`, not both and not neither.
 
 Exit status 1 when a check fails, 2 for a bad stack config.
 """
@@ -22,6 +25,7 @@ Exit status 1 when a check fails, 2 for a bad stack config.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +44,7 @@ __all__ = [
     "format_table",
     "main",
     "node_ami_parameter",
+    "principal_of",
     "quota_class",
     "run_checks",
 ]
@@ -122,6 +127,25 @@ def node_ami_parameter(
         f"{EKS_AMI_PARAMETER}/{kubernetes_version}/amazon-linux-2023/{architecture}/"
         f"{variant}/{image}/image_id"
     )
+
+
+_ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
+
+
+def principal_of(caller_arn: str, role_path: str | None = None) -> str:
+    """The IAM principal EKS sees for a caller: an assumed-role session is its role.
+
+    `arn:aws:sts::111122223333:assumed-role/deploy/ci-42` → `arn:aws:iam::111122223333:
+    role/<path>deploy`; the session ARN drops the role's path, so `role_path` (from
+    `iam:GetRole`) puts it back (`/` when None). Users and roots are returned as they are.
+    EKS access entries take the role ARN, never the session (EKS user guide, "Create
+    access entries": "you can't specify an assumed role session ARN").
+    """
+    match = _ASSUMED_ROLE.match(caller_arn)
+    if match is None:
+        return caller_arn
+    partition, account, name = match.groups()
+    return f"arn:{partition}:iam::{account}:role{role_path or '/'}{name}"
 
 
 def _error(exc: Exception) -> str:
@@ -372,6 +396,64 @@ class Preflight:
             return Check("image", "fail", f"{repository} {image_id}: {_error(exc)}")
         return Check("image", "pass", f"{repository} has {next(iter(image_id.values()))}")
 
+    def deployer_access(self) -> Check:
+        """Issue 10 point 3: the deployer gets exactly one access entry.
+
+        Listed in `adminPrincipalArns` with `bootstrapCreatorAdmin: true`, pulumi-eks
+        creates a second access entry for the same principal and EKS refuses it
+        (ResourceInUseException, pulumi/pulumi-eks#2373). Neither listed nor creator
+        admin, everything up to the first Kubernetes object is created, then every Helm
+        release and object fails Unauthorized (no access entry maps the caller).
+        """
+        label = "deployer access"
+        cluster = self.config.cluster
+        caller = str(self.client("sts").get_caller_identity()["Arn"])
+        match = _ASSUMED_ROLE.match(caller)
+        principal = caller
+        resolved = ""
+        if match is not None:
+            name = match.group(3)
+            try:
+                role = self.client("iam").get_role(RoleName=name)["Role"]
+            except Exception as exc:  # noqa: BLE001 (reported, and matched by name below)
+                listed = [a for a in cluster.admin_principal_arns if a.rsplit("/", 1)[-1] == name]
+                if len(listed) != 1:
+                    return Check(
+                        label,
+                        "fail",
+                        f"cannot resolve {caller} to its role ({_error(exc)}): allow "
+                        f"iam:GetRole on role {name}, or check by hand that its role ARN "
+                        "is listed in cluster.adminPrincipalArns exactly once",
+                    )
+                principal = listed[0]
+                resolved = f" (role {name} matched by name; iam:GetRole denied)"
+            else:
+                principal = principal_of(caller, str(role.get("Path", "/")))
+            resolved = resolved or f" (session {caller})"
+        listed_here = principal in cluster.admin_principal_arns
+        if listed_here and cluster.bootstrap_creator_admin:
+            return Check(
+                label,
+                "fail",
+                f"{principal}{resolved} is in cluster.adminPrincipalArns and "
+                "bootstrapCreatorAdmin is true: pulumi-eks would create a second access "
+                "entry for it and EKS refuses it (ResourceInUseException, "
+                "pulumi/pulumi-eks#2373). Fix: set cluster.bootstrapCreatorAdmin: false "
+                "(the listed entry already makes it admin)",
+            )
+        if not listed_here and not cluster.bootstrap_creator_admin:
+            return Check(
+                label,
+                "fail",
+                f"{principal}{resolved} runs `pulumi up` but is not in "
+                "cluster.adminPrincipalArns and bootstrapCreatorAdmin is false: the "
+                "cluster and node groups would be created, then every Kubernetes object "
+                f"fail Unauthorized. Fix: add {principal} to cluster.adminPrincipalArns "
+                "(or deploy as one of the listed roles)",
+            )
+        how = "listed in adminPrincipalArns" if listed_here else "bootstrapCreatorAdmin"
+        return Check(label, "pass", f"{principal}{resolved} becomes cluster admin ({how})")
+
     # ----------------------------------------------------------------- all of them
 
     def run(self) -> list[Check]:
@@ -391,6 +473,7 @@ class Preflight:
             ("add-on versions", self.addon_versions),
             ("model object", self.model_object),
             ("image", self.image),
+            ("deployer access", self.deployer_access),
         ]
         for name, step in steps:
             try:
@@ -457,7 +540,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Preflight of stack {args.stack} in {region} (read-only)…", file=sys.stderr)
-    checks = run_checks(config, region, model_bucket=args.model_bucket)
+    session = None
+    # The credentials `pulumi up` will use: the stack's `aws:profile` when it sets one.
+    profile = read_stack_file(args.project_dir, args.stack).config.get("aws:profile")
+    if profile:
+        import boto3
+
+        session = boto3.session.Session(region_name=region, profile_name=profile)
+    checks = run_checks(config, region, session=session, model_bucket=args.model_bucket)
     print(format_table(checks))
     return 1 if any(c.status == "fail" for c in checks) else 0
 

@@ -26,6 +26,7 @@ from components.offline.preflight import (
     Check,
     format_table,
     node_ami_parameter,
+    principal_of,
     quota_class,
     run_checks,
 )
@@ -149,8 +150,34 @@ def prod(**changes: Any) -> StackConfig:
     return parse_stack_config(raw)
 
 
+def deployer_sts(role: str = "ml-platform-admin", path: str = "/") -> Any:
+    """An STS client whose caller is a session of `role` (created in moto with `path`)."""
+    iam = SESSION.client("iam")
+    try:
+        iam.get_role(RoleName=role)
+    except iam.exceptions.NoSuchEntityException:
+        trust = (
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+            f'{{"AWS":"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root"}},"Action":"sts:AssumeRole"}}]}}'
+        )
+        iam.create_role(RoleName=role, Path=path, AssumeRolePolicyDocument=trust)
+    arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    credentials = SESSION.client("sts").assume_role(RoleArn=arn, RoleSessionName="ci-42")[
+        "Credentials"
+    ]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    ).client("sts")
+
+
 def checks(config: StackConfig, **kwargs: Any) -> dict[str, Check]:
-    clients = {"eks": kwargs.pop("eks", None) or stub_addons(config)}
+    clients = {
+        "eks": kwargs.pop("eks", None) or stub_addons(config),
+        "sts": kwargs.pop("sts", None) or deployer_sts(),
+    }
     result = run_checks(
         config, REGION, session=SESSION, clients=clients, model_bucket="models", **kwargs
     )
@@ -305,3 +332,55 @@ def test_quota_classes() -> None:
         "p",
     ]
     assert quota_class("inf2.xlarge") is None
+
+
+def test_the_deployer_session_resolves_to_its_role_with_its_path(
+    account: dict[str, Any],
+) -> None:
+    """An assumed-role session (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`) is its role,
+    path included (the session ARN drops it): that is the principal EKS maps."""
+    role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/deploy/ml-deployer"
+    admins = [role, f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ml-platform-breakglass"]
+    result = checks(
+        prod(**{"cluster.adminPrincipalArns": admins}),
+        sts=deployer_sts("ml-deployer", "/deploy/"),
+    )
+    check = result["deployer access"]
+    assert check.status == "pass", check.detail
+    assert check.detail.startswith(f"{role} (session arn:aws:sts::{DEFAULT_ACCOUNT_ID}:")
+    assert "assumed-role/ml-deployer/ci-42" in check.detail
+    assert principal_of(f"arn:aws:sts::{DEFAULT_ACCOUNT_ID}:assumed-role/x/s", "/a/b/") == (
+        f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/a/b/x"
+    )
+    assert principal_of(f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:user/me") == (
+        f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:user/me"
+    )
+
+
+def test_a_listed_deployer_with_creator_admin_on_fails_with_the_fix(
+    account: dict[str, Any],
+) -> None:
+    """pulumi-eks would add a second access entry for the same principal and EKS refuses
+    it: ResourceInUseException (pulumi/pulumi-eks#2373)."""
+    result = checks(prod(**{"cluster.bootstrapCreatorAdmin": True}))
+    check = result["deployer access"]
+    assert check.status == "fail"
+    assert f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ml-platform-admin" in check.detail
+    assert "ResourceInUseException" in check.detail and "pulumi/pulumi-eks#2373" in check.detail
+    assert "Fix: set cluster.bootstrapCreatorAdmin: false" in check.detail
+
+
+def test_an_unlisted_deployer_without_creator_admin_fails_with_the_fix(
+    account: dict[str, Any],
+) -> None:
+    """No access entry maps the caller: the first Kubernetes object fails Unauthorized."""
+    result = checks(prod(), sts=deployer_sts("someone-else"))
+    check = result["deployer access"]
+    assert check.status == "fail"
+    role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/someone-else"
+    assert "Unauthorized" in check.detail
+    assert f"Fix: add {role} to cluster.adminPrincipalArns" in check.detail
+    # The same deployer is fine when it is the bootstrap creator admin instead.
+    ok = checks(prod(**{"cluster.bootstrapCreatorAdmin": True}), sts=deployer_sts("someone-else"))
+    assert ok["deployer access"].status == "pass"
+    assert "(bootstrapCreatorAdmin)" in ok["deployer access"].detail
