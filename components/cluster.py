@@ -9,10 +9,12 @@ IRSA role, kube-proxy, the pod identity agent), and a Kubernetes provider for wo
 Add-ons that run as Deployments (CoreDNS, metrics-server, the EBS CSI controller) and the
 Helm releases need nodes; `ClusterAddons` creates them after the node pools exist.
 
-With the public endpoint off (prod), everything that talks to the Kubernetes API (the
-Helm releases, the workloads) does so through the private endpoint: run `pulumi up` from
-inside the VPC or a network routed to it, listed in `cluster.apiAccessCidrs`, which opens
-443 on the cluster security group to it.
+The private endpoint is always on (nodes and pods use it). The shipped stacks keep the
+public endpoint too, open only to `publicAccessCidrs` (the deploy runners), so the first
+`pulumi up` reaches the API from outside a VPC it is creating. With the public endpoint
+off, everything that talks to the Kubernetes API (the Helm releases, the workloads) does
+so through the private endpoint: run `pulumi up` from a network routed to the VPC, listed
+in `cluster.apiAccessCidrs`, which opens 443 on the cluster security group to it.
 """
 
 from __future__ import annotations

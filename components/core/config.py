@@ -439,11 +439,18 @@ class ModelStoreConfig(_Model):
 
 
 class ImageRef(_Model):
-    """The server image, by immutable tag or digest; never `latest`."""
+    """The server image, by immutable tag or digest; never `latest`.
+
+    Without `repository` (and without `digest`), `pulumi up` builds `serving/Dockerfile`
+    and pushes it to the stack's own ECR repository as `<tag>-<context hash>`, and the
+    Deployment runs it by digest. With `repository`, that existing image runs, by its
+    `digest` (required: a tag of someone else's repository may move).
+    """
 
     repository: str | None = None
-    """Full repository URL; absent: the stack's own ECR repository."""
+    """Full repository URL of an existing image; absent: built and pushed by the stack."""
     tag: str | None = None
+    """The version: the tag's prefix of a built image, else the image's tag."""
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
     @field_validator("tag")
@@ -459,7 +466,18 @@ class ImageRef(_Model):
     def _one(self) -> ImageRef:
         if self.tag is None and self.digest is None:
             raise ValueError("set image.tag or image.digest")
+        if self.repository is not None and self.digest is None:
+            raise ValueError(
+                f"image.repository {self.repository!r} names an existing image: pin it by "
+                "image.digest (aws ecr describe-images --query 'imageDetails[].imageDigest'), "
+                "or drop repository to have the stack build and push serving/Dockerfile"
+            )
         return self
+
+    @property
+    def built(self) -> bool:
+        """Built from serving/Dockerfile and pushed by the stack itself."""
+        return self.repository is None and self.digest is None
 
 
 class ServerSettings(_Model):
@@ -484,6 +502,12 @@ class ModelServiceConfig(_Model):
     model_name: DnsLabel
     model_prefix: str = Field(pattern=r"^[\w!.*'()/-]+$")
     """Key prefix of the model in the ModelStore bucket (e.g. `iris/1`)."""
+    # ---- day 0 (issue 10 point 1)
+    model_source: str | None = "models/iris/1"
+    """Folder, relative to the project directory, whose `model.onnx` the stack uploads to
+    `modelPrefix` with its sha256 sidecar; null: the model is put there by other means
+    (check it with `make preflight --model-bucket`)."""
+    # ---- end of day 0
     node_pool: str
     """The node pool (a key of `nodePools`) the pods run on."""
     min_replicas: int = Field(default=2, ge=1)

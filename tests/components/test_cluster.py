@@ -21,7 +21,7 @@ from components.cluster import (
     entry_key,
     kubeconfig_fields,
 )
-from components.testing import PlatformMocks, Registration, StackRun, run_stack
+from components.testing import PlatformMocks, Registration, StackRun, reveal_secrets, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EKS = "eks:index:Cluster"
@@ -426,7 +426,7 @@ def test_kubernetes_provider_authenticates_as_the_aws_provider() -> None:
         "roleArn": role,
     }
     (provider,) = run.by_type("pulumi:providers:kubernetes")
-    kubeconfig = json.loads(provider.inputs["kubeconfig"])
+    kubeconfig = json.loads(reveal_secrets(provider.inputs["kubeconfig"]))
     exec_ = kubeconfig["users"][0]["user"]["exec"]
     assert exec_["args"][-2:] == ["--role-arn", role]
     assert exec_["env"] == [{"name": "AWS_PROFILE", "value": "ml-dev"}]

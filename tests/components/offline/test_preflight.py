@@ -8,6 +8,7 @@ botocore's Stubber on the EKS client.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,8 @@ from tests.conftest import ROOT, raw_stack_config
 REGION = "us-west-2"
 REPO_URL = f"{DEFAULT_ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/iris"
 ENOUGH = {code: 1000.0 for code, _ in preflight.QUOTAS.values()}
+IMAGE: dict[str, str] = {}
+"""The digest moto gave the pushed image (set by the `moto_account` fixture)."""
 
 
 SESSION = boto3.session.Session(region_name=REGION)
@@ -79,7 +82,8 @@ def moto_account() -> Iterator[dict[str, Any]]:
                 '"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
                 '"config":{"digest":"sha256:' + "a" * 64 + '"}}'
             )
-            ecr.put_image(repositoryName="iris", imageManifest=manifest, imageTag="0.1.0")
+            pushed = ecr.put_image(repositoryName="iris", imageManifest=manifest, imageTag="0.1.0")
+            IMAGE["digest"] = pushed["image"]["imageId"]["imageDigest"]
             yield {"quotas": quotas}
 
 
@@ -140,7 +144,7 @@ def stub_addons(config: StackConfig, *, missing: str | None = None) -> Any:
 
 def prod(**changes: Any) -> StackConfig:
     raw = raw_stack_config("prod")
-    raw["service"]["image"]["repository"] = REPO_URL
+    raw["service"]["image"].update(repository=REPO_URL, digest=IMAGE["digest"])
     for path, value in changes.items():
         target = raw
         *parents, last = path.split(".")
@@ -177,6 +181,7 @@ def checks(config: StackConfig, **kwargs: Any) -> dict[str, Check]:
     clients = {
         "eks": kwargs.pop("eks", None) or stub_addons(config),
         "sts": kwargs.pop("sts", None) or deployer_sts(),
+        **kwargs.pop("clients", {}),
     }
     result = run_checks(
         config, REGION, session=SESSION, clients=clients, model_bucket="models", **kwargs
@@ -306,12 +311,94 @@ def test_a_missing_model_object_fails_and_no_bucket_skips(account: dict[str, Any
     assert next(c for c in skipped if c.name == "model object").status == "skipped"
 
 
-def test_a_missing_image_tag_fails_and_no_repository_skips(account: dict[str, Any]) -> None:
-    result = checks(prod(**{"service.image.tag": "0.2.0"}))
+def test_a_missing_image_digest_fails_and_no_repository_skips(account: dict[str, Any]) -> None:
+    result = checks(prod(**{"service.image.digest": "sha256:" + "d" * 64}))
     assert failed(result) == {"image"}
     raw = raw_stack_config("prod")
     result = checks(parse_stack_config(raw))
     assert result["image"].status == "skipped"
+    assert "builds serving/Dockerfile" in result["image"].detail
+    assert result["image pull"].status == "skipped"
+
+
+SHARED = "210987654321.dkr.ecr.us-west-2.amazonaws.com/shared/server"
+
+
+def shared_ecr(policy: dict[str, Any] | None) -> Any:
+    """An ECR client answering for another account's repository (moto keeps one
+    account per backend and ignores `registryId`; botocore's Stubber still validates
+    each request and response against the ECR API model)."""
+    client = SESSION.client("ecr")
+    stubber = Stubber(client)
+    digest = IMAGE["digest"]
+    stubber.add_response(
+        "describe_images",
+        {"imageDetails": [{"registryId": "210987654321", "imageDigest": digest}]},
+        {
+            "registryId": "210987654321",
+            "repositoryName": "shared/server",
+            "imageIds": [{"imageDigest": digest}],
+        },
+    )
+    expected = {"registryId": "210987654321", "repositoryName": "shared/server"}
+    if policy is None:
+        stubber.add_client_error(
+            "get_repository_policy",
+            "RepositoryPolicyNotFoundException",
+            "Repository policy does not exist",
+            expected_params=expected,
+        )
+    else:
+        stubber.add_response(
+            "get_repository_policy",
+            {**expected, "policyText": json.dumps(policy)},
+            expected,
+        )
+    stubber.activate()
+    return client
+
+
+def _pull_policy(principal: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "pull",
+                "Effect": "Allow",
+                "Principal": {"AWS": principal},
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            }
+        ],
+    }
+
+
+def test_the_nodes_can_pull_an_image_of_this_account_or_one_shared_with_it(
+    account: dict[str, Any],
+) -> None:
+    """Issue 10 point 1: an existing image is proven to exist and to be pullable."""
+    same = checks(prod())
+    assert same["image pull"].status == "pass"
+    assert f"in this account ({DEFAULT_ACCOUNT_ID})" in same["image pull"].detail
+    shared = prod(**{"service.image.repository": SHARED})
+    allowed = checks(
+        shared, clients={"ecr": shared_ecr(_pull_policy(f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root"))}
+    )
+    assert allowed["image"].status == "pass"
+    assert allowed["image pull"].status == "pass", allowed["image pull"].detail
+
+
+def test_an_image_of_another_account_that_does_not_share_it_fails(
+    account: dict[str, Any],
+) -> None:
+    shared = prod(**{"service.image.repository": SHARED})
+    other = checks(
+        shared, clients={"ecr": shared_ecr(_pull_policy("arn:aws:iam::999999999999:root"))}
+    )
+    assert other["image pull"].status == "fail"
+    assert f"to arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root" in other["image pull"].detail
+    none = checks(shared, clients={"ecr": shared_ecr(None)})
+    assert none["image pull"].status == "fail"
+    assert "RepositoryPolicyNotFoundException" in none["image pull"].detail
 
 
 def test_main_prints_a_table_and_exits_1_on_a_failure(
