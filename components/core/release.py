@@ -39,7 +39,7 @@ DOCKERFILE = "serving/Dockerfile"
 #: (tests/components/core/test_release.py keeps the two equal).
 IMAGE_CONTEXT = (
     "serving/",
-    "requirements-serving.txt",
+    "requirements-serving.lock",
     "pyproject.toml",
     "README.md",
     "models/iris/",
