@@ -13,6 +13,7 @@ as one message without a traceback.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from typing import Annotated, Any, Literal, get_args
@@ -318,12 +319,8 @@ class NodePoolConfig(_Model):
         for instance_type in value:
             if not _INSTANCE_TYPE.match(instance_type):
                 raise ValueError(f"instance type {instance_type!r} is not of the form family.size")
-            family = catalog.instance_family(instance_type)
-            if family not in catalog.INSTANCE_FAMILIES:
-                raise ValueError(
-                    f"unknown instance family {family!r} in {instance_type!r}; "
-                    f"known ({catalog.CATALOG_DATE}): {sorted(catalog.INSTANCE_FAMILIES)}"
-                )
+            if catalog.instance_info(instance_type) is None:
+                raise ValueError(_unknown_instance_type(instance_type))
         if len(set(value)) != len(value):
             raise ValueError(f"instance types repeat: {value}")
         return value
@@ -341,14 +338,22 @@ class NodePoolConfig(_Model):
                 f"desiredSize {self.desired_size} is greater than maxSize {self.max_size}"
             )
         for instance_type in self.instance_types:
-            family = catalog.INSTANCE_FAMILIES[catalog.instance_family(instance_type)]
-            if family.accelerator != self.accelerator:
-                kind = "GPU (accelerator: nvidia)" if self.accelerator == "nvidia" else "CPU"
-                has = "has NVIDIA GPUs" if family.accelerator == "nvidia" else "has no NVIDIA GPU"
-                raise ValueError(f"a {kind} pool cannot use {instance_type!r}: it {has}")
-            if family.architecture != self.architecture:
+            info = catalog.instance_info(instance_type)
+            if info is None:  # refused by `_types` already
+                continue
+            if info.accelerator not in ("none", "nvidia"):
                 raise ValueError(
-                    f"{instance_type!r} is {family.architecture} "
+                    f"{instance_type!r} carries {info.accelerator} accelerators "
+                    f"({info.accelerator_name}); node pools here are CPU (accelerator: none) "
+                    "or NVIDIA GPU (accelerator: nvidia)"
+                )
+            if info.accelerator != self.accelerator:
+                kind = "GPU (accelerator: nvidia)" if self.accelerator == "nvidia" else "CPU"
+                has = "has NVIDIA GPUs" if info.accelerator == "nvidia" else "has no NVIDIA GPU"
+                raise ValueError(f"a {kind} pool cannot use {instance_type!r}: it {has}")
+            if info.architecture != self.architecture:
+                raise ValueError(
+                    f"{instance_type!r} is {info.architecture} "
                     f"but the pool's architecture is {self.architecture}"
                 )
         if self.max_unavailable is not None and self.max_unavailable_percentage is not None:
@@ -357,8 +362,8 @@ class NodePoolConfig(_Model):
             unknown = [t for t in self.instance_types if t not in catalog.GPUS_PER_INSTANCE]
             if unknown:
                 raise ValueError(
-                    f"GPU count of {unknown} unknown (catalog.GPUS_PER_INSTANCE, "
-                    f"{catalog.CATALOG_DATE}): add it there rather than have it guessed"
+                    f"{unknown} have no whole GPU (fractional-GPU types such as g6f share one "
+                    "GPU between instances), so no pod could request nvidia.com/gpu on them"
                 )
         if self.autoscaled:
             _check_same_size(self.instance_types)
@@ -380,18 +385,25 @@ class NodePoolConfig(_Model):
         return self.root_volume.size_gib or (100 if self.is_gpu else 20)
 
 
+def _unknown_instance_type(instance_type: str) -> str:
+    data = catalog.instance_data()
+    if catalog.known_instance_type(instance_type):
+        return (
+            f"EC2 instance type {instance_type!r} is not in the instance catalog "
+            f"(components/core/data/instances.json of {data.date}: types an EKS node can "
+            "run); regenerate it with scripts/gen_catalog.py if the type is new"
+        )
+    close = difflib.get_close_matches(instance_type, list(data.types), n=3)
+    hint = f"; did you mean {close}?" if close else ""
+    return f"unknown EC2 instance type {instance_type!r} (not in the EC2 API's list){hint}"
+
+
 def _check_same_size(instance_types: list[str]) -> None:
     """cluster-autoscaler models a node group by one template node (its first instance
     type), so every type of an autoscaled pool needs the same vCPUs and memory."""
-    unknown = [t for t in instance_types if t not in catalog.INSTANCE_SIZES]
-    if unknown:
-        raise ValueError(
-            f"vCPUs and memory of {unknown} unknown (catalog.INSTANCE_SIZES, "
-            f"{catalog.CATALOG_DATE}); an autoscaled pool needs them to check its types match"
-        )
-    sizes = {t: catalog.INSTANCE_SIZES[t] for t in instance_types}
-    if len({(s.vcpus, s.memory_gib) for s in sizes.values()}) > 1:
-        listed = ", ".join(f"{t} ({s.vcpus} vCPU, {s.memory_gib} GiB)" for t, s in sizes.items())
+    sizes = {t: catalog.INSTANCE_SIZES[t] for t in instance_types if t in catalog.INSTANCE_SIZES}
+    if len({(s.vcpus, s.memory_mib) for s in sizes.values()}) > 1:
+        listed = ", ".join(f"{t} ({s.vcpus} vCPU, {s.memory_gib:g} GiB)" for t, s in sizes.items())
         raise ValueError(
             "an autoscaled pool's instance types must have equal vCPUs and memory "
             f"(cluster-autoscaler sizes the group from one of them): {listed}"
