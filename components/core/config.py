@@ -30,7 +30,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.core import amis, catalog
-from components.core.subnets import SubnetPlanError, check_fits
+from components.core.subnets import MAX_AZS, SubnetPlanError, check_fits
 
 __all__ = [
     "CONFIG_KEY",
@@ -81,6 +81,10 @@ gateway for all AZs; one-per-az: one per AZ, so an AZ outage leaves the others o
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(pattern=_DNS_LABEL)]
+# A Kubernetes label value (apimachinery validation.IsValidLabelValue) that is also the
+# server's model name (serving/settings.py: not empty, starting with a letter or digit).
+_LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LabelValue = Annotated[str, Field(pattern=_LABEL_VALUE)]
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 
@@ -125,16 +129,19 @@ class NetworkConfig(_Model):
     @model_validator(mode="after")
     def _shape(self) -> NetworkConfig:
         low = 1 if self.allow_single_az else 2
-        if not low <= self.az_count <= 3:
+        if not low <= self.az_count <= MAX_AZS:
             hint = "" if self.allow_single_az else " (1 only with allowSingleAz: true)"
-            raise ValueError(f"azCount must be {low} to 3{hint}, got {self.az_count}")
+            raise ValueError(
+                f"azCount must be {low} to {MAX_AZS} (the subnet plan's slots){hint}, "
+                f"got {self.az_count}"
+            )
         if self.availability_zones is not None and len(self.availability_zones) != self.az_count:
             raise ValueError(
                 f"availabilityZones lists {len(self.availability_zones)} AZs "
                 f"{self.availability_zones} but azCount is {self.az_count}"
             )
         try:
-            check_fits(self.vpc, self.private_prefix, self.public_prefix)
+            check_fits(self.vpc, self.private_prefix, self.public_prefix, self.az_count)
         except SubnetPlanError as exc:
             raise ValueError(f"subnets do not fit the VPC: {exc}") from None
         return self
@@ -470,7 +477,9 @@ class ModelServiceConfig(_Model):
     name: DnsLabel
     namespace: DnsLabel = "models"
     image: ImageRef
-    model_name: DnsLabel
+    model_name: LabelValue
+    """The model's name: the `mlops.dev/model` label value, the server's MODEL_NAME and
+    the `/v2/models/<name>` path segment, so what all three accept (`iris_v2`)."""
     model_prefix: str = Field(pattern=r"^[\w!.*'()/-]+$")
     """Key prefix of the model in the ModelStore bucket (e.g. `iris/1`)."""
     node_pool: str
@@ -480,7 +489,9 @@ class ModelServiceConfig(_Model):
     cpu_request: str = Field(default="500m", pattern=_QUANTITY)
     memory_request: str = Field(default="1Gi", pattern=_QUANTITY)
     gpus: int = Field(default=0, ge=0)
-    target_cpu_utilization: int = Field(default=70, ge=10, le=100)
+    target_cpu_utilization: int = Field(default=70, ge=1, le=2**31 - 1)
+    """HPA `averageUtilization`, percent of the CPU request: above 100 is legal and is the
+    point when pods have no CPU limit and may burst past their request."""
     exposure: Literal["alb-internet-facing", "alb-internal", "nlb-internal", "cluster-ip"] = (
         "alb-internal"
     )

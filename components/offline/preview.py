@@ -279,7 +279,9 @@ def build_plan(
     config, region = _load(project_dir, stack)
     prices = load_prices(region)
     cost = estimate(config, prices)  # before the run: a missing price fails fast
-    kit = _ProgressMocks(progress or sys.stderr, region=region)
+    # Offline, the region's real AZs are unknown (preflight checks them): offer enough.
+    azs = max(4, config.network.az_count)
+    kit = _ProgressMocks(progress or sys.stderr, region=region, az_count=azs)
     try:
         run = run_stack(stack, project_dir=project_dir, mocks=kit)
     finally:

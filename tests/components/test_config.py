@@ -67,9 +67,9 @@ REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "one AZ without the flag",
         _set("network.azCount", 1),
         "platform.network",
-        "azCount must be 2 to 3 (1 only with allowSingleAz: true), got 1",
+        "azCount must be 2 to 6 (the subnet plan's slots) (1 only with allowSingleAz: true), got 1",
     ),
-    ("four AZs", _set("network.azCount", 4), "platform.network", "got 4"),
+    ("seven AZs", _set("network.azCount", 7), "platform.network", "got 7"),
     (
         "unknown NAT strategy",
         _set("network.natStrategy", "per-subnet"),
@@ -380,3 +380,61 @@ def test_accepted_instance_types(dev_raw: Raw, case: str, pool: dict[str, Any]) 
         dev_raw.pop("service", None)
     config = parse_stack_config(dev_raw)
     assert config.node_pools["cpu"].instance_types == pool["instanceTypes"]
+
+
+# Issue 11's other false positives: values Kubernetes and AWS accept.
+ACCEPTED: list[tuple[str, Callable[[Raw], None]]] = [
+    # HPA averageUtilization is a percent of the request; >100 is legal (autoscaling/v2).
+    ("HPA target above 100%", _set("service.targetCpuUtilization", 150)),
+    ("HPA target 1%", _set("service.targetCpuUtilization", 1)),
+    # A label value (63 chars, [-A-Za-z0-9_.], alphanumeric ends), a URL segment, MODEL_NAME.
+    ("model name with underscore", _set("service.modelName", "iris_v2")),
+    ("model name with capitals and dots", _set("service.modelName", "Iris.V2")),
+    ("model name of 63 characters", _set("service.modelName", "m" * 63)),
+    # us-east-1 has six AZs; the subnet plan has six slots.
+    ("four AZs", _set("network.azCount", 4)),
+    ("six AZs", _set("network.azCount", 6)),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
+def test_accepted(dev_raw: Raw, case: str, mutate: Callable[[Raw], None]) -> None:
+    mutate(dev_raw)
+    parse_stack_config(dev_raw)
+
+
+STILL_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    (
+        "HPA target 0",
+        _set("service.targetCpuUtilization", 0),
+        "platform.service.targetCpuUtilization",
+        "greater than or equal to 1",
+    ),
+    (
+        "model name not a label value (slash)",
+        _set("service.modelName", "iris/v2"),
+        "platform.service.modelName",
+        "'iris/v2'",
+    ),
+    (
+        "model name ending in an underscore",
+        _set("service.modelName", "iris_"),
+        "platform.service.modelName",
+        "'iris_'",
+    ),
+    (
+        "model name of 64 characters",
+        _set("service.modelName", "m" * 64),
+        "platform.service.modelName",
+        "should match pattern",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "path", "message"), STILL_REJECTED, ids=[c[0] for c in STILL_REJECTED]
+)
+def test_still_rejected(
+    dev_raw: Raw, case: str, mutate: Callable[[Raw], None], path: str, message: str
+) -> None:
+    test_rejected(dev_raw, case, mutate, path, message)
