@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pytest
 import yaml
 
 from components.cluster import (
