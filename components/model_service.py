@@ -31,8 +31,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.config import ModelServiceConfig, StackConfig
+from components._irsa import irsa_role
 from components.core import iam
+from components.core.config import ModelServiceConfig, StackConfig
 from components.core.manifests import (
     Manifest,
     ServiceSpec,
@@ -46,7 +47,7 @@ from components.core.tags import component_tags
 
 __all__ = ["ModelService", "ModelServiceArgs"]
 
-_PLACEHOLDER = re.compile(r"\$\{(repository|bucket|role_arn|region)\}")
+_PLACEHOLDER = re.compile(r"\$\{(repository|bucket|role_arn|region|digest)\}")
 
 # Kubernetes kinds the renderer emits, and the typed resource for each.
 _TYPED: dict[tuple[str, str], Any] = {
@@ -92,6 +93,15 @@ class ModelServiceArgs:
     Services and pods, and the Ingress or NLB gets a load balancer at once."""
     requires: Sequence[pulumi.Resource] = ()
     """Created before the namespace (and so before everything): the node pools, say."""
+    image_tag: str | None = None
+    """The tag the stack pushed (`ModelRelease`); with `image_digest`, the pods run
+    `<image_repository>:<image_tag>@<image_digest>` and the config's image is ignored."""
+    image_digest: pulumi.Input[str] | None = None
+    """The pushed image's digest, `sha256:<64 hex>`."""
+    model_sha256: str | None = None
+    """The uploaded model's sha256, carried by the pod template (a new model rolls)."""
+    release: Sequence[pulumi.Resource] = ()
+    """The Deployment waits for these: the uploaded model objects and the pushed image."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -111,6 +121,10 @@ class ModelServiceArgs:
         private_subnet_cidrs: Sequence[str] | None = None,
         public_subnet_cidrs: Sequence[str] | None = None,
         requires: Sequence[pulumi.Resource] = (),
+        image_tag: str | None = None,
+        image_digest: pulumi.Input[str] | None = None,
+        model_sha256: str | None = None,
+        release: Sequence[pulumi.Resource] = (),
         tags: Mapping[str, str],
     ) -> ModelServiceArgs:
         """Subnet CIDRs default to the stack's subnet plan (what `Network` builds)."""
@@ -138,6 +152,10 @@ class ModelServiceArgs:
             kubernetes_provider=kubernetes_provider,
             load_balancer_controller=load_balancer_controller,
             requires=tuple(requires),
+            image_tag=image_tag,
+            image_digest=image_digest,
+            model_sha256=model_sha256,
+            release=tuple(release),
             tags=tags,
         )
 
@@ -188,34 +206,32 @@ class ModelService(pulumi.ComponentResource):
             else aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
         )
 
-        role = aws.iam.Role(
-            f"{name}-model-reader",
-            description=f"IRSA role of {service.namespace}/{service.name}: reads its model",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda a: iam.to_json(
-                    iam.irsa_trust(
-                        a[0], a[1], namespace=service.namespace, service_account=service.name
-                    )
-                )
-            ),
-            tags=component_tags(args.tags, "model-service", name=f"{name}-model-reader"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         kms_key: pulumi.Input[str | None] = args.bucket_kms_key_arn
-        policy = aws.iam.RolePolicy(
+        role, policy = irsa_role(
             f"{name}-model-reader",
-            role=role.id,
+            parent=self,
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            namespace=service.namespace,
+            service_account=service.name,
+            description=f"IRSA role of {service.namespace}/{service.name}: reads its model",
+            tags=component_tags(args.tags, "model-service", name=f"{name}-model-reader"),
             policy=pulumi.Output.all(args.bucket_arn, kms_key, region).apply(
                 lambda a: iam.to_json(
                     iam.model_reader(a[0], service.model_prefix, kms_key_arn=a[1], region=a[2])
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
+        image = image_reference("${repository}", service.image)
+        if args.image_digest is not None:
+            # The literal `@sha256:` keeps the renderer's digest logic (pull policy,
+            # checkov) and the tag keeps a readable version label; only the hex is late.
+            image = f"${{repository}}:{args.image_tag}@sha256:${{digest}}"
         spec = ServiceSpec(
             service=service,
-            image=image_reference("${repository}", service.image),
+            image=image,
+            model_sha256=args.model_sha256,
             model_uri=f"s3://${{bucket}}/{service.model_prefix.strip('/')}",
             role_arn="${role_arn}",
             region="${region}",
@@ -230,6 +246,10 @@ class ModelService(pulumi.ComponentResource):
             "role_arn": role.arn,
             "region": region,
         }
+        if args.image_digest is not None:
+            values["digest"] = pulumi.Output.from_input(args.image_digest).apply(
+                lambda digest: digest.removeprefix("sha256:")
+            )
 
         namespace_resource: pulumi.Resource | None = None
         created: dict[tuple[str, str], pulumi.CustomResource] = {}
@@ -248,6 +268,8 @@ class ModelService(pulumi.ComponentResource):
             if kind == "Deployment":
                 # The pods read the model at start: the role's policy must exist first.
                 depends += [created[("ServiceAccount", service.name)], policy]
+                # The pods pull the image and read the model at start: both must exist.
+                depends += args.release
             resource_opts = pulumi.ResourceOptions(
                 parent=self, provider=args.kubernetes_provider, depends_on=depends
             )

@@ -29,6 +29,8 @@ missing price or a stack reference without outputs. Two runs write byte-identica
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import sys
 from collections import Counter
@@ -37,13 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from components.config import (
-    CONFIG_KEY,
-    ConfigError,
-    CostAssumptions,
-    StackConfig,
-    parse_stack_config,
-)
+import pulumi
+
+from components.core.config import ConfigError, CostAssumptions, StackConfig
 from components.core.cost import (
     CostError,
     CostLine,
@@ -61,6 +59,7 @@ from components.core.policies import (
     Resource,
     evaluate,
 )
+from components.core.stackfile import read_stack_file
 from components.offline.diagram import MERMAID_HINT, build_diagram, render
 from components.offline.manifests import write_stack_manifests
 from components.testing import (
@@ -68,7 +67,6 @@ from components.testing import (
     Registration,
     StackRun,
     UnknownStackReferenceError,
-    load_stack_config_file,
     run_stack,
 )
 
@@ -119,10 +117,35 @@ def _secret_key(key: str) -> bool:
     return lowered in _SECRET_KEYS or "kubeconfig" in lowered or lowered.endswith("password")
 
 
+def _asset(value: Any) -> dict[str, str] | None:
+    """A Pulumi asset or archive as plain JSON (a path relative to the working folder, so
+    two clones write the same plan); None for anything else."""
+    for kind, attribute in (
+        (pulumi.FileAsset, "path"),
+        (pulumi.FileArchive, "path"),
+        (pulumi.RemoteAsset, "uri"),
+        (pulumi.RemoteArchive, "uri"),
+    ):
+        if isinstance(value, kind):
+            where = str(getattr(value, attribute))
+            if attribute == "path":
+                path = Path(where)
+                with contextlib.suppress(ValueError):
+                    where = str(path.resolve().relative_to(Path.cwd().resolve()))
+            return {kind.__name__: where}
+    if isinstance(value, pulumi.StringAsset):
+        digest = hashlib.sha256(str(value.text).encode()).hexdigest()
+        return {"StringAsset": f"sha256:{digest}"}
+    return None
+
+
 def mask_secrets(value: Any, *, resource_type: str = "") -> Any:
     """`value` with every Pulumi secret and every credential-like field replaced by MASK."""
     if _is_secret(value):
         return MASK
+    asset = _asset(value)
+    if asset is not None:
+        return asset
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -402,12 +425,10 @@ class Plan:
 
 def _load(project_dir: Path, stack: str) -> tuple[StackConfig | None, str]:
     """The platform config of the stack (None when it has none) and its region."""
-    project, raw = load_stack_config_file(project_dir, stack)
-    key = f"{project}:{CONFIG_KEY}"
-    region = raw.get("aws:region", "us-west-2")
-    if key not in raw:
-        return None, region
-    return parse_stack_config(json.loads(raw[key]), root=key), region
+    stack_file = read_stack_file(project_dir, stack)
+    if stack_file.platform_key not in stack_file.config:
+        return None, stack_file.region
+    return stack_file.platform(), stack_file.region
 
 
 def _production(stack: str, config: StackConfig | None) -> bool:
@@ -431,15 +452,17 @@ def build_plan(
     """
     config, region = _load(project_dir, stack)
     prices = load_prices(region)
-    # Before the run: a missing price fails fast.
     cost = estimate(config, prices) if config is not None else None
     references: dict[str, dict[str, Any]] = {}
     secrets: dict[str, list[str]] = {}
     for name, source in (stack_references or {}).items():
         references[name], secrets[name] = stack_reference_outputs(source, name=name)
+    # Offline, the region's real AZs are unknown (preflight checks them): offer enough.
+    azs = max(4, config.network.az_count) if config is not None else 4
     kit = _ProgressMocks(
         progress or sys.stderr,
         region=region,
+        az_count=azs,
         stack_references=references,
         secret_outputs=secrets,
     )

@@ -366,17 +366,70 @@ def test_every_rule_is_exercised_by_a_break() -> None:
 
 def test_prod_endpoint_rule_fires_only_in_production() -> None:
     public = resource(
-        "eks:index:Cluster", endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"]
+        "eks:index:Cluster",
+        endpointPublicAccess=True,
+        endpointPrivateAccess=False,
+        publicAccessCidrs=["203.0.113.0/24"],
     )
     assert rules_fired(public) == set()
     assert rules_fired(public, production=True) == {"eks-prod-endpoint-private"}
     # Absent means public: both SDKs default the endpoint to public.
     default = resource(
-        "eks:index:Cluster", endpointPublicAccess=None, publicAccessCidrs=["203.0.113.0/24"]
+        "eks:index:Cluster",
+        endpointPublicAccess=None,
+        endpointPrivateAccess=None,
+        publicAccessCidrs=["203.0.113.0/24"],
     )
     assert rules_fired(default, production=True) == {"eks-prod-endpoint-private"}
     private = resource("aws:eks/cluster:Cluster")
     assert rules_fired(private, production=True) == set()
+
+
+def test_prod_may_keep_a_public_endpoint_only_allow_listed_with_private_access_on() -> None:
+    """Issue 10 point 2: prod's day-0 way in is a public endpoint allow-listed to the
+    deploy runners, with private access on so that nodes use the private endpoint."""
+    listed = resource(
+        "eks:index:Cluster",
+        endpointPublicAccess=True,
+        endpointPrivateAccess=True,
+        publicAccessCidrs=["198.51.100.0/24"],
+    )
+    assert rules_fired(listed, production=True) == set()
+    no_private = resource(
+        "eks:index:Cluster",
+        endpointPublicAccess=True,
+        endpointPrivateAccess=False,
+        publicAccessCidrs=["198.51.100.0/24"],
+    )
+    violations = check_resource(no_private, PolicyContext(production=True))
+    assert [v.field for v in violations] == ["endpointPrivateAccess"]
+    open_to_all = resource(
+        "eks:index:Cluster",
+        endpointPublicAccess=True,
+        endpointPrivateAccess=True,
+        publicAccessCidrs=["0.0.0.0/0"],
+    )
+    assert "eks-prod-endpoint-private" in rules_fired(open_to_all, production=True)
+    child = resource(
+        "aws:eks/cluster:Cluster",
+        vpcConfig={
+            "endpointPublicAccess": True,
+            "endpointPrivateAccess": True,
+            "publicAccessCidrs": ["198.51.100.0/24"],
+            "subnetIds": ["s"],
+        },
+    )
+    assert rules_fired(child, production=True) == set()
+    child_no_private = resource(
+        "aws:eks/cluster:Cluster",
+        vpcConfig={
+            "endpointPublicAccess": True,
+            "publicAccessCidrs": ["198.51.100.0/24"],
+            "subnetIds": ["s"],
+        },
+    )
+    violations = check_resource(child_no_private, PolicyContext(production=True))
+    assert [v.field for v in violations] == ["vpcConfig.endpointPrivateAccess"]
 
 
 def test_a_load_balancer_may_open_80_and_443_but_nothing_else() -> None:
@@ -537,10 +590,10 @@ def test_our_stacks_pass_every_mandatory_rule(stack: str) -> None:
     """
     from components.config import parse_stack_config
     from components.offline.preview import policy_resources
-    from components.testing import run_stack
-    from tests.conftest import ROOT, raw_stack_config
+    from tests.components.conftest import shared_run
+    from tests.conftest import raw_stack_config
 
-    run = run_stack(stack, project_dir=ROOT)
+    run = shared_run(stack)
     production = parse_stack_config(raw_stack_config(stack)).environment == "prod"
     report = evaluate(policy_resources(run), PolicyContext(production=production))
     assert report.mandatory == (), "\n".join(str(v) for v in report.mandatory)
@@ -628,7 +681,7 @@ def test_the_bundled_load_balancer_controller_policy_is_not_a_wildcard() -> None
 
 def test_a_remote_eks_component_with_no_visible_props_is_not_flagged() -> None:
     """In a real preview pulumi-eks's component arrives with empty props; its child is checked."""
-    from components.core.policies import EKS_CLUSTER, PolicyContext, Resource, check_resource
+    from components.core.policies.eks import EKS_CLUSTER
 
     empty = Resource(type=EKS_CLUSTER, name="cluster", inputs={})
     assert check_resource(empty, PolicyContext(production=True)) == []
@@ -638,7 +691,7 @@ def test_a_remote_eks_component_with_no_visible_props_is_not_flagged() -> None:
 
 
 def test_wildcards_in_disguise_and_partly_mutable_tags_are_caught() -> None:
-    from components.core.policies import _allows_wildcard
+    from components.core.policies.iam import _allows_wildcard
 
     not_action = {"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}
     service_star = {
@@ -653,3 +706,24 @@ def test_wildcards_in_disguise_and_partly_mutable_tags_are_caught() -> None:
         "aws:ecr/repository:Repository", imageTagMutability="IMMUTABLE_WITH_EXCLUSION"
     )
     assert rules_fired(excluded) == {"ecr-immutable-tags"}
+
+
+def test_every_rule_declared_in_a_service_module_is_registered_once() -> None:
+    """A rule declared on its check but left out of RULES/STACK_RULES would never run."""
+    import importlib
+    import pkgutil
+
+    import components.core.policies as package
+    from components.core.policies import Rule, StackRule
+
+    declared: list[Rule | StackRule] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        declared.extend(
+            value for value in vars(module).values() if isinstance(value, Rule | StackRule)
+        )
+    registered = [*RULES, *STACK_RULES]
+    assert len(declared) == len(registered) == len({id(r) for r in registered})
+    assert {id(r) for r in declared} == {id(r) for r in registered}
