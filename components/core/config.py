@@ -40,6 +40,7 @@ __all__ = [
     "ImageRef",
     "InterfaceEndpoint",
     "KubeconfigAuth",
+    "LogLevel",
     "ModelServiceConfig",
     "ModelStoreConfig",
     "NatStrategy",
@@ -81,6 +82,10 @@ InterfaceEndpoint = Literal["ecr.api", "ecr.dkr", "sts", "logs", "ec2"]
 NatStrategy = Literal["none", "single", "one-per-az"]
 """none: no NAT (private subnets reach AWS only through endpoints); single: one NAT
 gateway for all AZs; one-per-az: one per AZ, so an AZ outage leaves the others online."""
+LogLevel = Literal["debug", "info", "warning", "error"]
+"""The model server's log levels (`serving.settings.LogLevel`: the server image ships
+without `components`, so tests/components/core/test_manifests_serving_env.py keeps the
+two sets equal)."""
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(pattern=_DNS_LABEL)]
@@ -509,7 +514,7 @@ class ServerSettings(_Model):
     request_timeout_ms: int = Field(default=10_000, ge=1)
     drain_timeout_seconds: int = Field(default=20, ge=1)
     intra_op_threads: int = Field(default=1, ge=1)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: LogLevel = "info"
 
 
 class ModelServiceConfig(_Model):
