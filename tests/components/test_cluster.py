@@ -35,21 +35,6 @@ def raw_platform(stack: str) -> dict[str, Any]:
     return copy.deepcopy(document["config"]["mlops-platform:platform"])
 
 
-@pytest.fixture(scope="module")
-def dev() -> StackRun:
-    return run_stack("dev", project_dir=ROOT)
-
-
-@pytest.fixture(scope="module")
-def prod() -> StackRun:
-    return run_stack("prod", project_dir=ROOT)
-
-
-@pytest.fixture(params=["dev", "prod"])
-def stack(request: pytest.FixtureRequest, dev: StackRun, prod: StackRun) -> StackRun:
-    return {"dev": dev, "prod": prod}[request.param]
-
-
 def trust_condition(role: Registration) -> dict[str, str]:
     (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
@@ -287,13 +272,10 @@ def assert_secret_and_name(is_secret: bool, name: str) -> None:
     assert name == "unit"
 
 
-def test_vpc_cni_enforces_network_policies() -> None:
+def test_vpc_cni_enforces_network_policies(dev: StackRun) -> None:
     import json as _json
 
-    from components.testing import run_stack
-    from tests.conftest import ROOT
-
-    run = run_stack("dev", project_dir=ROOT)
+    run = dev
     cni = next(a for a in run.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni")
     assert _json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
     # metrics-server's configuration only places it (test_cluster_addons.py).

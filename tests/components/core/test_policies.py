@@ -590,10 +590,10 @@ def test_our_stacks_pass_every_mandatory_rule(stack: str) -> None:
     """
     from components.config import parse_stack_config
     from components.offline.preview import policy_resources
-    from components.testing import run_stack
-    from tests.conftest import ROOT, raw_stack_config
+    from tests.components.conftest import shared_run
+    from tests.conftest import raw_stack_config
 
-    run = run_stack(stack, project_dir=ROOT)
+    run = shared_run(stack)
     production = parse_stack_config(raw_stack_config(stack)).environment == "prod"
     report = evaluate(policy_resources(run), PolicyContext(production=production))
     assert report.mandatory == (), "\n".join(str(v) for v in report.mandatory)
