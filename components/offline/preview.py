@@ -244,19 +244,9 @@ def policy_resources(run: StackRun) -> list[Resource]:
     ]
 
 
-def _asset(value: Any) -> Any:
-    """Assets and archives (the uploaded model's `FileAsset`) as what they point at."""
-    for kind in ("path", "uri", "text"):
-        found = getattr(value, kind, None)
-        if isinstance(found, str):
-            return {"asset": type(value).__name__, kind: found}
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
 def _write_json(path: Path, document: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=_asset)
-    path.write_text(text + "\n")
+    path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path
 
 
