@@ -49,6 +49,7 @@ class Platform(pulumi.ComponentResource):
         # that costs nothing, not a failed rollout after the cluster was built.
         project_dir = Path(pulumi.get_root_directory() or ".")
         model = release_model(config, project_dir)
+        kubeconfig_auth = load_kubeconfig_auth()
         super().__init__("mlops:platform:Platform", name, None, opts)
         self.project_dir = project_dir
         tags = stack_tags(pulumi.get_project(), pulumi.get_stack(), config.tags)
@@ -66,7 +67,7 @@ class Platform(pulumi.ComponentResource):
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=private_subnets,
                 tags=tags,
-                kubeconfig_auth=load_kubeconfig_auth(),
+                kubeconfig_auth=kubeconfig_auth,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
