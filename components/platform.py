@@ -104,7 +104,9 @@ class Platform(pulumi.ComponentResource):
         # ---- workload (issue 5): the model store needs nothing from the cluster.
         self.model_store = ModelStore(
             "model-store",
-            ModelStoreArgs.from_config(config.model_store, tags=tags),
+            ModelStoreArgs.from_config(
+                config.model_store, tags=tags, environment=config.environment
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.outputs.update(
