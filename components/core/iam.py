@@ -117,6 +117,10 @@ def irsa_trust(
 
     Both `sub` (exactly `system:serviceaccount:<ns>:<sa>`) and `aud` (`sts.amazonaws.com`)
     are checked with StringEquals, so no other pod, namespace or audience can assume it.
+    The audience is `sts.amazonaws.com` in every partition, China included: it is the
+    pod identity webhook's token audience, not an endpoint (eksctl#1910,
+    terraform-aws-eks#1704 and #2700: `sts.amazonaws.com.cn` fails with "Incorrect token
+    audience").
     """
     host = issuer_host(oidc_issuer)
     return {
