@@ -127,7 +127,9 @@ class Platform(pulumi.ComponentResource):
         # The model store needs nothing from the cluster.
         self.model_store = ModelStore(
             "model-store",
-            ModelStoreArgs.from_config(config.model_store, tags=tags),
+            ModelStoreArgs.from_config(
+                config.model_store, tags=tags, environment=config.environment
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.outputs.update(

@@ -334,6 +334,8 @@ class NodePoolConfig(_Model):
     """The EKS AMI release version, pinned so nodes roll only when you change it."""
     min_size: int = Field(ge=0)
     desired_size: int = Field(ge=0)
+    """The pool's size; on an autoscaled pool only its size at creation (clamped into
+    [minSize, maxSize]): cluster-autoscaler owns it from then on."""
     max_size: int
     autoscaled: bool = True
     """cluster-autoscaler owns the size; `pulumi up` then ignores `desiredSize` drift."""
@@ -364,13 +366,20 @@ class NodePoolConfig(_Model):
     def _consistent(self) -> NodePoolConfig:
         if self.max_size < 1:
             raise ValueError(f"maxSize must be at least 1, got {self.max_size}")
-        if self.min_size > self.desired_size:
+        if self.min_size > self.max_size:
+            raise ValueError(f"minSize {self.min_size} is greater than maxSize {self.max_size}")
+        # An autoscaled pool's desiredSize is only its size at creation (`pulumi up` then
+        # ignores it; cluster-autoscaler owns it), so it is clamped into [minSize, maxSize]
+        # rather than refused: raising minSize must not also demand a meaningless edit.
+        if not self.autoscaled and self.min_size > self.desired_size:
             raise ValueError(
-                f"minSize {self.min_size} is greater than desiredSize {self.desired_size}"
+                f"minSize {self.min_size} is greater than desiredSize {self.desired_size} "
+                "(autoscaled: false, so desiredSize is the pool's size)"
             )
-        if self.desired_size > self.max_size:
+        if not self.autoscaled and self.desired_size > self.max_size:
             raise ValueError(
-                f"desiredSize {self.desired_size} is greater than maxSize {self.max_size}"
+                f"desiredSize {self.desired_size} is greater than maxSize {self.max_size} "
+                "(autoscaled: false, so desiredSize is the pool's size)"
             )
         for instance_type in self.instance_types:
             info = catalog.instance_info(instance_type)
@@ -403,6 +412,12 @@ class NodePoolConfig(_Model):
         if self.autoscaled:
             _check_same_size(self.instance_types)
         return self
+
+    @property
+    def initial_desired_size(self) -> int:
+        """The size EKS is given: `desiredSize`, within [minSize, maxSize] as EKS requires
+        (an autoscaled pool's is used only when the node group is created)."""
+        return min(max(self.desired_size, self.min_size), self.max_size)
 
     @property
     def gpus_per_node(self) -> int:
@@ -457,6 +472,10 @@ class ModelStoreConfig(_Model):
     keep_last_images: int = Field(default=20, ge=1)
     force_destroy: bool = False
     """Let `pulumi destroy` delete a bucket that still holds models (dev)."""
+    protect: bool | None = None
+    """Protect the bucket, the image repository and the KMS key (`protect=True`): Pulumi
+    then refuses to delete or replace them (a destroy, or a change such as
+    `kmsEncryption` that replaces the repository). Default: on in `environment: prod`."""
 
 
 # --------------------------------------------------------------------------- model service

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from components.core.constants import AUTOSCALED_TAG
+
 __all__ = [
     "CLUSTER_ADMIN_ACCESS_POLICY",
     "CNI_POLICY",
@@ -115,6 +117,10 @@ def irsa_trust(
 
     Both `sub` (exactly `system:serviceaccount:<ns>:<sa>`) and `aud` (`sts.amazonaws.com`)
     are checked with StringEquals, so no other pod, namespace or audience can assume it.
+    The audience is `sts.amazonaws.com` in every partition, China included: it is the
+    pod identity webhook's token audience, not an endpoint (eksctl#1910,
+    terraform-aws-eks#1704 and #2700: `sts.amazonaws.com.cn` fails with "Incorrect token
+    audience").
     """
     host = issuer_host(oidc_issuer)
     return {
@@ -136,12 +142,18 @@ def irsa_trust(
 
 
 def model_reader(
-    bucket_arn: str, prefix: str, *, kms_key_arn: str | None = None, region: str | None = None
+    bucket_arn: str,
+    prefix: str,
+    *,
+    kms_key_arn: str | None = None,
+    region: str | None = None,
+    dns_suffix: str = "amazonaws.com",
 ) -> PolicyDocument:
     """Read one model prefix: `s3:GetObject` under it, `s3:ListBucket` limited to it.
 
     With SSE-KMS, reading also needs `kms:Decrypt` on the bucket's key, allowed only
-    when S3 calls KMS on the reader's behalf (`kms:ViaService`).
+    when S3 calls KMS on the reader's behalf (`kms:ViaService`, S3's endpoint host in the
+    partition: `s3.<region>.amazonaws.com`, `s3.cn-north-1.amazonaws.com.cn` in China).
     """
     key_prefix = prefix.strip("/")
     statements: list[dict[str, Any]] = [
@@ -162,7 +174,7 @@ def model_reader(
     if kms_key_arn is not None:
         condition: dict[str, Any] = {}
         if region is not None:
-            condition = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+            condition = {"StringEquals": {"kms:ViaService": f"s3.{region}.{dns_suffix}"}}
         statement: dict[str, Any] = {
             "Sid": "DecryptModelObjects",
             "Effect": "Allow",
@@ -218,9 +230,11 @@ def cluster_autoscaler_policy(
     """cluster-autoscaler's least privilege: resize only this cluster's node groups.
 
     Writes are allowed only on Auto Scaling groups tagged
-    `k8s.io/cluster-autoscaler/<cluster>=owned`, the tag EKS managed node groups carry;
-    reads are account-wide because the Describe APIs do not support resource scoping.
+    `k8s.io/cluster-autoscaler/<cluster>=owned`, the tag EKS managed node groups carry,
+    and `mlops.dev/autoscaled=true`, which only `autoscaled: true` pools carry; reads are
+    account-wide because the Describe APIs do not support resource scoping.
     """
+    autoscaled_key, autoscaled_value = AUTOSCALED_TAG
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -234,7 +248,8 @@ def cluster_autoscaler_policy(
                 "Resource": "*",
                 "Condition": {
                     "StringEquals": {
-                        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"
+                        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned",
+                        f"aws:ResourceTag/{autoscaled_key}": autoscaled_value,
                     }
                 },
             },
