@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile preflight clean
+.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile preflight prices catalog clean
 
 $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ manifests: $(STAMP)
 ## ARGS="--model-bucket NAME" also checks that the model is in an existing bucket.
 preflight: $(STAMP)
 	$(BIN)/python -m components.offline.preflight --stack $(STACK) $(ARGS)
+
+## Refresh components/core/data/prices.json from the AWS Price List API, every commercial
+## region (AWS credentials needed; read-only pricing:GetProducts).
+prices: $(STAMP)
+	$(BIN)/python scripts/gen_prices.py aws
+
+## Refresh components/core/data/instances.json from ec2:DescribeInstanceTypes (credentials).
+catalog: $(STAMP)
+	$(BIN)/python scripts/gen_catalog.py aws --region $${AWS_REGION:-us-east-1}
 
 ## Wall time of the prod offline plan beside the bare SDK import time (not a test).
 bench-plan: $(STAMP)

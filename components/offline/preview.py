@@ -278,7 +278,7 @@ def build_plan(
     """Run the stack offline and write build/<stack>/*; raises ConfigError or CostError."""
     config, region = _load(project_dir, stack)
     prices = load_prices(region)
-    cost = estimate(config, prices)  # before the run: a missing price fails fast
+    cost = estimate(config, prices)  # a missing price marks its line unknown, not an error
     # Offline, the region's real AZs are unknown (preflight checks them): offer enough.
     azs = max(4, config.network.az_count)
     kit = _ProgressMocks(progress or sys.stderr, region=region, az_count=azs)
