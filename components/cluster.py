@@ -9,10 +9,12 @@ IRSA role, kube-proxy, the pod identity agent), and a Kubernetes provider for wo
 Add-ons that run as Deployments (CoreDNS, metrics-server, the EBS CSI controller) and the
 Helm releases need nodes; `ClusterAddons` creates them after the node pools exist.
 
-With the public endpoint off (prod), everything that talks to the Kubernetes API (the
-Helm releases, the workloads) does so through the private endpoint: run `pulumi up` from
-inside the VPC or a network routed to it, listed in `cluster.apiAccessCidrs`, which opens
-443 on the cluster security group to it.
+The private endpoint is always on (nodes and pods use it). The shipped stacks keep the
+public endpoint too, open only to `publicAccessCidrs` (the deploy runners), so the first
+`pulumi up` reaches the API from outside a VPC it is creating. With the public endpoint
+off, everything that talks to the Kubernetes API (the Helm releases, the workloads) does
+so through the private endpoint: run `pulumi up` from a network routed to the VPC, listed
+in `cluster.apiAccessCidrs`, which opens 443 on the cluster security group to it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +33,13 @@ import pulumi_kubernetes as k8s
 
 from components._irsa import irsa_role
 from components.core import iam
-from components.core.config import ClusterConfig
+from components.core.config import ClusterConfig, KubeconfigAuth
 from components.core.constants import CONTROL_PLANE_LOG_TYPES
 from components.core.tags import component_tags
 
 __all__ = [
     "CONTROL_PLANE_LOG_TYPES",
+    "AddonTarget",
     "Cluster",
     "ClusterArgs",
     "creator_admin_transform",
@@ -70,6 +73,9 @@ class ClusterArgs:
     vpc_cni_version: str
     kube_proxy_version: str
     pod_identity_agent_version: str
+    kubeconfig_auth: KubeconfigAuth = field(default_factory=KubeconfigAuth)
+    """The AWS profile and role `aws eks get-token` uses in the kubeconfig (and so the
+    Kubernetes provider): the AWS provider's own (`components.config.load_kubeconfig_auth`)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,6 +86,7 @@ class ClusterArgs:
         vpc_id: pulumi.Input[str],
         private_subnet_ids: Sequence[pulumi.Input[str]],
         tags: Mapping[str, str],
+        kubeconfig_auth: KubeconfigAuth | None = None,
     ) -> ClusterArgs:
         return cls(
             cluster_name=config.name,
@@ -95,6 +102,7 @@ class ClusterArgs:
             vpc_cni_version=config.addons.vpc_cni,
             kube_proxy_version=config.addons.kube_proxy,
             pod_identity_agent_version=config.addons.pod_identity_agent,
+            kubeconfig_auth=kubeconfig_auth or KubeconfigAuth(),
             tags=tags,
         )
 
@@ -153,30 +161,41 @@ def _cidr_slug(cidr: str) -> str:
     return re.sub(r"[./]", "-", cidr)
 
 
+@dataclass(frozen=True)
+class AddonTarget:
+    """Where a component installs EKS managed add-ons: the cluster, names, tags, order."""
+
+    parent: pulumi.Resource
+    prefix: str
+    """Add-on resources are named `<prefix>-<add-on name>`."""
+    cluster_name: pulumi.Input[str]
+    tags: Callable[[str], Mapping[str, str]]
+    """The tags of the resource named `<prefix>-<suffix>`, given the suffix."""
+    after: Sequence[pulumi.Resource] = ()
+    """Created first (the node pools, for add-ons that run as Deployments)."""
+
+
 def managed_addon(
-    parent: pulumi.Resource,
-    resource_name: str,
-    *,
-    cluster_name: pulumi.Input[str],
+    target: AddonTarget,
     addon_name: str,
     version: str,
-    tags: Mapping[str, str],
+    *,
     role_arn: pulumi.Input[str] | None = None,
     configuration: Mapping[str, Any] | None = None,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> aws.eks.Addon:
     """An EKS managed add-on at a pinned version; EKS's own settings give way to ours."""
     return aws.eks.Addon(
-        resource_name,
-        cluster_name=cluster_name,
+        f"{target.prefix}-{addon_name}",
+        cluster_name=target.cluster_name,
         addon_name=addon_name,
         addon_version=version,
         service_account_role_arn=role_arn,
         configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
         resolve_conflicts_on_create="OVERWRITE",
         resolve_conflicts_on_update="OVERWRITE",
-        tags=dict(tags),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        tags=dict(target.tags(addon_name)),
+        opts=pulumi.ResourceOptions(parent=target.parent, depends_on=[*target.after, *depends_on]),
     )
 
 
@@ -284,6 +303,18 @@ class Cluster(pulumi.ComponentResource):
             # cluster would silently move to extended support at six times the price.
             # STANDARD upgrades it instead; the config refuses extended versions anyway.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            # The kubeconfig (and so our Kubernetes provider) authenticates as the AWS
+            # provider does: pulumi-eks writes the profile as AWS_PROFILE into the exec
+            # environment and the role as `--role-arn` (KubeconfigOptionsArgs docs in
+            # pulumi_eks/_inputs.py and Cluster.get_kubeconfig in pulumi_eks/cluster.py).
+            provider_credential_opts=(
+                eks.KubeconfigOptionsArgs(
+                    profile_name=args.kubeconfig_auth.profile,
+                    role_arn=args.kubeconfig_auth.role_arn,
+                )
+                if args.kubeconfig_auth.profile or args.kubeconfig_auth.role_arn
+                else None
+            ),
             tags=tags("eks"),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -327,27 +358,9 @@ class Cluster(pulumi.ComponentResource):
         fields = cluster.kubeconfig_json.apply(kubeconfig_fields)
         cluster_name = fields.apply(lambda f: f[0])
 
-        def addon(
-            addon_name: str,
-            version: str,
-            *,
-            role_arn: pulumi.Input[str] | None = None,
-            configuration: Mapping[str, Any] | None = None,
-            depends_on: Sequence[pulumi.Resource] = (),
-        ) -> aws.eks.Addon:
-            return managed_addon(
-                self,
-                f"{name}-{addon_name}",
-                cluster_name=cluster_name,
-                addon_name=addon_name,
-                version=version,
-                role_arn=role_arn,
-                configuration=configuration,
-                tags=tags(addon_name),
-                depends_on=depends_on,
-            )
-
-        vpc_cni = addon(
+        target = AddonTarget(self, name, cluster_name, tags)
+        vpc_cni = managed_addon(
+            target,
             "vpc-cni",
             args.vpc_cni_version,
             role_arn=cni_role.arn,
@@ -355,8 +368,10 @@ class Cluster(pulumi.ComponentResource):
             configuration={"enableNetworkPolicy": "true"},
             depends_on=[cni_policy],
         )
-        kube_proxy = addon("kube-proxy", args.kube_proxy_version)
-        pod_identity = addon("eks-pod-identity-agent", args.pod_identity_agent_version)
+        kube_proxy = managed_addon(target, "kube-proxy", args.kube_proxy_version)
+        pod_identity = managed_addon(
+            target, "eks-pod-identity-agent", args.pod_identity_agent_version
+        )
 
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(cluster.kubeconfig_json)  # type: ignore[arg-type]
         provider = k8s.Provider(

@@ -11,10 +11,16 @@ Public API, for this repo's tests and for the stacks that import our components:
 or, around a single component, with `pulumi.runtime.set_mocks(PlatformMocks(), ...)`
 and `@pulumi.runtime.test` (see `examples/consumer/test_stack.py`).
 
+A program that reads another stack (`pulumi.StackReference`) gets that stack's outputs
+from `PlatformMocks(stack_references={"org/project/stack": outputs})`, for instance the
+outputs of the platform's own offline run (`run_stack("dev", project_dir=...).outputs`);
+see `examples/second-model/`. A reference the kit was not given fails the run, naming it.
+
 `PlatformMocks` records every registration (type, name, inputs, parent URN, custom or
 component), answers with outputs in AWS's formats (ids like `vpc-0…`, ARNs with a fixed
 account and the stack's region, AZ names, SSM AMI parameters, the outputs of
-`pulumi_eks.Cluster`), and, with `moto=True`, also creates VPCs, subnets, route tables,
+`pulumi_eks.Cluster`, the digest a `pulumi_docker_build.Image` push answers), and,
+with `moto=True`, also creates VPCs, subnets, route tables,
 security groups, launch templates and IAM roles and policies in moto, so AWS's own
 rules (overlapping CIDRs, malformed policy documents) fail the test with AWS's text.
 Ids and physical names are derived from the URN, so two runs give identical results.
@@ -29,7 +35,7 @@ import json
 import runpy
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,13 +55,20 @@ __all__ = [
     "PlatformMocks",
     "Registration",
     "StackRun",
+    "UnknownStackReferenceError",
     "load_stack_config_file",
+    "reveal_secrets",
     "run_program",
     "run_stack",
 ]
 
 ACCOUNT_ID = "123456789012"
 STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
+class UnknownStackReferenceError(LookupError):
+    """The program read a stack the kit was given no outputs for."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,8 @@ class Registration:
     """Property paths the engine is told to ignore, as sent on the wire (camelCase)."""
     transforms: int = 0
     """How many resource transforms the registration carries (they run in the engine)."""
+    read: bool = False
+    """Read, not created: a `StackReference` or a resource's `.get(...)`."""
 
     @property
     def is_component(self) -> bool:
@@ -116,6 +131,25 @@ class StackRun:
             chain.append(index[parent])
             parent = index[parent].parent
         return chain
+
+
+#: How the SDK marks a secret value in a registration's inputs (pulumi/runtime/rpc.py).
+_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+
+
+def reveal_secrets(value: Any) -> Any:
+    """`value` with every secret wrapper the SDK put around recorded inputs removed.
+
+    Registrations keep secrets wrapped (`{<sig>: <secret sig>, "value": ...}`) so the
+    preview can mask them; a test that asserts on a secret's content unwraps it here.
+    """
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1] and "value" in value:
+            return reveal_secrets(value["value"])
+        return {k: reveal_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal_secrets(v) for v in value]
+    return value
 
 
 def _stable_hex(*parts: str, length: int = 17) -> str:
@@ -205,12 +239,35 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        registered = self.resources.get(response.urn)
+        self._kit._record(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent or None,
+                custom=True,
+                inputs=_ints(rpc.deserialize_properties(request.properties)),
+                outputs=dict(registered.state) if registered else {},
+                id=request.id,
+                dependencies=tuple(request.dependencies),
+                provider=request.provider or None,
+                read=True,
+            )
+        )
+        return response
+
 
 class PlatformMocks(pulumi.runtime.Mocks):
     """Records every registration and answers with AWS-shaped outputs.
 
     `outputs` maps a type token to a function `(name, inputs) -> extra outputs`, for
     resource types of your own (it is consulted before the built-in table).
+    `stack_references` maps a referenced stack's full name (`org/project/stack`, as the
+    program passes it to `pulumi.StackReference`) to that stack's outputs, as
+    `pulumi stack output --json` prints them; `secret_outputs` names the secret ones.
     """
 
     def __init__(
@@ -221,6 +278,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         az_count: int = 4,
         moto: bool = False,
         outputs: Mapping[str, Callable[[str, dict[str, Any]], dict[str, Any]]] | None = None,
+        stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+        secret_outputs: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -228,6 +287,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         self.registrations: list[Registration] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._custom_outputs = dict(outputs or {})
+        self.stack_references = {k: dict(v) for k, v in (stack_references or {}).items()}
+        self._secret_outputs = {k: sorted(v) for k, v in (secret_outputs or {}).items()}
         self._lock = threading.Lock()
         self._moto = _MotoBacking(region) if moto else None
 
@@ -235,11 +296,24 @@ class PlatformMocks(pulumi.runtime.Mocks):
         """The monitor to hand to `pulumi.runtime.set_mocks(..., monitor=...)`."""
         return _RecordingMonitor(self)
 
-    def install(self, *, project: str, stack: str, preview: bool = False) -> None:
-        """`pulumi.runtime.set_mocks` with this kit's recording monitor."""
+    def install(
+        self,
+        *,
+        project: str,
+        stack: str,
+        preview: bool = False,
+        root_directory: str | Path | None = None,
+    ) -> None:
+        """`pulumi.runtime.set_mocks` with this kit's recording monitor.
+
+        `root_directory` is what `pulumi.get_root_directory()` answers (the folder of
+        `Pulumi.yaml`, where the stack finds its model and build context); default: the
+        current directory (the SDK's mocks would answer a placeholder string).
+        """
         pulumi.runtime.set_mocks(
             self, project=project, stack=stack, preview=preview, monitor=self.monitor()
         )
+        SETTINGS.root_directory = str(Path(root_directory or Path.cwd()).resolve())
 
     def close(self) -> None:
         if self._moto is not None:
@@ -255,6 +329,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
         inputs = _ints(dict(args.inputs))
+        if args.typ == STACK_REFERENCE_TYPE:
+            return self._stack_reference(str(args.resource_id or inputs.get("name")))
         if not args.custom and args.typ != "eks:index:Cluster":
             return None, {}
         key = f"{args.typ}::{args.name}"
@@ -298,6 +374,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "id": "aws",
                 "reverseDnsPrefix": "com.amazonaws",
             }
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            registry = str(args.args.get("registryId") or self.account_id)
+            endpoint = f"https://{registry}.dkr.ecr.{self.region}.amazonaws.com"
+            return {
+                "authorizationToken": "QVdTOm9mZmxpbmUtdG9rZW4=",
+                "expiresAt": "2099-01-01T00:00:00Z",
+                "id": self.region,
+                "password": "offline-token",
+                "proxyEndpoint": endpoint,
+                "registryId": registry,
+                "userName": "AWS",
+            }
         if token == "aws:ssm/getParameter:getParameter":
             name = str(args.args.get("name", ""))
             return {
@@ -310,6 +398,20 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "insecureValue": f"ami-0{_stable_hex(name)}",
             }
         return {}
+
+    def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
+        """What the engine reads for a `StackReference`: the stack's name and outputs."""
+        if stack not in self.stack_references:
+            known = sorted(self.stack_references) or "none"
+            raise UnknownStackReferenceError(
+                f"the program reads stack {stack!r}, but the mocks were given no outputs for it "
+                f"(PlatformMocks(stack_references=...); known: {known})"
+            )
+        return stack, {
+            "name": stack,
+            "outputs": self.stack_references[stack],
+            "secretOutputNames": self._secret_outputs.get(stack, []),
+        }
 
     # ----------------------------------------------------------------- outputs
 
@@ -396,6 +498,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
             )
         elif typ == "eks:index:Cluster":
             out.update(self._eks_cluster_outputs(logical, key, inputs))
+        elif typ == "docker-build:index:Image":
+            # What a push answers: the manifest's digest and `<first tag>@<digest>`.
+            digest = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+            pushed = [str(t) for t in inputs.get("tags") or []]
+            out.update(
+                digest=digest,
+                ref=f"{pushed[0]}@{digest}" if pushed and inputs.get("push") else "",
+                contextHash=_stable_hex(key, "context", length=64),
+            )
         return out
 
     def _eks_cluster_outputs(
@@ -405,10 +516,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         cluster_name = str(
             (inputs or {}).get("name") or f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
         )
+        credentials = (inputs or {}).get("providerCredentialOpts") or {}
         oidc_id = _stable_hex(key, "oidc", length=32).upper()
         issuer = f"oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"
         endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com"
-        kubeconfig = {
+        kubeconfig: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
@@ -439,6 +551,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 }
             ],
         }
+        # As pulumi-eks renders `providerCredentialOpts`: the role as `--role-arn`, the
+        # profile as AWS_PROFILE in the exec environment (KubeconfigOptionsArgs docs).
+        exec_ = kubeconfig["users"][0]["user"]["exec"]
+        if credentials.get("roleArn"):
+            exec_["args"] += ["--role-arn", credentials["roleArn"]]
+        if credentials.get("profileName"):
+            exec_["env"] = [{"name": "AWS_PROFILE", "value": credentials["profileName"]}]
         return {
             "clusterName": cluster_name,
             "endpoint": endpoint,
@@ -554,6 +673,7 @@ def run_program(
     config: Mapping[str, Any] | None = None,
     mocks: PlatformMocks | None = None,
     preview: bool = False,
+    root_directory: str | Path | None = None,
 ) -> StackRun:
     """Run `program` (a function that builds resources) under the mocks and record it.
 
@@ -572,7 +692,7 @@ def run_program(
         # As `pulumi.runtime.test` does: a failed earlier run must not leak its RPCs here.
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
-        kit.install(project=project, stack=stack, preview=preview)
+        kit.install(project=project, stack=stack, preview=preview, root_directory=root_directory)
         pulumi.runtime.set_all_config(full_config)
         root = pulumi.runtime.get_root_resource()
 
@@ -635,5 +755,11 @@ def run_stack(
             runpy.run_path(str(path), run_name="__main__")
 
     return run_program(
-        main, project=project, stack=stack, config=merged, mocks=mocks, preview=preview
+        main,
+        project=project,
+        stack=stack,
+        config=merged,
+        mocks=mocks,
+        preview=preview,
+        root_directory=root_dir,
     )
