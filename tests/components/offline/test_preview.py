@@ -89,6 +89,7 @@ def _project(tmp_path: Path, extra: str = "") -> Path:
     """A copy of the dev stack whose program adds `extra` after the platform."""
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "models", tmp_path / "models")  # the stack's modelSource
     program = (ROOT / "__main__.py").read_text()
     (tmp_path / "__main__.py").write_text(
         "import pulumi\nimport pulumi_aws as aws\n" + program + "\n" + textwrap.dedent(extra)
