@@ -54,8 +54,9 @@ class ObservabilityArgs:
     cluster_name: pulumi.Input[str]
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
-    estimate_max: float
-    """The cost estimate's monthly maximum (`core.cost.estimate(...).total[1]`)."""
+    estimate_max: float | None = None
+    """The cost estimate's monthly maximum (`core.cost.estimate(...).total[1]`); None: no
+    budget."""
     service_hostname: pulumi.Input[str | None] | None = None
     """The service's load balancer hostname: the lookups of its ARN suffixes wait on it."""
     requires: Sequence[pulumi.Resource] = ()
@@ -152,7 +153,7 @@ class Observability(pulumi.ComponentResource):
         self.dashboard_name = dashboard.dashboard_name
 
         budget = config.observability.budget
-        if budget.enabled:
+        if budget.enabled and args.estimate_max is not None:
             limit = budget_limit(args.estimate_max, budget.margin_percent)
             notifications = [
                 aws.budgets.BudgetNotificationArgs(

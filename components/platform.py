@@ -53,6 +53,7 @@ class Platform(pulumi.ComponentResource):
         # that costs nothing, not a failed rollout after the cluster was built.
         project_dir = Path(pulumi.get_root_directory() or ".")
         model = release_model(config, project_dir)
+        budget_base = budget_estimate(config)
         super().__init__("mlops:platform:Platform", name, None, opts)
         self.project_dir = project_dir
         tags = stack_tags(pulumi.get_project(), pulumi.get_stack(), config.tags)
@@ -145,22 +146,16 @@ class Platform(pulumi.ComponentResource):
         # Model stacks of other teams (examples/second-model) need the controller for an
         # ALB or NLB exposure; they read whether this platform runs one.
         self.outputs["loadBalancerController"] = self.load_balancer_controller is not None
-        self._build_observability(config, tags)
+        self._build_observability(config, budget_base, tags)
 
         self.register_outputs(self.outputs)
 
-    def _build_observability(self, config: StackConfig, tags: Mapping[str, str]) -> None:
+    def _build_observability(
+        self, config: StackConfig, estimate_max: float | None, tags: Mapping[str, str]
+    ) -> None:
         self.observability = None
         if not config.observability.enabled:
             return
-        region = pulumi.Config("aws").get("region") or "us-west-2"
-        try:
-            estimate_max = estimate(config, load_prices(region)).total[1]
-        except CostError as exc:
-            raise ConfigError(
-                f"observability.budget: the budget's limit comes from the cost estimate, "
-                f"which failed: {exc}"
-            ) from None
         service = self.model_service
         self.observability = Observability(
             "observability",
@@ -282,6 +277,22 @@ class Platform(pulumi.ComponentResource):
         """Export the platform's outputs as the stack's outputs."""
         for key, value in self.outputs.items():
             pulumi.export(key, value)
+
+
+def budget_estimate(config: StackConfig) -> float | None:
+    """The cost estimate's monthly maximum, for the budget; read before any resource, so a
+    region without prices is a config error that costs nothing."""
+    observability = config.observability
+    if not (observability.enabled and observability.budget.enabled):
+        return None
+    region = pulumi.Config("aws").get("region") or "us-west-2"
+    try:
+        return estimate(config, load_prices(region)).total[1]
+    except CostError as exc:
+        raise ConfigError(
+            "observability.budget: its limit comes from the cost estimate, which failed: "
+            f"{exc} (or set observability.budget.enabled: false)"
+        ) from None
 
 
 def release_model(config: StackConfig, project_dir: Path) -> ModelArtifact | None:

@@ -212,6 +212,10 @@ _ARN = {
     "aws:ec2/subnet:Subnet": ("ec2", "subnet/{id}", False),
     "aws:ec2/securityGroup:SecurityGroup": ("ec2", "security-group/{id}", False),
     "aws:ec2/launchTemplate:LaunchTemplate": ("ec2", "launch-template/{id}", False),
+    "aws:sns/topic:Topic": ("sns", "{name}", False),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "alarm:{name}", False),
+    "aws:cloudwatch/dashboard:Dashboard": ("cloudwatch", "dashboard/{name}", True),
+    "aws:budgets/budget:Budget": ("budgets", "budget/{name}", True),
 }
 
 
