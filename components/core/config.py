@@ -46,6 +46,7 @@ __all__ = [
     "NatStrategy",
     "NetworkConfig",
     "NodePoolConfig",
+    "ObservabilityConfig",
     "StackConfig",
     "kubeconfig_auth",
     "parse_stack_config",
@@ -633,6 +634,59 @@ class CostAssumptions(_Model):
     """Server images kept in ECR."""
 
 
+# --------------------------------------------------------------------------- observability
+
+
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+
+
+class ContainerInsightsConfig(_Model):
+    """The `amazon-cloudwatch-observability` EKS add-on: node, pod and container metrics in
+    the `ContainerInsights` namespace and the pods' logs in CloudWatch Logs."""
+
+    enabled: bool | None = None
+    """None: on in prod, off elsewhere."""
+    version: str = Field(pattern=r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+    """The add-on version, pinned (`aws eks describe-addon-versions --addon-name
+    amazon-cloudwatch-observability`)."""
+    log_retention_days: int = 30
+    """Retention of the add-on's log groups (`/aws/containerinsights/<cluster>/...`),
+    which the stack creates first so they do not default to never expiring."""
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return _check_retention(value)
+
+
+class SloConfig(_Model):
+    """The service level the alarms hold the load balancer to."""
+
+    p99_latency_ms: int = Field(default=1000, ge=1, le=300_000)
+    """p99 target response time, at the load balancer."""
+    error_rate_percent: float = Field(default=1.0, gt=0, le=100)
+    """Share of requests answered 5xx by the pods, over 5 minutes."""
+
+
+class BudgetConfig(_Model):
+    """A monthly AWS Budget from the cost estimate."""
+
+    enabled: bool = True
+    margin_percent: int = Field(default=20, ge=0, le=1000)
+    """The limit is the estimate's maximum plus this margin."""
+
+
+class ObservabilityConfig(_Model):
+    """Alarms, their SNS topic, a dashboard, a budget and Container Insights."""
+
+    enabled: bool = True
+    container_insights: ContainerInsightsConfig | None = None
+    alarm_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = Field(default_factory=list)
+    """Email addresses subscribed to the alarm topic (each confirms once, by email)."""
+    slo: SloConfig = Field(default_factory=SloConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+
+
 # --------------------------------------------------------------------------- stack
 
 
@@ -647,6 +701,7 @@ class StackConfig(_Model):
     model_store: ModelStoreConfig = Field(default_factory=ModelStoreConfig)
     service: ModelServiceConfig | None = None
     cost: CostAssumptions = Field(default_factory=CostAssumptions)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     @field_validator("node_pools")
     @classmethod
@@ -704,6 +759,21 @@ class StackConfig(_Model):
                 "true with publicAccessCidrs listing your runner's egress CIDRs, or set "
                 "deployFromInsideVpc: true and follow the README's two-stage bring-up "
                 "(the network first, then `pulumi up` from a host inside the VPC)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _observability(self) -> StackConfig:
+        observability = self.observability
+        if (
+            observability.enabled
+            and self.environment == "prod"
+            and observability.container_insights is None
+        ):
+            raise ValueError(
+                "observability.containerInsights: prod turns Container Insights on by "
+                "default; pin the add-on's version (containerInsights.version) or set "
+                "containerInsights.enabled: false"
             )
         return self
 
