@@ -246,17 +246,8 @@ def policy_resources(run: StackRun) -> list[Resource]:
 
 def _write_json(path: Path, document: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=_asset)
-    path.write_text(text + "\n")
+    path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path
-
-
-def _asset(value: Any) -> Any:
-    """A Pulumi asset or archive input (the model release's FileAsset) as its kind and path."""
-    path = getattr(value, "path", None)
-    if isinstance(path, str):
-        return {type(value).__name__: path}
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def write_manifests(config: StackConfig, directory: Path, *, region: str) -> list[Path]:
