@@ -41,7 +41,7 @@ $(TEST_STAMP): requirements-dev.lock $(PROGRAM_STAMP)
 ## PROJECT=path/to/another/project previews any program built from these components.
 PROJECT ?= .
 preview: $(PROGRAM_STAMP)
-	$(BIN)/python -m components.offline.preview --project-dir $(PROJECT) --stack $(STACK)
+	$(BIN)/python -m components.offline.preview --project-dir $(PROJECT) --stack $(STACK) $(ARGS)
 
 ## The stack's Kubernetes objects as YAML in build/$(STACK)/manifests (kubectl apply -f).
 ## OUTPUTS=file.json (from `pulumi stack output --json > file.json`) fills in the real bucket,

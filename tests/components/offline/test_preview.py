@@ -89,7 +89,8 @@ def _project(tmp_path: Path, extra: str = "") -> Path:
     """A copy of the dev stack whose program adds `extra` after the platform."""
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "models", tmp_path / "models")  # the stack's modelSource
+    # The service's model (service.modelSource) is read relative to the project.
+    shutil.copytree(ROOT / "models", tmp_path / "models")
     program = (ROOT / "__main__.py").read_text()
     (tmp_path / "__main__.py").write_text(
         "import pulumi\nimport pulumi_aws as aws\n" + program + "\n" + textwrap.dedent(extra)
