@@ -246,17 +246,17 @@ def policy_resources(run: StackRun) -> list[Resource]:
 
 def _write_json(path: Path, document: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=_asset)
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default)
     path.write_text(text + "\n")
     return path
 
 
-def _asset(value: Any) -> Any:
-    """A Pulumi asset or archive input (the model release's FileAsset) as its kind and path."""
-    path = getattr(value, "path", None)
-    if isinstance(path, str):
-        return {type(value).__name__: path}
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+def _json_default(value: Any) -> Any:
+    """json.dumps' fallback: a Pulumi asset or archive as its kind and path, else TypeError."""
+    asset = _asset(value)
+    if asset is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return asset
 
 
 def write_manifests(config: StackConfig, directory: Path, *, region: str) -> list[Path]:
