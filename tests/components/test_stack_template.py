@@ -34,6 +34,8 @@ def test_the_template_asks_for_region_cluster_admin_and_cidrs() -> None:
 def _new_project(tmp_path: Path, answers: dict[str, str]) -> Path:
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py"):
         shutil.copy(ROOT / name, tmp_path / name)
+    # `pulumi new` copies the whole repository, the model the dev stack uploads too.
+    shutil.copytree(ROOT / "models", tmp_path / "models")
     (tmp_path / "Pulumi.team.yaml").write_text(yaml.safe_dump({"config": answers}))
     return tmp_path
 
