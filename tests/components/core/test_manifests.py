@@ -341,8 +341,9 @@ def test_image_is_pinned_by_tag_or_digest_never_latest() -> None:
     assert container(pinned)["imagePullPolicy"] == "IfNotPresent"
     annotations = one(pinned, "Deployment")["metadata"]["annotations"]
     assert not any(v.startswith("CKV_K8S_43=") for v in annotations.values())
-    other = objects(image={"repository": "ghcr.io/acme/server", "tag": "1.2.3"})
-    assert container(other)["image"] == "ghcr.io/acme/server:1.2.3"
+    # An existing image of another repository is pinned by digest (issue 10 point 1).
+    other = objects(image={"repository": "ghcr.io/acme/server", "tag": "1.2.3", "digest": digest})
+    assert container(other)["image"] == f"ghcr.io/acme/server:1.2.3@{digest}"
 
 
 def test_rolling_update_never_drops_below_the_current_count_and_spreads_pods() -> None:
