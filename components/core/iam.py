@@ -13,6 +13,7 @@ __all__ = [
     "EBS_CSI_POLICY",
     "NODE_POLICIES",
     "NODE_ROLE_POLICIES",
+    "NOTIFYING_SERVICES",
     "REGISTRY_PULL_ONLY_POLICY",
     "SSM_POLICY",
     "PolicyDocument",
@@ -27,6 +28,8 @@ __all__ = [
     "managed_policy_arn",
     "model_reader",
     "node_policy_names",
+    "notification_key_policy",
+    "notification_topic_policy",
     "service_trust",
     "to_json",
 ]
@@ -296,6 +299,72 @@ def kms_key_policy(account_id: str, *, partition: str = "aws") -> PolicyDocument
                 "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
                 "Action": "kms:*",
                 "Resource": "*",
+            }
+        ],
+    }
+
+
+NOTIFYING_SERVICES = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
+"""The services that publish to the alarm topic: CloudWatch alarms and AWS Budgets."""
+
+
+def notification_key_policy(
+    account_id: str, *, region: str, partition: str = "aws"
+) -> PolicyDocument:
+    """The key policy of the observability KMS key (alarm topic and log groups).
+
+    An AWS-managed SNS key cannot be used: CloudWatch and Budgets must be allowed to
+    generate data keys and decrypt with the topic's key (SNS developer guide, "Enable
+    compatibility between event sources from AWS services and encrypted topics"). CloudWatch
+    Logs may use it for this account's log groups only (CloudWatch Logs user guide,
+    "Encrypt log data in CloudWatch Logs using AWS KMS").
+    """
+    document = kms_key_policy(account_id, partition=partition)
+    document["Statement"] += [
+        {
+            "Sid": "AlarmAndBudgetPublishers",
+            "Effect": "Allow",
+            "Principal": {"Service": list(NOTIFYING_SERVICES)},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+        {
+            "Sid": "CloudWatchLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": [
+                "kms:Encrypt*",
+                "kms:Decrypt*",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": (
+                        f"arn:{partition}:logs:{region}:{account_id}:*"
+                    )
+                }
+            },
+        },
+    ]
+    return document
+
+
+def notification_topic_policy(topic_arn: str, account_id: str) -> PolicyDocument:
+    """Who may publish to the alarm topic: this account's CloudWatch alarms and Budgets."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AlarmAndBudgetPublishers",
+                "Effect": "Allow",
+                "Principal": {"Service": list(NOTIFYING_SERVICES)},
+                "Action": "SNS:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         ],
     }

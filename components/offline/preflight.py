@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from components.core import catalog
-from components.core.config import ConfigError, StackConfig
+from components.core.config import ConfigError, StackConfig, kubeconfig_auth
 from components.core.scheduling import POOL_LABEL
 from components.core.stackfile import read_stack_file
 
@@ -207,11 +207,14 @@ class Preflight:
         client: ClientFactory,
         *,
         model_bucket: str | None = None,
+        deployer_role_arn: str | None = None,
     ) -> None:
         self.config = config
         self.region = region
         self.client = client
         self.model_bucket = model_bucket
+        self.deployer_role_arn = deployer_role_arn
+        """The role of the stack's `aws:assumeRoles`: who `pulumi up` acts as, if set."""
         self.azs: list[str] = list(config.network.availability_zones or [])
 
     # ----------------------------------------------------------------- the checks
@@ -575,7 +578,10 @@ class Preflight:
         match = _ASSUMED_ROLE.match(caller)
         principal = caller
         resolved = ""
-        if match is not None:
+        if self.deployer_role_arn is not None:
+            # The AWS provider assumes this role: EKS sees it, not the caller.
+            principal, resolved = self.deployer_role_arn, " (the stack's aws:assumeRoles)"
+        elif match is not None:
             name = match.group(3)
             try:
                 role = self.client("iam").get_role(RoleName=name)["Role"]
@@ -657,6 +663,7 @@ def run_checks(
     session: Any = None,
     clients: Mapping[str, Any] | None = None,
     model_bucket: str | None = None,
+    deployer_role_arn: str | None = None,
 ) -> list[Check]:
     """All checks; `clients` overrides the boto3 client of a service (tests stub one)."""
     overrides = dict(clients or {})
@@ -670,7 +677,9 @@ def run_checks(
             overrides[service] = session.client(service, region_name=region)
         return overrides[service]
 
-    return Preflight(config, region, client, model_bucket=model_bucket).run()
+    return Preflight(
+        config, region, client, model_bucket=model_bucket, deployer_role_arn=deployer_role_arn
+    ).run()
 
 
 def format_table(checks: Sequence[Check]) -> str:
@@ -708,12 +717,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Preflight of stack {args.stack} in {region} (read-only)…", file=sys.stderr)
     session = None
     # The credentials `pulumi up` will use: the stack's `aws:profile` when it sets one.
-    profile = read_stack_file(args.project_dir, args.stack).config.get("aws:profile")
+    stack_config = read_stack_file(args.project_dir, args.stack).config
+    profile = stack_config.get("aws:profile")
     if profile:
         import boto3
 
         session = boto3.session.Session(region_name=region, profile_name=profile)
-    checks = run_checks(config, region, session=session, model_bucket=args.model_bucket)
+    roles = stack_config.get("aws:assumeRoles")
+    try:
+        auth = kubeconfig_auth(profile, json.loads(roles) if roles else None)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    checks = run_checks(
+        config,
+        region,
+        session=session,
+        model_bucket=args.model_bucket,
+        deployer_role_arn=auth.role_arn,
+    )
     print(format_table(checks))
     return 1 if any(c.status == "fail" for c in checks) else 0
 

@@ -560,3 +560,20 @@ def test_an_unlisted_deployer_without_creator_admin_fails_with_the_fix(
     ok = checks(prod(**{"cluster.bootstrapCreatorAdmin": True}), sts=deployer_sts("someone-else"))
     assert ok["deployer access"].status == "pass"
     assert "(bootstrapCreatorAdmin)" in ok["deployer access"].detail
+
+
+def test_the_stacks_assumed_role_is_the_deployer(account: dict[str, Any]) -> None:
+    """With `aws:assumeRoles`, the AWS provider (and so EKS) acts as that role, whoever
+    runs preflight: the check judges the role."""
+    config = prod()
+    role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ml-platform-admin"
+    result = run_checks(
+        config,
+        REGION,
+        session=SESSION,
+        clients={"eks": stub_addons(config), "sts": deployer_sts("someone-else")},
+        deployer_role_arn=role,
+    )
+    check = next(c for c in result if c.name == "deployer access")
+    assert check.status == "pass", check.detail
+    assert check.detail.startswith(f"{role} (the stack's aws:assumeRoles)")
