@@ -55,7 +55,12 @@ def test_every_taggable_aws_resource_carries_project_stack_and_component_tags(na
         assert tags["mlops:project"] == "mlops-platform"
         assert tags["mlops:stack"] == name
         assert tags["mlops:component"]
-        assert tags["owner"] == "ml-platform"
+        if resource.type == "aws:ec2/launchTemplate:LaunchTemplate":
+            # Stable keys only (core/tags.STABLE_TAG_KEYS): a user tag edit must not make
+            # a new template version; the user's tags reach nodes through the ASG.
+            assert "owner" not in tags and tags["mlops:pool"]
+        else:
+            assert tags["owner"] == "ml-platform"
     assert checked > 10
 
 
