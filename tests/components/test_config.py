@@ -214,7 +214,7 @@ def test_single_az_is_refused_even_when_asked_for(dev_raw: Raw) -> None:
     """EKS CreateCluster: "Subnets specified must be in at least two different AZs"
     (EKS user guide, "VPC and subnet requirements"): one AZ fails at the cluster."""
     dev_raw["network"].update(azCount=1, allowSingleAz=True)
-    with pytest.raises(ConfigError, match="network.azCount: 1 AZ, but EKS"):
+    with pytest.raises(ConfigError, match=r"network\.azCount: 1 AZ, but EKS"):
         parse_stack_config(dev_raw)
 
 
