@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 __all__ = [
+    "EVICTION_HARD_MEMORY_MIB",
     "MAX_TAGS",
     "PROGRAM_TAGS",
     "RESERVED_NAMESPACES",

@@ -256,14 +256,14 @@ def _quantity(value: str, path: str) -> tuple[Decimal | None, str | None]:
         return None, f"{path}: {exc}"
 
 
-def _smallest(pool: NodePoolConfig) -> list[limits.Allocatable]:
+def _smallest(pool: NodePoolConfig) -> list[tuple[limits.Allocatable, int]]:
+    """Each type's allocatable, with its whole memory (MiB)."""
     shapes = []
     for instance_type in pool.instance_types:
         shape = instance_shape(instance_type)
         if shape is not None:
-            shapes.append(
-                limits.allocatable(instance_type, shape.vcpus, shape.memory_mib, shape.max_pods)
-            )
+            node = limits.allocatable(instance_type, shape.vcpus, shape.memory_mib, shape.max_pods)
+            shapes.append((node, shape.memory_mib))
     return shapes
 
 
@@ -290,7 +290,15 @@ def service_fits_its_pool(config: StackConfig, context: StackContext) -> Iterabl
     cpu_m = cpu * 1000
     memory_mib = memory / 2**20
     per_node: list[int] = []
-    for node in nodes:
+    for node, whole_memory in nodes:
+        if node.memory_mib is None and memory_mib > whole_memory - limits.EVICTION_HARD_MEMORY_MIB:
+            yield (
+                f"service.memoryRequest: {service.memory_request!r} is "
+                f"{limits.format_mib(memory_mib)}, more than {node.instance_type}'s "
+                f"{whole_memory}Mi less the 100Mi eviction threshold (pool "
+                f"{service.node_pool!r}): no node could hold a pod"
+            )
+            return
         if cpu_m > node.cpu_millicores:
             hint = ""
             if re.fullmatch(r"\d+", service.cpu_request):

@@ -152,6 +152,11 @@ def node_ami_parameter(
     )
 
 
+def _camel(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def _error(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, Mapping):
@@ -277,7 +282,9 @@ class Preflight:
                 largest = max(vcpus.get(t, 0) for t in listed)
                 key: tuple[str, str] = (cls, str(pool.capacity_type))
                 needed[key] = needed.get(key, 0) + pool.max_size * largest
-                pools.setdefault(key, []).append(f"{name} {pool.max_size}×{largest}")
+                pools.setdefault(key, []).append(
+                    f"nodePools.{name}.maxSize {pool.max_size}×{largest}"
+                )
         quotas = self.client("service-quotas")
         checks = []
         for key in sorted(needed):
@@ -385,7 +392,8 @@ class Preflight:
                     Check(
                         label,
                         "fail",
-                        f"{want} is not offered for Kubernetes {version} (newest: {newest})",
+                        f"cluster.addons.{_camel(field)} {want} is not offered for "
+                        f"Kubernetes {version} (newest: {newest})",
                     )
                 )
         return checks

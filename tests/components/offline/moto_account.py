@@ -149,6 +149,7 @@ class Account:
         self.stack = stack
         self.quotas = dict(ENOUGH)
         self.root = root
+        self.extra: dict[str, Any] = {}
         self.charts = {
             "clusterAutoscaler": [config.cluster.cluster_autoscaler.version],
             "nvidiaDevicePlugin": [config.cluster.nvidia_device_plugin.version],
