@@ -13,6 +13,7 @@ as one message without a traceback.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from typing import Annotated, Any, Literal, get_args
@@ -30,7 +31,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.core import amis, catalog, limits, stackchecks
-from components.core.subnets import SubnetPlanError, check_fits
+from components.core.subnets import MAX_AZS, SubnetPlanError, check_fits
 
 __all__ = [
     "CONFIG_KEY",
@@ -81,6 +82,10 @@ gateway for all AZs; one-per-az: one per AZ, so an AZ outage leaves the others o
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(pattern=_DNS_LABEL)]
+# A Kubernetes label value (apimachinery validation.IsValidLabelValue) that is also the
+# server's model name (serving/settings.py: not empty, starting with a letter or digit).
+_LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LabelValue = Annotated[str, Field(pattern=_LABEL_VALUE)]
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 
 
@@ -132,16 +137,19 @@ class NetworkConfig(_Model):
     @model_validator(mode="after")
     def _shape(self) -> NetworkConfig:
         low = 1 if self.allow_single_az else 2
-        if not low <= self.az_count <= 3:
+        if not low <= self.az_count <= MAX_AZS:
             hint = "" if self.allow_single_az else " (1 only with allowSingleAz: true)"
-            raise ValueError(f"azCount must be {low} to 3{hint}, got {self.az_count}")
+            raise ValueError(
+                f"azCount must be {low} to {MAX_AZS} (the subnet plan's slots){hint}, "
+                f"got {self.az_count}"
+            )
         if self.availability_zones is not None and len(self.availability_zones) != self.az_count:
             raise ValueError(
                 f"availabilityZones lists {len(self.availability_zones)} AZs "
                 f"{self.availability_zones} but azCount is {self.az_count}"
             )
         try:
-            check_fits(self.vpc, self.private_prefix, self.public_prefix)
+            check_fits(self.vpc, self.private_prefix, self.public_prefix, self.az_count)
         except SubnetPlanError as exc:
             raise ValueError(f"subnets do not fit the VPC: {exc}") from None
         return self
@@ -331,12 +339,8 @@ class NodePoolConfig(_Model):
         for instance_type in value:
             if not _INSTANCE_TYPE.match(instance_type):
                 raise ValueError(f"instance type {instance_type!r} is not of the form family.size")
-            family = catalog.instance_family(instance_type)
-            if family not in catalog.INSTANCE_FAMILIES:
-                raise ValueError(
-                    f"unknown instance family {family!r} in {instance_type!r}; "
-                    f"known ({catalog.CATALOG_DATE}): {sorted(catalog.INSTANCE_FAMILIES)}"
-                )
+            if catalog.instance_info(instance_type) is None:
+                raise ValueError(_unknown_instance_type(instance_type))
         if len(set(value)) != len(value):
             raise ValueError(f"instance types repeat: {value}")
         return value
@@ -354,14 +358,22 @@ class NodePoolConfig(_Model):
                 f"desiredSize {self.desired_size} is greater than maxSize {self.max_size}"
             )
         for instance_type in self.instance_types:
-            family = catalog.INSTANCE_FAMILIES[catalog.instance_family(instance_type)]
-            if family.accelerator != self.accelerator:
-                kind = "GPU (accelerator: nvidia)" if self.accelerator == "nvidia" else "CPU"
-                has = "has NVIDIA GPUs" if family.accelerator == "nvidia" else "has no NVIDIA GPU"
-                raise ValueError(f"a {kind} pool cannot use {instance_type!r}: it {has}")
-            if family.architecture != self.architecture:
+            info = catalog.instance_info(instance_type)
+            if info is None:  # refused by `_types` already
+                continue
+            if info.accelerator not in ("none", "nvidia"):
                 raise ValueError(
-                    f"{instance_type!r} is {family.architecture} "
+                    f"{instance_type!r} carries {info.accelerator} accelerators "
+                    f"({info.accelerator_name}); node pools here are CPU (accelerator: none) "
+                    "or NVIDIA GPU (accelerator: nvidia)"
+                )
+            if info.accelerator != self.accelerator:
+                kind = "GPU (accelerator: nvidia)" if self.accelerator == "nvidia" else "CPU"
+                has = "has NVIDIA GPUs" if info.accelerator == "nvidia" else "has no NVIDIA GPU"
+                raise ValueError(f"a {kind} pool cannot use {instance_type!r}: it {has}")
+            if info.architecture != self.architecture:
+                raise ValueError(
+                    f"{instance_type!r} is {info.architecture} "
                     f"but the pool's architecture is {self.architecture}"
                 )
         if self.max_unavailable is not None and self.max_unavailable_percentage is not None:
@@ -370,8 +382,8 @@ class NodePoolConfig(_Model):
             unknown = [t for t in self.instance_types if t not in catalog.GPUS_PER_INSTANCE]
             if unknown:
                 raise ValueError(
-                    f"GPU count of {unknown} unknown (catalog.GPUS_PER_INSTANCE, "
-                    f"{catalog.CATALOG_DATE}): add it there rather than have it guessed"
+                    f"{unknown} have no whole GPU (fractional-GPU types such as g6f share one "
+                    "GPU between instances), so no pod could request nvidia.com/gpu on them"
                 )
         if self.autoscaled:
             _check_same_size(self.instance_types)
@@ -393,18 +405,25 @@ class NodePoolConfig(_Model):
         return self.root_volume.size_gib or (100 if self.is_gpu else 20)
 
 
+def _unknown_instance_type(instance_type: str) -> str:
+    data = catalog.instance_data()
+    if catalog.known_instance_type(instance_type):
+        return (
+            f"EC2 instance type {instance_type!r} is not in the instance catalog "
+            f"(components/core/data/instances.json of {data.date}: types an EKS node can "
+            "run); regenerate it with scripts/gen_catalog.py if the type is new"
+        )
+    close = difflib.get_close_matches(instance_type, list(data.types), n=3)
+    hint = f"; did you mean {close}?" if close else ""
+    return f"unknown EC2 instance type {instance_type!r} (not in the EC2 API's list){hint}"
+
+
 def _check_same_size(instance_types: list[str]) -> None:
     """cluster-autoscaler models a node group by one template node (its first instance
     type), so every type of an autoscaled pool needs the same vCPUs and memory."""
-    unknown = [t for t in instance_types if t not in catalog.INSTANCE_SIZES]
-    if unknown:
-        raise ValueError(
-            f"vCPUs and memory of {unknown} unknown (catalog.INSTANCE_SIZES, "
-            f"{catalog.CATALOG_DATE}); an autoscaled pool needs them to check its types match"
-        )
-    sizes = {t: catalog.INSTANCE_SIZES[t] for t in instance_types}
-    if len({(s.vcpus, s.memory_gib) for s in sizes.values()}) > 1:
-        listed = ", ".join(f"{t} ({s.vcpus} vCPU, {s.memory_gib} GiB)" for t, s in sizes.items())
+    sizes = {t: catalog.INSTANCE_SIZES[t] for t in instance_types if t in catalog.INSTANCE_SIZES}
+    if len({(s.vcpus, s.memory_mib) for s in sizes.values()}) > 1:
+        listed = ", ".join(f"{t} ({s.vcpus} vCPU, {s.memory_gib:g} GiB)" for t, s in sizes.items())
         raise ValueError(
             "an autoscaled pool's instance types must have equal vCPUs and memory "
             f"(cluster-autoscaler sizes the group from one of them): {listed}"
@@ -471,7 +490,9 @@ class ModelServiceConfig(_Model):
     name: DnsLabel
     namespace: DnsLabel = "models"
     image: ImageRef
-    model_name: DnsLabel
+    model_name: LabelValue
+    """The model's name: the `mlops.dev/model` label value, the server's MODEL_NAME and
+    the `/v2/models/<name>` path segment, so what all three accept (`iris_v2`)."""
     model_prefix: str = Field(pattern=r"^[\w!.*'()/-]+$")
     """Key prefix of the model in the ModelStore bucket (e.g. `iris/1`)."""
     node_pool: str
@@ -481,7 +502,9 @@ class ModelServiceConfig(_Model):
     cpu_request: str = "500m"
     memory_request: str = "1Gi"
     gpus: int = Field(default=0, ge=0)
-    target_cpu_utilization: int = Field(default=70, ge=10, le=100)
+    target_cpu_utilization: int = Field(default=70, ge=1, le=2**31 - 1)
+    """HPA `averageUtilization`, percent of the CPU request: above 100 is legal and is the
+    point when pods have no CPU limit and may burst past their request."""
     exposure: Literal["alb-internet-facing", "alb-internal", "nlb-internal", "cluster-ip"] = (
         "alb-internal"
     )

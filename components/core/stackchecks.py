@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from components.core import catalog, limits
 
@@ -44,25 +44,23 @@ class InstanceShape:
 
 
 def instance_shape(instance_type: str) -> InstanceShape | None:
-    """The catalog's facts about a type (None: unknown to the catalog)."""
-    info_of: Callable[[str], Any] | None = getattr(catalog, "instance_info", None)
-    if info_of is not None:
-        try:
-            info = info_of(instance_type)
-        except (KeyError, ValueError):
-            info = None
-        if info is not None:
-            return InstanceShape(
-                vcpus=int(info.vcpus),
-                memory_mib=int(info.memory_mib),
-                max_pods=getattr(info, "max_pods", None),
-                max_enis=getattr(info, "max_enis", None),
-                ipv4_per_eni=getattr(info, "ipv4_per_eni", None),
-            )
-    size = catalog.INSTANCE_SIZES.get(instance_type)
-    if size is None:
+    """The catalog's facts about a type (None: unknown to the catalog).
+
+    Max pods is the EKS AMI's ENI formula, capped as EKS caps it for managed node groups
+    (110 below 30 vCPUs, 250 from 30: the EKS AMI's max-pods-calculator.sh): the cap only
+    lowers the kube-reserved memory, so a check never refuses for want of it.
+    """
+    info = catalog.instance_info(instance_type)
+    if info is None:
         return None
-    return InstanceShape(size.vcpus, size.memory_gib * 1024, None, None, None)
+    cap = 110 if info.vcpus < 30 else 250
+    return InstanceShape(
+        vcpus=info.vcpus,
+        memory_mib=info.memory_mib,
+        max_pods=min(info.max_pods, cap),
+        max_enis=info.max_enis,
+        ipv4_per_eni=info.ipv4_per_eni,
+    )
 
 
 Check = Callable[["StackConfig", StackContext], Iterable[str]]

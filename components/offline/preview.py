@@ -429,11 +429,14 @@ def build_plan(
     secrets: dict[str, list[str]] = {}
     for name, source in (stack_references or {}).items():
         references[name], secrets[name] = stack_reference_outputs(source, name=name)
+    # Offline, the region's real AZs are unknown (preflight checks them): offer enough.
+    azs = max(4, config.network.az_count) if config is not None else 4
     kit = _ProgressMocks(
         progress or sys.stderr,
         region=region,
         stack_references=references,
         secret_outputs=secrets,
+        az_count=azs,
     )
     try:
         run = run_stack(stack, project_dir=project_dir, mocks=kit)

@@ -82,6 +82,9 @@ VARIANTS = [
     ("dev", {"exposure": "cluster-ip", "minReplicas": 2, "maxReplicas": 2}),
     ("prod", {"nodePool": "gpu", "gpus": 1, "image": {"digest": "sha256:" + "a" * 64}}),
     ("prod", {"preStopSeconds": 0}),
+    # Issue 11: an HPA target above 100% and a model name that is a label value, not a
+    # DNS label; both must render to objects the API server accepts.
+    ("dev", {"targetCpuUtilization": 250, "modelName": "iris_V2.1"}),
 ]
 
 
