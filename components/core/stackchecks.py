@@ -229,6 +229,33 @@ def load_balancer_controller_version(config: StackConfig, context: StackContext)
         yield f"cluster.awsLoadBalancerController.version: {exc}"
 
 
+_ADDON_VERSION = re.compile(r"v\d+\.\d+\.\d+-eksbuild\.\d+")
+
+
+def addon_versions(config: StackConfig, context: StackContext) -> Iterable[str]:
+    """EKS add-on versions read `vX.Y.Z-eksbuild.N` (every version `aws eks
+    describe-addon-versions` lists); kube-proxy's X.Y is the cluster's Kubernetes version
+    (EKS builds one kube-proxy per minor version and refuses another minor's)."""
+    cluster = config.cluster
+    pinned = cluster.addons.model_dump(by_alias=True)
+    for key, version in pinned.items():
+        if not _ADDON_VERSION.fullmatch(version):
+            yield (
+                f"cluster.addons.{key}: {version!r} is not an EKS add-on version "
+                "(vX.Y.Z-eksbuild.N, as `aws eks describe-addon-versions` lists them)"
+            )
+    proxy = cluster.addons.kube_proxy
+    if _ADDON_VERSION.fullmatch(proxy):
+        minor = ".".join(proxy.removeprefix("v").split(".")[:2])
+        if minor != cluster.kubernetes_version:
+            yield (
+                f"cluster.addons.kubeProxy: {proxy} is kube-proxy for Kubernetes {minor}, but "
+                f"cluster.kubernetesVersion is {cluster.kubernetes_version}: pin the add-on "
+                "versions `aws eks describe-addon-versions --kubernetes-version "
+                f"{cluster.kubernetes_version}` lists"
+            )
+
+
 # --------------------------------------------------------------------------- Kubernetes
 
 
@@ -500,6 +527,7 @@ CHECKS: tuple[Check, ...] = (
     subnets_hold_the_pods,
     certificate_region,
     load_balancer_controller_version,
+    addon_versions,
     service_names,
     service_fits_its_pool,
     no_nat_reachability,
