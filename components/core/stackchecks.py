@@ -90,7 +90,12 @@ _EKS_ASG_TAGS = 5
 
 
 def node_labels_and_taints(config: StackConfig, context: StackContext) -> Iterable[str]:
-    from components.core.scheduling import AUTOSCALER_TEMPLATE, autoscaler_node_template_tags
+    from components.core.scheduling import (
+        AUTOSCALER_TEMPLATE,
+        autoscaler_node_template_tags,
+        pool_labels,
+        pool_taints,
+    )
 
     for name, pool in config.node_pools.items():
         for key, value in pool.labels.items():
@@ -115,8 +120,9 @@ def node_labels_and_taints(config: StackConfig, context: StackContext) -> Iterab
         if len(pool.taints) > 50:
             yield f"nodePools.{name}.taints: {len(pool.taints)} taints; EKS allows 50"
         if pool.autoscaled and pool.min_size == 0:
+            # What NodePool tags the group with: the pool's labels and taints with ours.
             template = autoscaler_node_template_tags(
-                {**pool.labels}, list(pool.taints), gpus=pool.gpus_per_node
+                pool_labels(name, pool), pool_taints(pool), gpus=pool.gpus_per_node
             )
             if len(template) + _EKS_ASG_TAGS > limits.MAX_TAGS:
                 yield (
@@ -254,6 +260,38 @@ def addon_versions(config: StackConfig, context: StackContext) -> Iterable[str]:
                 "versions `aws eks describe-addon-versions --kubernetes-version "
                 f"{cluster.kubernetes_version}` lists"
             )
+
+
+# The distribution/reference grammar of a repository name: an optional registry host
+# (with a port), then lowercase path components joined by '/'.
+_HOST_PART = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_REGISTRY = rf"(?:{_HOST_PART}(?:\.{_HOST_PART})*(?::\d+)?/)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(_REGISTRY + _PATH_COMPONENT + r"(?:/" + _PATH_COMPONENT + r")*")
+
+
+def image_repository(config: StackConfig, context: StackContext) -> Iterable[str]:
+    """`image.repository` is a repository name as the container runtime parses it: no
+    scheme, no tag or digest (those are `image.tag` / `image.digest`)."""
+    service = config.service
+    if service is None or service.image.repository is None:
+        return
+    repository = service.image.repository
+    if "://" in repository:
+        yield (
+            f"service.image.repository: {repository!r} has a URL scheme; an image reference "
+            f"has none ({repository.split('://', 1)[1]!r})"
+        )
+    elif "@" in repository or re.search(r":[^/]*$", repository.split("/", 1)[-1]):
+        yield (
+            f"service.image.repository: {repository!r} includes a tag or digest; put it in "
+            "service.image.tag or service.image.digest"
+        )
+    elif len(repository) > 255 or not _REPOSITORY.fullmatch(repository):
+        yield (
+            f"service.image.repository: {repository!r} is not a repository name (lowercase "
+            "path components, an optional registry host first): the pods could not pull it"
+        )
 
 
 # --------------------------------------------------------------------------- Kubernetes
@@ -528,6 +566,7 @@ CHECKS: tuple[Check, ...] = (
     certificate_region,
     load_balancer_controller_version,
     addon_versions,
+    image_repository,
     service_names,
     service_fits_its_pool,
     no_nat_reachability,

@@ -903,6 +903,30 @@ MISTAKES: list[Case] = [
         "add-ons pinned for 1.35 are not offered for 1.36",
         account=lambda account: account.eks.versions.update({a: [] for a in account.eks.versions}),
     ),
+    Case(
+        "kube-proxy-other-minor",
+        "versions",
+        "dev",
+        {"cluster.addons.kubeProxy": "v1.34.6-eksbuild.2"},
+        "cluster.addons.kubeProxy",
+        "CreateAddon fails: kube-proxy 1.34 is not offered for a 1.35 cluster",
+    ),
+    Case(
+        "image-repository-url",
+        "messages",
+        "dev",
+        {"service.image.repository": "https://123456789012.dkr.ecr.us-west-2.amazonaws.com/iris"},
+        "service.image.repository",
+        "InvalidImageName: the pods never start",
+    ),
+    Case(
+        "image-repository-with-tag",
+        "messages",
+        "dev",
+        {"service.image.repository": "123456789012.dkr.ecr.us-west-2.amazonaws.com/iris:0.1.0"},
+        "service.image.repository",
+        "the image reference gets two tags: InvalidImageName",
+    ),
     # ---------------------------------------------------------------- account
     Case(
         "leftover-log-group",
@@ -1094,6 +1118,22 @@ MISTAKES: list[Case] = [
 
 
 VALID: list[Case] = [
+    Case(
+        "image-elsewhere",
+        "valid",
+        "dev",
+        {"service.image.repository": "ghcr.io/acme/iris-server"},
+        "",
+        "a public registry through the NAT gateway",
+    ),
+    Case(
+        "image-registry-port",
+        "valid",
+        "dev",
+        {"service.image.repository": "registry.example.com:5000/ml/iris"},
+        "",
+        "a registry host with a port",
+    ),
     Case("dev", "valid", "dev", {}, "", "the shipped dev stack"),
     Case("prod", "valid", "prod", {}, "", "the shipped prod stack"),
     Case("tags-44", "valid", "dev", {"tags": _many_tags(44)}, "", "44 + 6 = 50 tags"),
