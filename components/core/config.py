@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -39,12 +40,14 @@ __all__ = [
     "ConfigError",
     "ImageRef",
     "InterfaceEndpoint",
+    "KubeconfigAuth",
     "ModelServiceConfig",
     "ModelStoreConfig",
     "NatStrategy",
     "NetworkConfig",
     "NodePoolConfig",
     "StackConfig",
+    "kubeconfig_auth",
     "parse_stack_config",
 ]
 
@@ -214,6 +217,13 @@ class ClusterConfig(_Model):
     """IAM roles or users given cluster-admin through EKS access entries."""
     bootstrap_creator_admin: bool = False
     """Also make whoever runs `pulumi up` a cluster admin (off: use access entries)."""
+    # ---- day 0 (issue 10 points 2-3): who can reach the API, and who may talk to it
+    deploy_from_inside_vpc: bool = False
+    """Acknowledge a fully private endpoint whose only `apiAccessCidrs` lie inside this
+    stack's own VPC: `pulumi up` must then run from a host inside that VPC (or a network
+    attached to it), which cannot exist before the VPC does, so the first `pulumi up` is
+    the README's two-stage bring-up (the network first, then the rest from inside it)."""
+    # ---- end of day 0
     log_retention_days: int = 90
     addons: AddonVersions
     cluster_autoscaler: HelmChart
@@ -285,6 +295,19 @@ class ClusterConfig(_Model):
             raise ValueError(
                 f"publicAccessCidrs {self.public_access_cidrs} is set but "
                 "endpointPublicAccess is false"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _someone_may_talk(self) -> ClusterConfig:
+        # With neither, the cluster, node groups and add-ons get created and then the
+        # first Kubernetes object fails Unauthorized: nobody has an access entry.
+        if not self.admin_principal_arns and not self.bootstrap_creator_admin:
+            raise ValueError(
+                "adminPrincipalArns is empty and bootstrapCreatorAdmin is false: nobody "
+                "could use the cluster, not even `pulumi up` (its Kubernetes objects would "
+                "fail Unauthorized); list the deploying role in adminPrincipalArns, or set "
+                "bootstrapCreatorAdmin: true"
             )
         return self
 
@@ -448,11 +471,18 @@ class ModelStoreConfig(_Model):
 
 
 class ImageRef(_Model):
-    """The server image, by immutable tag or digest; never `latest`."""
+    """The server image, by immutable tag or digest; never `latest`.
+
+    Without `repository` (and without `digest`), `pulumi up` builds `serving/Dockerfile`
+    and pushes it to the stack's own ECR repository as `<tag>-<context hash>`, and the
+    Deployment runs it by digest. With `repository`, that existing image runs, by its
+    `digest` (required: a tag of someone else's repository may move).
+    """
 
     repository: str | None = None
-    """Full repository URL; absent: the stack's own ECR repository."""
+    """Full repository URL of an existing image; absent: built and pushed by the stack."""
     tag: str | None = None
+    """The version: the tag's prefix of a built image, else the image's tag."""
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
     @field_validator("tag")
@@ -468,7 +498,18 @@ class ImageRef(_Model):
     def _one(self) -> ImageRef:
         if self.tag is None and self.digest is None:
             raise ValueError("set image.tag or image.digest")
+        if self.repository is not None and self.digest is None:
+            raise ValueError(
+                f"image.repository {self.repository!r} names an existing image: pin it by "
+                "image.digest (aws ecr describe-images --query 'imageDetails[].imageDigest'), "
+                "or drop repository to have the stack build and push serving/Dockerfile"
+            )
         return self
+
+    @property
+    def built(self) -> bool:
+        """Built from serving/Dockerfile and pushed by the stack itself."""
+        return self.repository is None and self.digest is None
 
 
 class ServerSettings(_Model):
@@ -495,6 +536,12 @@ class ModelServiceConfig(_Model):
     the `/v2/models/<name>` path segment, so what all three accept (`iris_v2`)."""
     model_prefix: str = Field(pattern=r"^[\w!.*'()/-]+$")
     """Key prefix of the model in the ModelStore bucket (e.g. `iris/1`)."""
+    # ---- day 0 (issue 10 point 1)
+    model_source: str | None = "models/iris/1"
+    """Folder, relative to the project directory, whose `model.onnx` the stack uploads to
+    `modelPrefix` with its sha256 sidecar; null: the model is put there by other means
+    (check it with `make preflight --model-bucket`)."""
+    # ---- end of day 0
     node_pool: str
     """The node pool (a key of `nodePools`) the pods run on."""
     min_replicas: int = Field(default=2, ge=1)
@@ -621,6 +668,41 @@ class StackConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _api_reachable(self) -> StackConfig:
+        """Refuse an API endpoint that no deploy runner can reach on the first `pulumi up`.
+
+        pulumi-eks skips its health check for a private endpoint, so such a stack creates
+        the control plane, node groups and add-ons and then times out on every Helm
+        release and Kubernetes object (issue 10): a runner cannot be inside a VPC that
+        did not exist a minute earlier.
+        """
+        cluster = self.cluster
+        if cluster.endpoint_public_access:
+            return self
+        vpc = self.network.vpc
+        outside = [c for c in cluster.api_access_cidrs if not _inside(c, vpc)]
+        if not cluster.api_access_cidrs:
+            raise ValueError(
+                "cluster: the API endpoint is private (endpointPublicAccess: false) and "
+                "apiAccessCidrs is empty, so nothing outside the cluster can reach it and "
+                "`pulumi up` would time out at its first Kubernetes object; set "
+                "endpointPublicAccess: true with publicAccessCidrs listing your runner's "
+                "egress CIDRs (endpointPrivateAccess stays on for the nodes), or list the "
+                "networks routed to the VPC in apiAccessCidrs"
+            )
+        if not outside and not cluster.deploy_from_inside_vpc:
+            raise ValueError(
+                "cluster: the API endpoint is private and apiAccessCidrs "
+                f"{cluster.api_access_cidrs} lie inside this stack's own VPC "
+                f"{self.network.vpc_cidr}, which does not exist before the first "
+                "`pulumi up`: no runner can reach the API then. Set endpointPublicAccess: "
+                "true with publicAccessCidrs listing your runner's egress CIDRs, or set "
+                "deployFromInsideVpc: true and follow the README's two-stage bring-up "
+                "(the network first, then `pulumi up` from a host inside the VPC)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _references(self) -> StackConfig:
         service = self.service
         if service is None:
@@ -659,6 +741,64 @@ class StackConfig(_Model):
         if found:
             raise ValueError("\n  ".join(found))
         return self
+
+
+# --------------------------------------------------------------------------- day 0: kubeconfig
+
+
+@dataclass(frozen=True)
+class KubeconfigAuth:
+    """How `aws eks get-token` in the kubeconfig authenticates: as the AWS provider does.
+
+    pulumi-eks puts `profile` into the kubeconfig's exec environment (`AWS_PROFILE`) and
+    `role_arn` into its arguments (`--role-arn`), per `KubeconfigOptionsArgs` in
+    pulumi_eks/_inputs.py; None leaves the default credential chain.
+    """
+
+    profile: str | None = None
+    role_arn: str | None = None
+
+
+#: Keys of an `aws:assumeRoles` entry that `aws eks get-token --role-arn` can honour.
+_GET_TOKEN_KEYS = frozenset({"roleArn", "sessionName", "duration"})
+
+
+def kubeconfig_auth(profile: str | None, assume_roles: Any) -> KubeconfigAuth:
+    """The kubeconfig's credentials from the stack's `aws:profile` and `aws:assumeRoles`.
+
+    `assume_roles` is the decoded `aws:assumeRoles` value (pulumi-aws 7: a list of
+    objects, camelCase keys, pulumi_aws/config/vars.py). `aws eks get-token` assumes one
+    role with no external id, tags or policies, so a chain or such options are refused
+    with the fix (an AWS CLI profile doing the same, named in `aws:profile`) rather than
+    leaving the Kubernetes provider on other credentials than the AWS provider's.
+    """
+    if assume_roles is None or assume_roles == []:
+        return KubeconfigAuth(profile=profile or None)
+    roles = assume_roles if isinstance(assume_roles, list) else [assume_roles]
+    fix = (
+        "configure an AWS CLI profile that assumes the role(s) (role_arn, source_profile, "
+        "external_id) and set aws:profile to it instead"
+    )
+    if len(roles) != 1 or not isinstance(roles[0], dict):
+        raise ConfigError(
+            f"aws:assumeRoles: the kubeconfig's `aws eks get-token` assumes one role, got "
+            f"{assume_roles!r}; {fix}"
+        )
+    role = roles[0]
+    extra = sorted(k for k, v in role.items() if k not in _GET_TOKEN_KEYS and v)
+    if extra:
+        raise ConfigError(
+            f"aws:assumeRoles[0]: {extra} cannot be passed to `aws eks get-token`, so the "
+            f"Kubernetes provider would authenticate differently from the AWS provider; {fix}"
+        )
+    arn = role.get("roleArn")
+    if not isinstance(arn, str) or not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/", arn):
+        raise ConfigError(f"aws:assumeRoles[0].roleArn: not an IAM role ARN (got {arn!r})")
+    return KubeconfigAuth(profile=profile or None, role_arn=arn)
+
+
+def _inside(cidr: str, network: ipaddress.IPv4Network) -> bool:
+    return ipaddress.IPv4Network(cidr).subnet_of(network)
 
 
 def _format(error: ValidationError, root: str) -> str:

@@ -17,7 +17,7 @@ def test_both_stacks_parse(dev_raw: Raw, prod_raw: Raw) -> None:
     dev, prod = parse_stack_config(dev_raw), parse_stack_config(prod_raw)
     assert isinstance(dev, StackConfig)
     assert dev.network.nat_strategy == "single" and prod.network.nat_strategy == "one-per-az"
-    assert not prod.cluster.endpoint_public_access
+    assert prod.cluster.endpoint_public_access and prod.cluster.public_access_cidrs
     assert prod.node_pools["gpu"].is_gpu and prod.node_pools["gpu"].min_size == 0
 
 
@@ -356,6 +356,75 @@ def test_internet_facing_alb_with_tls_alone_is_accepted(dev_raw: Raw) -> None:
         "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"
     )
     assert parse_stack_config(dev_raw).service is not None
+
+
+# Issue 10 points 2 and 3: a stack nobody can reach or use on day 0 is refused.
+def _private(*cidrs: str, **extra: Any) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        cluster = raw["cluster"]
+        cluster.pop("publicAccessCidrs", None)
+        cluster.update(endpointPublicAccess=False, apiAccessCidrs=list(cidrs), **extra)
+
+    return mutate
+
+
+DAY0_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    (
+        "private endpoint, no allow-listed network",
+        _private(),
+        "platform: cluster: the API endpoint is private",
+        "apiAccessCidrs is empty, so nothing outside the cluster can reach it",
+    ),
+    (
+        "private endpoint, only this stack's own VPC listed",
+        _private("10.20.0.0/16"),
+        "platform: cluster: the API endpoint is private",
+        "apiAccessCidrs ['10.20.0.0/16'] lie inside this stack's own VPC 10.20.0.0/16",
+    ),
+    (
+        "private endpoint, a subnet of the VPC listed",
+        _private("10.20.4.0/24"),
+        "platform: cluster",
+        "set deployFromInsideVpc: true and follow the README's two-stage bring-up",
+    ),
+    (
+        "nobody is admin",
+        lambda raw: raw["cluster"].update(adminPrincipalArns=[], bootstrapCreatorAdmin=False),
+        "platform.cluster",
+        "adminPrincipalArns is empty and bootstrapCreatorAdmin is false",
+    ),
+    (
+        "nobody is admin (both defaulted)",
+        lambda raw: raw["cluster"].pop("adminPrincipalArns"),
+        "platform.cluster",
+        "list the deploying role in adminPrincipalArns, or set bootstrapCreatorAdmin: true",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "path", "message"), DAY0_REJECTED, ids=[c[0] for c in DAY0_REJECTED]
+)
+def test_day0_unreachable_or_unusable_cluster_rejected(
+    dev_raw: Raw, case: str, mutate: Callable[[Raw], None], path: str, message: str
+) -> None:
+    test_rejected(dev_raw, case, mutate, path, message)
+
+
+def test_day0_ways_in_that_are_accepted(dev_raw: Raw, prod_raw: Raw) -> None:
+    # Prod ships a public endpoint allow-listed to the runners; private access is always on.
+    prod = parse_stack_config(prod_raw).cluster
+    assert prod.endpoint_public_access and prod.public_access_cidrs
+    assert "0.0.0.0/0" not in prod.public_access_cidrs
+    # A network outside the VPC (a VPN routed to it) is a way in.
+    _private("172.16.0.0/12")(dev_raw)
+    assert parse_stack_config(dev_raw).cluster.api_access_cidrs == ["172.16.0.0/12"]
+    # Only the VPC itself: accepted with the explicit two-stage acknowledgment.
+    _private("10.20.0.0/16", deployFromInsideVpc=True)(dev_raw)
+    assert parse_stack_config(dev_raw).cluster.deploy_from_inside_vpc
+    # The creator as the only admin is accepted.
+    dev_raw["cluster"].update(adminPrincipalArns=[], bootstrapCreatorAdmin=True)
+    assert parse_stack_config(dev_raw).cluster.bootstrap_creator_admin
 
 
 # Issue 11's false positives: instance types EC2 and EKS accept that the old, hand-written

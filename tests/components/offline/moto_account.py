@@ -182,6 +182,7 @@ class Account:
         for repository in (f"model-store-images-{self.stack}", "iris"):
             push_image(repository, "0.1.0")
         self.publish_charts()
+        self.sts = deployer_sts()
 
     def run(self, config: StackConfig | None = None) -> list[preflight.Check]:
         self.publish_charts()
@@ -189,12 +190,32 @@ class Account:
             config or self.config,
             REGION,
             session=SESSION,
-            clients={"eks": self.eks},
+            clients={"eks": self.eks, "sts": self.sts},
             model_bucket="models",
             stack=self.stack,
             project=PROJECT,
             chart_repositories=self.chart_repositories,
         )
+
+
+def deployer_sts(role: str = "ml-platform-admin") -> Any:
+    """STS as a session of `role`, the admin both stacks list in adminPrincipalArns, so
+    the deployer-access check sees who `pulumi up` would run as."""
+    iam = SESSION.client("iam")
+    trust = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+        f'{{"AWS":"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root"}},"Action":"sts:AssumeRole"}}]}}'
+    )
+    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    credentials = SESSION.client("sts").assume_role(RoleArn=arn, RoleSessionName="deploy")[
+        "Credentials"
+    ]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    ).client("sts")
 
 
 def push_image(repository: str, tag: str) -> None:
