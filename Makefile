@@ -20,7 +20,7 @@ LOCK_TOOLS ?= .venv-lock
 UV_VERSION ?= 0.13.9
 
 .PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile \
-	preflight clean lock
+	preflight prices catalog clean lock
 
 $(BIN)/python:
 	@$(STEP) "creating $(VENV) (Python 3.11+)" -- $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ $(TEST_STAMP): requirements-dev.lock $(PROGRAM_STAMP)
 ## PROJECT=path/to/another/project previews any program built from these components.
 PROJECT ?= .
 preview: $(PROGRAM_STAMP)
-	$(BIN)/python -m components.offline.preview --project-dir $(PROJECT) --stack $(STACK)
+	$(BIN)/python -m components.offline.preview --project-dir $(PROJECT) --stack $(STACK) $(ARGS)
 
 ## The stack's Kubernetes objects as YAML in build/$(STACK)/manifests (kubectl apply -f).
 ## OUTPUTS=file.json (from `pulumi stack output --json > file.json`) fills in the real bucket,
@@ -55,6 +55,15 @@ manifests: $(PROGRAM_STAMP)
 ## ARGS="--model-bucket NAME" also checks that the model is in an existing bucket.
 preflight: $(TEST_STAMP)
 	$(BIN)/python -m components.offline.preflight --stack $(STACK) $(ARGS)
+
+## Refresh components/core/data/prices.json from the AWS Price List API, every commercial
+## region (AWS credentials needed; read-only pricing:GetProducts).
+prices: $(STAMP)
+	$(BIN)/python scripts/gen_prices.py aws
+
+## Refresh components/core/data/instances.json from ec2:DescribeInstanceTypes (credentials).
+catalog: $(STAMP)
+	$(BIN)/python scripts/gen_catalog.py aws --region $${AWS_REGION:-us-east-1}
 
 ## Wall time of the prod offline plan beside the bare SDK import time (not a test).
 bench-plan: $(PROGRAM_STAMP)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run  # bench/run.py: the same server commands, ports and process handling
+from report import Measurement
 
 
 def _variant(spec: str, workers: int, model: str) -> run.Server:
@@ -34,7 +35,7 @@ def _variant(spec: str, workers: int, model: str) -> run.Server:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1)
@@ -45,7 +46,7 @@ def main() -> None:
     conns = [int(c) for c in args.conns.split(",")]
     specs = ["floor", *[v for v in args.variants if v != "floor"]]
     servers = [_variant(spec, args.workers, args.model) for spec in specs]
-    table: dict[tuple[str, int], list[run.Measurement]] = {}
+    table: dict[tuple[str, int], list[Measurement]] = {}
     print(f"load before: {run._loadavg()}", flush=True)
     for round_ in range(args.rounds):
         for server in servers:

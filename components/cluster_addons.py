@@ -25,6 +25,7 @@ from components._irsa import IrsaRole, irsa_role
 from components.cluster import AddonTarget, Cluster, managed_addon
 from components.core import iam
 from components.core.config import ClusterConfig
+from components.core.constants import AUTOSCALED_TAG
 from components.core.scheduling import (
     GPU_TAINT_KEY,
     POOL_LABEL,
@@ -34,7 +35,12 @@ from components.core.scheduling import (
 from components.core.tags import component_tags
 from components.nodepool import NodePool
 
-__all__ = ["AUTOSCALER_SERVICE_ACCOUNT", "ClusterAddons", "ClusterAddonsArgs"]
+__all__ = [
+    "AUTOSCALER_SERVICE_ACCOUNT",
+    "ClusterAddons",
+    "ClusterAddonsArgs",
+    "autoscaler_discovery_tags",
+]
 
 AUTOSCALER_SERVICE_ACCOUNT = ("kube-system", "cluster-autoscaler")
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
@@ -85,6 +91,13 @@ class ClusterAddonsArgs:
             system_scheduling=by_name[system_pool].scheduling if system_pool else None,
             tags=tags,
         )
+
+
+def autoscaler_discovery_tags(cluster_name: str) -> list[str]:
+    """The ASG tag keys cluster-autoscaler discovers node groups by (the chart's
+    `autoDiscovery.tags`, joined into `--node-group-auto-discovery=asg:tag=...`; an ASG
+    must carry every key): this cluster's, set by EKS, and ours, on autoscaled pools only."""
+    return [f"k8s.io/cluster-autoscaler/{cluster_name}", AUTOSCALED_TAG[0]]
 
 
 def device_plugin_values(pool_names: Sequence[str]) -> dict[str, Any]:
@@ -210,6 +223,10 @@ class ClusterAddons(pulumi.ComponentResource):
                 ),
             )
             self.autoscaler_role_arn = autoscaler_role.arn
+            # EKS tags every managed node group's ASG k8s.io/cluster-autoscaler/{enabled,
+            # <cluster>}, `autoscaled: false` pools included; requiring our tag as well
+            # leaves those pools to their configured size.
+            discovery_tags = cluster.cluster_name.apply(autoscaler_discovery_tags)
             self.releases["cluster-autoscaler"] = k8s.helm.v3.Release(
                 f"{name}-autoscaler",
                 chart="cluster-autoscaler",
@@ -219,9 +236,10 @@ class ClusterAddons(pulumi.ComponentResource):
                 values={
                     "cloudProvider": "aws",
                     "awsRegion": region,
-                    # Auto-discovery finds the node groups by the tags EKS puts on their
-                    # Auto Scaling groups: k8s.io/cluster-autoscaler/{enabled,<cluster>}.
-                    "autoDiscovery": {"clusterName": cluster.cluster_name},
+                    "autoDiscovery": {
+                        "clusterName": cluster.cluster_name,
+                        "tags": discovery_tags,
+                    },
                     "fullnameOverride": "cluster-autoscaler",
                     "rbac": {
                         "serviceAccount": {
@@ -242,7 +260,11 @@ class ClusterAddons(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     provider=cluster.provider,
-                    depends_on=[*after_pools, autoscaler_policy],
+                    depends_on=[
+                        *after_pools,
+                        *(tag for pool in args.pools for tag in pool.asg_tags),
+                        autoscaler_policy,
+                    ],
                 ),
             )
 

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components._irsa import irsa_role
 from components.core import iam
-from components.core.lbc import published_policy
+from components.core.lbc import in_partition, published_policy
 from components.core.scheduling import Scheduling, placement_values
 from components.core.tags import component_tags
 
@@ -84,7 +84,12 @@ class LoadBalancerController(pulumi.ComponentResource):
                 f"AWS Load Balancer Controller {published.app_version}, as published: "
                 f"{published.source}"
             ),
-            policy=iam.to_json(published.document),
+            policy=iam.to_json(
+                in_partition(
+                    published.document,
+                    aws.get_partition(opts=pulumi.InvokeOptions(parent=self)).partition,
+                )
+            ),
             tags=tags,
             opts=child,
         )

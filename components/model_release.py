@@ -86,7 +86,8 @@ class ModelRelease(pulumi.ComponentResource):
                 f"{name}-model",
                 bucket=args.bucket_name,
                 key=key,
-                source=pulumi.FileAsset(str(model.path)),
+                # Relative, as the build context below: the state stays portable.
+                source=pulumi.FileAsset(_relative(model.path)),
                 # S3 computes and stores a full-object SHA256: the server's fallback when
                 # the sidecar is unreadable, and a check of the upload itself.
                 checksum_algorithm="SHA256",

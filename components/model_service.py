@@ -207,6 +207,8 @@ class ModelService(pulumi.ComponentResource):
         )
 
         kms_key: pulumi.Input[str | None] = args.bucket_kms_key_arn
+        # `kms:ViaService` names S3's endpoint host, whose suffix is the partition's.
+        dns_suffix = aws.get_partition(opts=pulumi.InvokeOptions(parent=self)).dns_suffix
         role, policy = irsa_role(
             f"{name}-model-reader",
             parent=self,
@@ -218,7 +220,13 @@ class ModelService(pulumi.ComponentResource):
             tags=component_tags(args.tags, "model-service", name=f"{name}-model-reader"),
             policy=pulumi.Output.all(args.bucket_arn, kms_key, region).apply(
                 lambda a: iam.to_json(
-                    iam.model_reader(a[0], service.model_prefix, kms_key_arn=a[1], region=a[2])
+                    iam.model_reader(
+                        a[0],
+                        service.model_prefix,
+                        kms_key_arn=a[1],
+                        region=a[2],
+                        dns_suffix=dns_suffix,
+                    )
                 )
             ),
         )

@@ -35,15 +35,22 @@ class ModelStoreArgs:
     keep_last_images: int = 20
     force_destroy: bool = False
     """Let `pulumi destroy` delete a bucket and repository that are not empty."""
+    protect: bool = False
+    """Protect the bucket, repository and key: no delete, no replacement (prod)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: ModelStoreConfig, *, tags: Mapping[str, str]) -> ModelStoreArgs:
+    def from_config(
+        cls, config: ModelStoreConfig, *, tags: Mapping[str, str], environment: str | None = None
+    ) -> ModelStoreArgs:
+        """`protect` unset in config: on for `environment` prod, off elsewhere."""
+        protect = config.protect if config.protect is not None else environment == "prod"
         return cls(
             kms_encryption=config.kms_encryption,
             noncurrent_version_expiration_days=config.noncurrent_version_expiration_days,
             keep_last_images=config.keep_last_images,
             force_destroy=config.force_destroy,
+            protect=protect,
             tags=tags,
         )
 
@@ -69,6 +76,10 @@ class ModelStore(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlops:model_store:ModelStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # What holds data or decrypts it: in prod, a `pulumi destroy` or a replacing change
+        # (an ECR repository's encryption is immutable, so `kmsEncryption` replaces it)
+        # stops with "resource is protected" instead of deleting models and images.
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
         def tags(suffix: str) -> dict[str, str]:
             return component_tags(args.tags, "model-store", name=f"{name}-{suffix}")
@@ -79,16 +90,18 @@ class ModelStore(pulumi.ComponentResource):
                 f"{name}-key",
                 description=f"Encrypts the model artifacts and images of {name}",
                 enable_key_rotation=True,
-                deletion_window_in_days=30,
+                # A scheduled deletion can be cancelled within the window; dev's is the
+                # shortest KMS allows, so a destroyed dev stack stops costing soon.
+                deletion_window_in_days=30 if args.protect else 7,
                 tags=tags("key"),
-                opts=child,
+                opts=kept,
             )
 
         bucket = aws.s3.Bucket(
             f"{name}-models",
             force_destroy=args.force_destroy,
             tags=tags("models"),
-            opts=child,
+            opts=kept,
         )
         aws.s3.BucketOwnershipControls(
             f"{name}-models",
@@ -176,7 +189,7 @@ class ModelStore(pulumi.ComponentResource):
             ],
             force_delete=args.force_destroy,
             tags=tags("images"),
-            opts=child,
+            opts=kept,
         )
         aws.ecr.LifecyclePolicy(
             f"{name}-images",

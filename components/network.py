@@ -210,10 +210,30 @@ class Network(pulumi.ComponentResource):
                 )
 
         region = aws.get_region(opts=invoke).region
+
+        def service_name(service: str, kind: str) -> str:
+            # Not always `com.amazonaws.<region>.<service>`: in China many are
+            # `cn.com.amazonaws.<region>.<service>` and some are not (aws-cdk#16139,
+            # terraform-provider-aws#17640; the data source's `service=` assumes the
+            # first form). The region names its own services: ask it, by either form.
+            return aws.ec2.get_vpc_endpoint_service(
+                service_type=kind,
+                filters=[
+                    aws.ec2.GetVpcEndpointServiceFilterArgs(
+                        name="service-name",
+                        values=[
+                            f"{prefix}.{region}.{service}"
+                            for prefix in ("com.amazonaws", "cn.com.amazonaws")
+                        ],
+                    )
+                ],
+                opts=invoke,
+            ).service_name
+
         aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
-            service_name=f"com.amazonaws.{region}.s3",
+            service_name=service_name("s3", "Gateway"),
             vpc_endpoint_type="Gateway",
             route_table_ids=[rt.id for rt in private_route_tables],
             tags=tags("s3"),
@@ -243,7 +263,7 @@ class Network(pulumi.ComponentResource):
                 aws.ec2.VpcEndpoint(
                     f"{name}-{service.replace('.', '-')}",
                     vpc_id=vpc.id,
-                    service_name=f"com.amazonaws.{region}.{service}",
+                    service_name=service_name(service, "Interface"),
                     vpc_endpoint_type="Interface",
                     private_dns_enabled=True,
                     subnet_ids=[s.id for s in private_subnets.values()],

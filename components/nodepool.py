@@ -8,6 +8,7 @@ this module only turns those decisions into resources.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import pulumi_aws as aws
 
 from components.core import amis, iam, userdata
 from components.core.config import NodePoolConfig
-from components.core.constants import IMDS_HOP_LIMIT, IMDS_HTTP_TOKENS
+from components.core.constants import AUTOSCALED_TAG, IMDS_HOP_LIMIT, IMDS_HTTP_TOKENS
 from components.core.scheduling import (
     AUTOSCALER_TEMPLATE,
     Scheduling,
@@ -26,7 +27,7 @@ from components.core.scheduling import (
     pool_scheduling,
     pool_taints,
 )
-from components.core.tags import component_tags
+from components.core.tags import POOL_TAG, component_tags, free_tags, stable_tags
 
 __all__ = ["NodePool", "NodePoolArgs"]
 
@@ -81,6 +82,11 @@ class NodePoolArgs:
 def _slug(text: str) -> str:
     """A tag key as a resource-name part: `label/mlops.dev/pool` -> `label-mlops-dev-pool`."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _short_hash(text: str) -> str:
+    """Six hex digits that keep two tag keys with the same slug (`a.b`, `a-b`) apart."""
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
 
 
 def _block_devices(pool: NodePoolConfig) -> list[aws.ec2.LaunchTemplateBlockDeviceMappingArgs]:
@@ -138,6 +144,9 @@ class NodePool(pulumi.ComponentResource):
     """The IAM role of the nodes."""
     launch_template_id: pulumi.Output[str]
     """The launch template's id."""
+    asg_tags: list[aws.autoscaling.Tag]
+    """Tags put on the node group's Auto Scaling group (the user's, propagated to new
+    instances; the autoscaler's discovery and scale-from-zero template tags)."""
 
     def __init__(
         self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None
@@ -155,9 +164,12 @@ class NodePool(pulumi.ComponentResource):
             raise pulumi.RunError(f"nodePools.{args.pool_name}: {exc}") from None
 
         def tags(suffix: str | None = None) -> dict[str, str]:
-            return component_tags(
-                args.tags, "nodepool", name=f"{name}-{suffix}" if suffix else name
-            )
+            return {
+                **component_tags(
+                    args.tags, "nodepool", name=f"{name}-{suffix}" if suffix else name
+                ),
+                POOL_TAG: args.pool_name,
+            }
 
         role = aws.iam.Role(
             f"{name}-node",
@@ -182,7 +194,10 @@ class NodePool(pulumi.ComponentResource):
                 capacity_type=pool.capacity_type, accelerator=pool.accelerator
             ),
         )
-        instance_tags = tags("node")
+        # Stable keys only: a changed tag specification is a new template version, which
+        # the node group follows and rolls every node for. The user's own tags reach the
+        # instances through the Auto Scaling group instead (below).
+        instance_tags = stable_tags(tags("node"))
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description=f"Nodes of pool {args.pool_name}",
@@ -210,7 +225,7 @@ class NodePool(pulumi.ComponentResource):
                 for kind in ("instance", "volume", "network-interface")
             ],
             user_data=userdata.encode(document) if document is not None else None,
-            tags=tags("lt"),
+            tags=stable_tags(tags("lt")),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -234,7 +249,9 @@ class NodePool(pulumi.ComponentResource):
             capacity_type=pool.capacity_type,
             instance_types=list(pool.instance_types),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=pool.min_size, desired_size=pool.desired_size, max_size=pool.max_size
+                min_size=pool.min_size,
+                desired_size=pool.initial_desired_size,
+                max_size=pool.max_size,
             ),
             update_config=update,
             node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
@@ -257,19 +274,35 @@ class NodePool(pulumi.ComponentResource):
             ),
         )
 
-        if pool.autoscaled and pool.min_size == 0:
-            asg_name = node_group.resources.apply(
-                lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index,union-attr]
+        asg_name = node_group.resources.apply(
+            lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index,union-attr]
+        )
+
+        def asg_tag(suffix: str, key: str, value: str, *, propagate: bool) -> aws.autoscaling.Tag:
+            return aws.autoscaling.Tag(
+                f"{name}-{suffix}",
+                autoscaling_group_name=asg_name,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=propagate),
+                opts=pulumi.ResourceOptions(parent=self),
             )
+
+        # The user's tags, on the instances the group launches from now on: an Auto
+        # Scaling group tag changes no launch template, so editing one rolls nothing
+        # (running nodes keep their old values until replaced). Node group tags are not
+        # propagated by EKS ("Managed node groups": tags "aren't propagated to any other
+        # resources associated with the node group"), hence the ASG.
+        self.asg_tags: list[aws.autoscaling.Tag] = [
+            asg_tag(f"tag-{_slug(key)}-{_short_hash(key)}", key, value, propagate=True)
+            for key, value in sorted(free_tags(args.tags).items())
+        ]
+        if pool.autoscaled:
+            self.asg_tags.append(asg_tag("autoscaled", *AUTOSCALED_TAG, propagate=False))
+        if pool.autoscaled and pool.min_size == 0:
             for key, value in autoscaler_node_template_tags(
                 labels, taints, gpus=pool.gpus_per_node
             ).items():
-                aws.autoscaling.Tag(
-                    f"{name}-template-{_slug(key.removeprefix(AUTOSCALER_TEMPLATE + '/'))}",
-                    autoscaling_group_name=asg_name,
-                    tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
+                slug = _slug(key.removeprefix(AUTOSCALER_TEMPLATE + "/"))
+                self.asg_tags.append(asg_tag(f"template-{slug}", key, value, propagate=False))
 
         self.pool_name = args.pool_name
         self.scheduling = pool_scheduling(args.pool_name, pool)

@@ -11,6 +11,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.config import CONFIG_KEY, ConfigError, load_kubeconfig_auth
 from components.core.config import StackConfig
+from components.core.cost import CostError, estimate, load_prices
 from components.core.release import ModelArtifact, context_hash, image_platform, model_artifact
 from components.core.release import image_tag as image_tag_for
 from components.core.scheduling import system_pool
@@ -21,6 +22,7 @@ from components.model_service import ModelService, ModelServiceArgs
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
 from components.nodepool import NodePool, NodePoolArgs
+from components.observability import Observability, ObservabilityArgs
 
 __all__ = ["Platform", "release_model"]
 
@@ -38,6 +40,8 @@ class Platform(pulumi.ComponentResource):
     model_release: ModelRelease | None
     """The service's model objects and image, published before its pods."""
     model_service: ModelService | None
+    observability: Observability | None
+    """Alarms, dashboard, budget and Container Insights (`observability.enabled`)."""
     """The model server; None without a `service` section."""
     project_dir: Path
     """The folder of `Pulumi.yaml`: the model source and the image's build context."""
@@ -49,6 +53,8 @@ class Platform(pulumi.ComponentResource):
         # that costs nothing, not a failed rollout after the cluster was built.
         project_dir = Path(pulumi.get_root_directory() or ".")
         model = release_model(config, project_dir)
+        kubeconfig_auth = load_kubeconfig_auth()
+        budget_base = budget_estimate(config)
         super().__init__("mlops:platform:Platform", name, None, opts)
         self.project_dir = project_dir
         tags = stack_tags(pulumi.get_project(), pulumi.get_stack(), config.tags)
@@ -66,7 +72,7 @@ class Platform(pulumi.ComponentResource):
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=private_subnets,
                 tags=tags,
-                kubeconfig_auth=load_kubeconfig_auth(),
+                kubeconfig_auth=kubeconfig_auth,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -126,7 +132,9 @@ class Platform(pulumi.ComponentResource):
         # The model store needs nothing from the cluster.
         self.model_store = ModelStore(
             "model-store",
-            ModelStoreArgs.from_config(config.model_store, tags=tags),
+            ModelStoreArgs.from_config(
+                config.model_store, tags=tags, environment=config.environment
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.outputs.update(
@@ -141,8 +149,37 @@ class Platform(pulumi.ComponentResource):
         # Model stacks of other teams (examples/second-model) need the controller for an
         # ALB or NLB exposure; they read whether this platform runs one.
         self.outputs["loadBalancerController"] = self.load_balancer_controller is not None
+        self._build_observability(config, budget_base, tags)
 
         self.register_outputs(self.outputs)
+
+    def _build_observability(
+        self, config: StackConfig, estimate_max: float | None, tags: Mapping[str, str]
+    ) -> None:
+        self.observability = None
+        if not config.observability.enabled:
+            return
+        service = self.model_service
+        self.observability = Observability(
+            "observability",
+            ObservabilityArgs(
+                config=config,
+                cluster_name=self.cluster.cluster_name,
+                oidc_provider_arn=self.cluster.oidc_provider_arn,
+                oidc_issuer=self.cluster.oidc_issuer,
+                estimate_max=estimate_max,
+                service_hostname=service.load_balancer_hostname if service else None,
+                requires=[self.cluster_addons],
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.outputs.update(
+            {
+                "alarmTopicArn": self.observability.topic_arn,
+                "dashboardName": self.observability.dashboard_name,
+            }
+        )
 
     def _build_workload(
         self, config: StackConfig, model: ModelArtifact | None, tags: Mapping[str, str]
@@ -243,6 +280,22 @@ class Platform(pulumi.ComponentResource):
         """Export the platform's outputs as the stack's outputs."""
         for key, value in self.outputs.items():
             pulumi.export(key, value)
+
+
+def budget_estimate(config: StackConfig) -> float | None:
+    """The cost estimate's monthly maximum, for the budget; read before any resource, so a
+    region without prices is a config error that costs nothing."""
+    observability = config.observability
+    if not (observability.enabled and observability.budget.enabled):
+        return None
+    region = pulumi.Config("aws").get("region") or "us-west-2"
+    try:
+        return estimate(config, load_prices(region)).total[1]
+    except CostError as exc:
+        raise ConfigError(
+            "observability.budget: its limit comes from the cost estimate, which failed: "
+            f"{exc} (or set observability.budget.enabled: false)"
+        ) from None
 
 
 def release_model(config: StackConfig, project_dir: Path) -> ModelArtifact | None:

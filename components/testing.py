@@ -89,6 +89,10 @@ class Registration:
     """Property paths the engine is told to ignore, as sent on the wire (camelCase)."""
     transforms: int = 0
     """How many resource transforms the registration carries (they run in the engine)."""
+    protect: bool = False
+    """`protect=True`: the engine refuses to delete or replace it."""
+    retain_on_delete: bool = False
+    """`retain_on_delete=True`: deleting it from the stack leaves it in the cloud."""
     read: bool = False
     """Read, not created: a `StackReference` or a resource's `.get(...)`."""
 
@@ -133,6 +137,15 @@ class StackRun:
         return chain
 
 
+def _partition_of(region: str) -> tuple[str, str]:
+    """(partition, DNS suffix) of a region: aws-cn for `cn-*`, aws-us-gov for `us-gov-*`."""
+    if region.startswith("cn-"):
+        return "aws-cn", "amazonaws.com.cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov", "amazonaws.com"
+    return "aws", "amazonaws.com"
+
+
 #: How the SDK marks a secret value in a registration's inputs (pulumi/runtime/rpc.py).
 _SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
 
@@ -150,6 +163,12 @@ def reveal_secrets(value: Any) -> Any:
     if isinstance(value, list):
         return [reveal_secrets(v) for v in value]
     return value
+
+
+_LOAD_BALANCER_LOOKUPS = (
+    "aws:lb/getLoadBalancer:getLoadBalancer",
+    "aws:lb/getTargetGroup:getTargetGroup",
+)
 
 
 def _stable_hex(*parts: str, length: int = 17) -> str:
@@ -191,7 +210,7 @@ _ARN = {
     "aws:iam/policy:Policy": ("iam", "policy/{name}", True),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": (
         "iam",
-        "oidc-provider/oidc.eks.{region}.amazonaws.com/id/{hex}",
+        "oidc-provider/oidc.eks.{region}.{suffix}/id/{hex}",
         True,
     ),
     "aws:kms/key:Key": ("kms", "key/{uuid}", False),
@@ -206,6 +225,10 @@ _ARN = {
     "aws:ec2/subnet:Subnet": ("ec2", "subnet/{id}", False),
     "aws:ec2/securityGroup:SecurityGroup": ("ec2", "security-group/{id}", False),
     "aws:ec2/launchTemplate:LaunchTemplate": ("ec2", "launch-template/{id}", False),
+    "aws:sns/topic:Topic": ("sns", "{name}", False),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "alarm:{name}", False),
+    "aws:cloudwatch/dashboard:Dashboard": ("cloudwatch", "dashboard/{name}", True),
+    "aws:budgets/budget:Budget": ("budgets", "budget/{name}", True),
 }
 
 
@@ -235,6 +258,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     provider=request.provider or None,
                     ignore_changes=tuple(request.ignoreChanges),
                     transforms=len(request.transforms),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response
@@ -355,7 +380,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": self.account_id,
-                "arn": f"arn:aws:iam::{self.account_id}:user/offline",
+                "arn": f"arn:{self.partition}:iam::{self.account_id}:user/offline",
                 "userId": "AIDAOFFLINEUSER",
                 "id": self.account_id,
             }
@@ -364,19 +389,22 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "name": self.region,
                 "region": self.region,
                 "id": self.region,
-                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "endpoint": f"ec2.{self.region}.{self.dns_suffix}",
                 "description": self.region,
             }
         if token == "aws:index/getPartition:getPartition":
+            partition, dns_suffix = self.partition, self.dns_suffix
             return {
-                "partition": "aws",
-                "dnsSuffix": "amazonaws.com",
-                "id": "aws",
-                "reverseDnsPrefix": "com.amazonaws",
+                "partition": partition,
+                "dnsSuffix": dns_suffix,
+                "id": partition,
+                "reverseDnsPrefix": ".".join(reversed(dns_suffix.split("."))),
             }
+        if token == "aws:ec2/getVpcEndpointService:getVpcEndpointService":
+            return self._endpoint_service(dict(args.args))
         if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             registry = str(args.args.get("registryId") or self.account_id)
-            endpoint = f"https://{registry}.dkr.ecr.{self.region}.amazonaws.com"
+            endpoint = f"https://{registry}.dkr.ecr.{self.region}.{self.dns_suffix}"
             return {
                 "authorizationToken": "QVdTOm9mZmxpbmUtdG9rZW4=",
                 "expiresAt": "2099-01-01T00:00:00Z",
@@ -386,18 +414,84 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "registryId": registry,
                 "userName": "AWS",
             }
+        if token in (
+            "aws:lb/getLoadBalancer:getLoadBalancer",
+            "aws:lb/getTargetGroup:getTargetGroup",
+        ):
+            # The load balancer controller's resources, found by its tags: the suffixes are
+            # hashed from the tags so two runs agree.
+            tags = dict(args.args.get("tags") or {})
+            digest = _stable_hex(json.dumps(tags, sort_keys=True))
+            balancer = token.endswith("getLoadBalancer")
+            kind = "app" if "ingress.k8s.aws/stack" in tags else "net"
+            suffix = (
+                f"{kind}/k8s-{digest[:8]}/{digest[:16]}"
+                if balancer
+                else (f"targetgroup/k8s-{digest[:8]}/{digest[:16]}")
+            )
+            resource = "loadbalancer" if balancer else ""
+            arn = (
+                f"arn:aws:elasticloadbalancing:{self.region}:{self.account_id}:"
+                f"{resource + '/' if resource else ''}{suffix}"
+            )
+            return {
+                "arn": arn,
+                "arnSuffix": suffix,
+                "id": arn,
+                "name": suffix.split("/")[1],
+                "tags": tags,
+            }
         if token == "aws:ssm/getParameter:getParameter":
             name = str(args.args.get("name", ""))
             return {
                 "name": name,
                 "value": f"ami-0{_stable_hex(name)}",
                 "type": "String",
-                "arn": f"arn:aws:ssm:{self.region}:{self.account_id}:parameter{name}",
+                "arn": f"arn:{self.partition}:ssm:{self.region}:{self.account_id}:parameter{name}",
                 "id": name,
                 "version": 1,
                 "insecureValue": f"ami-0{_stable_hex(name)}",
             }
         return {}
+
+    @property
+    def partition(self) -> str:
+        """The region's partition, as `aws.get_partition` answers there."""
+        return _partition_of(self.region)[0]
+
+    @property
+    def dns_suffix(self) -> str:
+        return _partition_of(self.region)[1]
+
+    def _endpoint_service(self, args: dict[str, Any]) -> dict[str, Any]:
+        """`aws.ec2.get_vpc_endpoint_service`: the one service among the asked names.
+
+        China names most interface endpoint services `cn.com.amazonaws.<region>.<svc>`
+        (`aws ec2 describe-vpc-endpoint-services` there; aws-cdk#16139) and its S3
+        gateway `com.amazonaws.<region>.s3`; every other partition `com.amazonaws.…`.
+        """
+        kind = str(args.get("serviceType") or "Interface")
+        names: list[str] = []
+        for item in args.get("filters") or []:
+            if item.get("name") == "service-name":
+                names.extend(str(v) for v in item.get("values", []))
+        if args.get("serviceName"):
+            names.append(str(args["serviceName"]))
+        if args.get("service"):
+            names.append(f"com.amazonaws.{self.region}.{args['service']}")
+        china_style = self.partition == "aws-cn" and kind == "Interface"
+        found = [n for n in names if n.startswith("cn.com.amazonaws.") == china_style]
+        if len(found) != 1:
+            raise ValueError(f"no single VPC endpoint service among {names} ({kind})")
+        return {
+            "serviceName": found[0],
+            "serviceType": kind,
+            "id": found[0],
+            "owner": "amazon",
+            "service": found[0].rsplit(f"{self.region}.", 1)[-1],
+            "acceptanceRequired": False,
+            "availabilityZones": self.azs,
+        }
 
     def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
         """What the engine reads for a `StackReference`: the stack's name and outputs."""
@@ -452,11 +546,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 uuid=self._uuid(key),
                 hex=_stable_hex(key, length=32).upper(),
                 region=self.region,
+                suffix=self.dns_suffix,
                 cluster=cluster,
             )
             region = "" if global_ else self.region
             account = "" if service == "s3" else self.account_id
-            out["arn"] = f"arn:aws:{service}:{region}:{account}:{part}"
+            out["arn"] = f"arn:{self.partition}:{service}:{region}:{account}:{part}"
         if "name" not in inputs and typ.startswith("aws:") and typ not in _ID_PREFIX:
             out["name"] = physical
         if typ == "aws:ec2/vpc:Vpc":
@@ -471,14 +566,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
             bucket = inputs.get("bucket") or physical
             out.update(
                 bucket=bucket,
-                bucketDomainName=f"{bucket}.s3.amazonaws.com",
-                bucketRegionalDomainName=f"{bucket}.s3.{self.region}.amazonaws.com",
+                bucketDomainName=f"{bucket}.s3.{self.dns_suffix}",
+                bucketRegionalDomainName=f"{bucket}.s3.{self.region}.{self.dns_suffix}",
                 region=self.region,
             )
         elif typ == "aws:ecr/repository:Repository":
             out.update(
                 registryId=self.account_id,
-                repositoryUrl=f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{physical}",
+                repositoryUrl=(
+                    f"{self.account_id}.dkr.ecr.{self.region}.{self.dns_suffix}/{physical}"
+                ),
             )
         elif typ == "aws:iam/role:Role":
             out.update(uniqueId="AROA" + _stable_hex(key, length=17).upper())
@@ -518,8 +615,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         )
         credentials = (inputs or {}).get("providerCredentialOpts") or {}
         oidc_id = _stable_hex(key, "oidc", length=32).upper()
-        issuer = f"oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"
-        endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com"
+        issuer = f"oidc.eks.{self.region}.{self.dns_suffix}/id/{oidc_id}"
+        endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.{self.dns_suffix}"
         kubeconfig: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -565,7 +662,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "kubeconfigJson": json.dumps(kubeconfig),
             "clusterSecurityGroupId": "sg-0" + _stable_hex(key, "cluster-sg", length=16),
             "nodeSecurityGroupId": "sg-0" + _stable_hex(key, "node-sg", length=16),
-            "oidcProviderArn": f"arn:aws:iam::{self.account_id}:oidc-provider/{issuer}",
+            "oidcProviderArn": (
+                f"arn:{self.partition}:iam::{self.account_id}:oidc-provider/{issuer}"
+            ),
             "oidcProviderUrl": f"https://{issuer}",
             "oidcIssuer": issuer,
         }

@@ -54,6 +54,13 @@ class ServingApp:
         await self.starlette(scope, receive, send)
 
 
+async def _flush_metrics(state: ServerState) -> None:
+    """With workers, this worker's counts reach the shared metric files once a second."""
+    while True:
+        await asyncio.sleep(1.0)
+        state.metrics.flush()
+
+
 class _InferRoute:
     """The infer handler as a Starlette endpoint (ASGI), for the route table's sake."""
 
@@ -91,7 +98,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loading = asyncio.create_task(load_model(state, loader, on_fatal))
         app.state.loading = loading  # a reference keeps the task alive
+        flushing = None
+        if state.metrics.multiprocess:
+            flushing = asyncio.create_task(_flush_metrics(state))
         yield
+        if flushing is not None:
+            flushing.cancel()
+            state.metrics.flush()
         loading.cancel()
         if state.served is not None:
             state.served.batcher.close()

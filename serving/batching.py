@@ -170,7 +170,10 @@ class Batcher:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _schedule(self, loop: asyncio.AbstractEventLoop, *, now: bool = False) -> None:
+        """Arrange the next batch; `now` (from a batch's completion) starts it in this call,
+        not on the loop's next turn: under load a turn of the loop is long, and the inference
+        thread would idle through it."""
         if self._running:
             return  # the running batch's completion schedules the next one
         full = self._pending_rows >= self._max_rows
@@ -181,6 +184,8 @@ class Batcher:
             return
         if self.coalesce and self._concurrent and self._max_delay and not full:
             self._scheduled, self._delayed = loop.call_later(self._max_delay, self._flush), True
+        elif now:
+            self._flush()
         else:
             self._scheduled, self._delayed = loop.call_soon(self._flush), False
 
@@ -223,14 +228,15 @@ class Batcher:
 
     def _finished(self, batch: list[_Pending], done: asyncio.Future[list[_Outcome]]) -> None:
         self._running = False
+        # The next batch first: the inference thread works while this thread delivers results.
+        if self._pending:
+            self._schedule(asyncio.get_running_loop(), now=True)
         if done.cancelled():
             _deliver(batch, [DeadlineExceededError("inference was cancelled")] * len(batch))
         elif (error := done.exception()) is not None:
             _deliver(batch, [error] * len(batch))
         else:
             _deliver(batch, done.result())
-        if self._pending:
-            self._schedule(asyncio.get_running_loop())
 
 
 def _rows(inputs: Tensors) -> int:

@@ -103,6 +103,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._body_pending = False
         self._body_timer: asyncio.TimerHandle | None = None
         self._slow_counted = False
+        self._close_after_response = False
 
     # -- connection ----------------------------------------------------------------------
 
@@ -197,6 +198,13 @@ class EdgeProtocol(HttpToolsProtocol):
         if draining is not None and draining():
             self.cycle.keep_alive = False
 
+    def on_response_complete(self) -> None:
+        if self._close_after_response:
+            self.server_state.total_requests += 1
+            self.transport.close()
+            return
+        super().on_response_complete()
+
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._body_done()
@@ -289,7 +297,9 @@ class EdgeProtocol(HttpToolsProtocol):
         self.pipeline.clear()
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
-            # A response is being written on this connection: end it after that one.
+            # A response is being produced on this connection (`cycle` may be a pipelined one
+            # that will now never run): close once the one running is sent.
+            self._close_after_response = True
             cycle.keep_alive = False
             self.flow.pause_reading()
             return

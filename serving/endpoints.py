@@ -172,6 +172,7 @@ class Endpoints:
                 return
             fields = _request_fields(scope, status, elapsed, request_id)
             fields["shed_since_last_line"] = self._shed
+            fields["error"] = orjson.loads(payload)["error"]
             self._shed, self._shed_logged = 0, now
             log.warning("infer refused (503)", extra=fields)
             return

@@ -52,6 +52,9 @@ class _LocalHistogram:
         self._counts[bisect.bisect_left(self._bounds, amount)] += 1
         self._sum += amount
 
+    def snapshot(self) -> tuple[list[int], float]:
+        return list(self._counts), self._sum
+
     def family(self, name: str, model: str) -> HistogramMetricFamily:
         family = HistogramMetricFamily(name, _DOCS[name], labels=["model"])
         cumulative, buckets = 0, []
@@ -112,6 +115,17 @@ class Metrics:
         self.batch_size: Any
         self.queue_wait: Any
         self.disconnects: Any
+        # Requests always count into local numbers (no lock, one thread writes them). With one
+        # worker a collector reads them at scrape time; with several, `flush` adds what changed
+        # to prometheus_client's shared files, once a second and before this worker's scrapes.
+        self.latency = _LocalHistogram(_LATENCY_BUCKETS)
+        self.batch_size = _LocalHistogram(_BATCH_BUCKETS)
+        self.queue_wait = _LocalHistogram(_WAIT_BUCKETS)
+        self.disconnects = _LocalCount()
+        self._shared: dict[str, Any] = {}
+        self._flushed_counts: dict[tuple[str, int], int] = {}
+        self._flushed: dict[str, tuple[list[int], float]] = {}
+        self._flushed_disconnects = 0
         if self.multiprocess:
             self.requests = Counter(
                 "serving_requests",
@@ -119,27 +133,21 @@ class Metrics:
                 ["model", "status"],
                 registry=registry,
             )
-            self.latency, self.batch_size, self.queue_wait = (
-                Histogram(name, _DOCS[name], ["model"], buckets=buckets, registry=registry).labels(
-                    model
-                )
-                for name, buckets in (
-                    ("serving_request_duration_seconds", _LATENCY_BUCKETS),
-                    ("serving_batch_size", _BATCH_BUCKETS),
-                    ("serving_queue_wait_seconds", _WAIT_BUCKETS),
-                )
-            )
-            self.disconnects = Counter(
+            for name, buckets in (
+                ("serving_request_duration_seconds", _LATENCY_BUCKETS),
+                ("serving_batch_size", _BATCH_BUCKETS),
+                ("serving_queue_wait_seconds", _WAIT_BUCKETS),
+            ):
+                self._shared[name] = Histogram(
+                    name, _DOCS[name], ["model"], buckets=buckets, registry=registry
+                ).labels(model)
+            self._shared["serving_client_disconnects"] = Counter(
                 "serving_client_disconnects",
                 _DOCS["serving_client_disconnects"],
                 ["model"],
                 registry=registry,
             ).labels(model)
         else:
-            self.latency = _LocalHistogram(_LATENCY_BUCKETS)
-            self.batch_size = _LocalHistogram(_BATCH_BUCKETS)
-            self.queue_wait = _LocalHistogram(_WAIT_BUCKETS)
-            self.disconnects = _LocalCount()
             registry.register(_LocalCollector(self))
         self.inflight = Gauge(
             "serving_inflight_requests",
@@ -155,31 +163,56 @@ class Metrics:
             multiprocess_mode="max",
         ).labels(model)
         self._model = model
-        self._by_status: dict[int, Any] = {}
-        self.counts_inflight = self.multiprocess
-        """Whether requests must inc/dec the in-flight gauge; otherwise a scrape reads it."""
+        self.counts_inflight = False
+        """Whether requests must inc/dec the in-flight gauge (never: a scrape or `flush` reads
+        the count)."""
+        self._read_inflight: Callable[[], float] = lambda: 0.0
 
     def read_inflight(self, read: Callable[[], float]) -> None:
-        """Let a scrape read the in-flight count, where the process is the only worker."""
+        """Where the in-flight count is read: at scrape time, or at each `flush` (workers)."""
+        self._read_inflight = read
         if not self.multiprocess:
             self.inflight.set_function(read)
 
     def count(self, status: int, model: str | None = None) -> None:
+        key = (self._model if model is None else model, status)
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def flush(self) -> None:
+        """With workers: add what was counted since the last flush to the shared files."""
         if not self.multiprocess:
-            key = (self._model if model is None else model, status)
-            self._counts[key] = self._counts.get(key, 0) + 1
             return
-        if model is not None:
-            self.requests.labels(model, str(status)).inc()
-            return
-        child = self._by_status.get(status)
-        if child is None:
-            child = self._by_status[status] = self.requests.labels(self._model, str(status))
-        child.inc()
+        for key, count in self._counts.items():
+            delta = count - self._flushed_counts.get(key, 0)
+            if delta:
+                self.requests.labels(key[0], str(key[1])).inc(delta)
+                self._flushed_counts[key] = count
+        for name, local in (
+            ("serving_request_duration_seconds", self.latency),
+            ("serving_batch_size", self.batch_size),
+            ("serving_queue_wait_seconds", self.queue_wait),
+        ):
+            counts, total = local.snapshot()
+            before, before_total = self._flushed.get(name, ([0] * len(counts), 0.0))
+            if counts == before:
+                continue
+            shared = self._shared[name]
+            # prometheus_client has no public "add n observations": its child's own values.
+            for index, (now, then) in enumerate(zip(counts, before, strict=True)):
+                if now != then:
+                    shared._buckets[index].inc(now - then)
+            shared._sum.inc(total - before_total)
+            self._flushed[name] = (counts, total)
+        delta = self.disconnects.value - self._flushed_disconnects
+        if delta:
+            self._shared["serving_client_disconnects"].inc(delta)
+            self._flushed_disconnects = self.disconnects.value
+        self.inflight.set(self._read_inflight())
 
     def exposition(self) -> bytes:
         if not self.multiprocess:
             return generate_latest(self.registry)
+        self.flush()
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

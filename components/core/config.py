@@ -41,11 +41,13 @@ __all__ = [
     "ImageRef",
     "InterfaceEndpoint",
     "KubeconfigAuth",
+    "LogLevel",
     "ModelServiceConfig",
     "ModelStoreConfig",
     "NatStrategy",
     "NetworkConfig",
     "NodePoolConfig",
+    "ObservabilityConfig",
     "StackConfig",
     "kubeconfig_auth",
     "parse_stack_config",
@@ -82,6 +84,10 @@ InterfaceEndpoint = Literal["ecr.api", "ecr.dkr", "sts", "logs", "ec2"]
 NatStrategy = Literal["none", "single", "one-per-az"]
 """none: no NAT (private subnets reach AWS only through endpoints); single: one NAT
 gateway for all AZs; one-per-az: one per AZ, so an AZ outage leaves the others online."""
+LogLevel = Literal["debug", "info", "warning", "error"]
+"""The model server's log levels (`serving.settings.LogLevel`: the server image ships
+without `components`, so tests/components/core/test_manifests_serving_env.py keeps the
+two sets equal)."""
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(pattern=_DNS_LABEL)]
@@ -342,6 +348,8 @@ class NodePoolConfig(_Model):
     """The EKS AMI release version, pinned so nodes roll only when you change it."""
     min_size: int = Field(ge=0)
     desired_size: int = Field(ge=0)
+    """The pool's size; on an autoscaled pool only its size at creation (clamped into
+    [minSize, maxSize]): cluster-autoscaler owns it from then on."""
     max_size: int
     autoscaled: bool = True
     """cluster-autoscaler owns the size; `pulumi up` then ignores `desiredSize` drift."""
@@ -372,13 +380,20 @@ class NodePoolConfig(_Model):
     def _consistent(self) -> NodePoolConfig:
         if self.max_size < 1:
             raise ValueError(f"maxSize must be at least 1, got {self.max_size}")
-        if self.min_size > self.desired_size:
+        if self.min_size > self.max_size:
+            raise ValueError(f"minSize {self.min_size} is greater than maxSize {self.max_size}")
+        # An autoscaled pool's desiredSize is only its size at creation (`pulumi up` then
+        # ignores it; cluster-autoscaler owns it), so it is clamped into [minSize, maxSize]
+        # rather than refused: raising minSize must not also demand a meaningless edit.
+        if not self.autoscaled and self.min_size > self.desired_size:
             raise ValueError(
-                f"minSize {self.min_size} is greater than desiredSize {self.desired_size}"
+                f"minSize {self.min_size} is greater than desiredSize {self.desired_size} "
+                "(autoscaled: false, so desiredSize is the pool's size)"
             )
-        if self.desired_size > self.max_size:
+        if not self.autoscaled and self.desired_size > self.max_size:
             raise ValueError(
-                f"desiredSize {self.desired_size} is greater than maxSize {self.max_size}"
+                f"desiredSize {self.desired_size} is greater than maxSize {self.max_size} "
+                "(autoscaled: false, so desiredSize is the pool's size)"
             )
         for instance_type in self.instance_types:
             info = catalog.instance_info(instance_type)
@@ -411,6 +426,12 @@ class NodePoolConfig(_Model):
         if self.autoscaled:
             _check_same_size(self.instance_types)
         return self
+
+    @property
+    def initial_desired_size(self) -> int:
+        """The size EKS is given: `desiredSize`, within [minSize, maxSize] as EKS requires
+        (an autoscaled pool's is used only when the node group is created)."""
+        return min(max(self.desired_size, self.min_size), self.max_size)
 
     @property
     def gpus_per_node(self) -> int:
@@ -465,6 +486,10 @@ class ModelStoreConfig(_Model):
     keep_last_images: int = Field(default=20, ge=1)
     force_destroy: bool = False
     """Let `pulumi destroy` delete a bucket that still holds models (dev)."""
+    protect: bool | None = None
+    """Protect the bucket, the image repository and the KMS key (`protect=True`): Pulumi
+    then refuses to delete or replace them (a destroy, or a change such as
+    `kmsEncryption` that replaces the repository). Default: on in `environment: prod`."""
 
 
 # --------------------------------------------------------------------------- model service
@@ -522,7 +547,7 @@ class ServerSettings(_Model):
     request_timeout_ms: int = Field(default=10_000, ge=1)
     drain_timeout_seconds: int = Field(default=20, ge=1)
     intra_op_threads: int = Field(default=1, ge=1)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: LogLevel = "info"
 
 
 class ModelServiceConfig(_Model):
@@ -628,6 +653,59 @@ class CostAssumptions(_Model):
     """Server images kept in ECR."""
 
 
+# --------------------------------------------------------------------------- observability
+
+
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+
+
+class ContainerInsightsConfig(_Model):
+    """The `amazon-cloudwatch-observability` EKS add-on: node, pod and container metrics in
+    the `ContainerInsights` namespace and the pods' logs in CloudWatch Logs."""
+
+    enabled: bool | None = None
+    """None: on in prod, off elsewhere."""
+    version: str = Field(pattern=r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+    """The add-on version, pinned (`aws eks describe-addon-versions --addon-name
+    amazon-cloudwatch-observability`)."""
+    log_retention_days: int = 30
+    """Retention of the add-on's log groups (`/aws/containerinsights/<cluster>/...`),
+    which the stack creates first so they do not default to never expiring."""
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return _check_retention(value)
+
+
+class SloConfig(_Model):
+    """The service level the alarms hold the load balancer to."""
+
+    p99_latency_ms: int = Field(default=1000, ge=1, le=300_000)
+    """p99 target response time, at the load balancer."""
+    error_rate_percent: float = Field(default=1.0, gt=0, le=100)
+    """Share of requests answered 5xx by the pods, over 5 minutes."""
+
+
+class BudgetConfig(_Model):
+    """A monthly AWS Budget from the cost estimate."""
+
+    enabled: bool = True
+    margin_percent: int = Field(default=20, ge=0, le=1000)
+    """The limit is the estimate's maximum plus this margin."""
+
+
+class ObservabilityConfig(_Model):
+    """Alarms, their SNS topic, a dashboard, a budget and Container Insights."""
+
+    enabled: bool = True
+    container_insights: ContainerInsightsConfig | None = None
+    alarm_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = Field(default_factory=list)
+    """Email addresses subscribed to the alarm topic (each confirms once, by email)."""
+    slo: SloConfig = Field(default_factory=SloConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+
+
 # --------------------------------------------------------------------------- stack
 
 
@@ -642,6 +720,7 @@ class StackConfig(_Model):
     model_store: ModelStoreConfig = Field(default_factory=ModelStoreConfig)
     service: ModelServiceConfig | None = None
     cost: CostAssumptions = Field(default_factory=CostAssumptions)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     @field_validator("node_pools")
     @classmethod
@@ -699,6 +778,21 @@ class StackConfig(_Model):
                 "true with publicAccessCidrs listing your runner's egress CIDRs, or set "
                 "deployFromInsideVpc: true and follow the README's two-stage bring-up "
                 "(the network first, then `pulumi up` from a host inside the VPC)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _observability(self) -> StackConfig:
+        observability = self.observability
+        if (
+            observability.enabled
+            and self.environment == "prod"
+            and observability.container_insights is None
+        ):
+            raise ValueError(
+                "observability.containerInsights: prod turns Container Insights on by "
+                "default; pin the add-on's version (containerInsights.version) or set "
+                "containerInsights.enabled: false"
             )
         return self
 

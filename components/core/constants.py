@@ -8,6 +8,7 @@ the component (`components/cluster.py`, `components/nodepool.py`) and the rule
 from __future__ import annotations
 
 __all__ = [
+    "AUTOSCALED_TAG",
     "CONTROL_PLANE_LOG_TYPES",
     "IMDS_HOP_LIMIT",
     "IMDS_HTTP_TOKENS",
@@ -32,3 +33,10 @@ IMDS_HOP_LIMIT = 1
 
 #: Tag that marks a security group (or rule) as a load balancer's: 80/443 may be open.
 LOAD_BALANCER_TAG: tuple[str, str] = ("mlops:purpose", "load-balancer")
+
+#: Auto Scaling group tag of the node pools cluster-autoscaler may resize (`autoscaled:
+#: true`). EKS tags every managed node group's ASG `k8s.io/cluster-autoscaler/enabled`
+#: and `k8s.io/cluster-autoscaler/<cluster>` (EKS user guide, "Managed node groups"), so
+#: discovery by those alone would also take the pools that are meant to keep their size;
+#: the autoscaler discovers by this tag too, and its IAM policy requires it to scale.
+AUTOSCALED_TAG: tuple[str, str] = ("mlops.dev/autoscaled", "true")

@@ -1,17 +1,20 @@
 """The monthly cost estimate of a stack: plain arithmetic over its config and a price table.
 
-Prices live in `core/data/prices_<region>.json` with their region, date and sources;
-usage the estimate cannot know (NAT data, log volume, load balancer capacity units)
-comes from the stack config's `cost` section. Each line is priced at the node pools'
-minimum and maximum sizes, so the estimate is a range. A price that is missing (an
-instance type, a region) is an error, never a zero.
+Prices live in `core/data/prices.json` with their date and sources, per commercial
+region; a region without a price of its own is priced from the file's fallback region
+and the line says so. Usage the estimate cannot know (NAT data, log volume, load
+balancer capacity units) comes from the stack config's `cost` section. Each line is
+priced at the node pools' minimum and maximum sizes, so the estimate is a range. A
+price found nowhere is never a zero: its line is marked unknown, with the reason, and
+left out of the total, which says how many lines it lacks.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -30,6 +33,8 @@ __all__ = [
     "parse_prices",
 ]
 
+PRICES_FILE = "prices.json"
+
 
 class CostError(ValueError):
     """A price the estimate needs is missing; the message names what and where."""
@@ -37,63 +42,95 @@ class CostError(ValueError):
 
 @dataclass(frozen=True)
 class PriceTable:
-    """One region's prices (USD) as read from its data file."""
+    """One region's prices (USD), with the fallback region's for what it lacks."""
 
     region: str
     date: str
     currency: str
     hours_per_month: float
     instances: Mapping[str, float]
-    """On-demand Linux price per hour by instance type."""
+    """On-demand Linux price per hour by instance type, the region's own."""
     rates: Mapping[str, float]
-    """Every other price, by its key in the data file."""
-    sources: Mapping[str, str]
+    """Every other price, by its key in the data file, the region's own (or uniform)."""
+    sources: Mapping[str, Any]
+    fallback_instances: Mapping[str, float] = field(default_factory=dict)
+    fallback_rates: Mapping[str, float] = field(default_factory=dict)
+    fallback_region: Mapping[str, str] = field(default_factory=dict)
+    """The region each kind (`ec2`, `rates`) falls back to."""
+    used_fallbacks: list[str] = field(default_factory=list, compare=False)
+    """What the line being priced took from the fallback region (reset per line)."""
 
     def rate(self, key: str) -> float:
-        try:
+        if key in self.rates:
             return self.rates[key]
-        except KeyError:
-            raise CostError(
-                f"price {key!r} is missing from the {self.region} price table"
-            ) from None
+        if key in self.fallback_rates:
+            self.used_fallbacks.append(f"{key} of {self.fallback_region['rates']}")
+            return self.fallback_rates[key]
+        raise CostError(f"price {key!r} is missing for {self.region} and its fallback region")
 
     def instance(self, instance_type: str, where: str) -> float:
-        price = self.instances.get(instance_type)
-        if price is None:
-            raise CostError(
-                f"{where}: no on-demand price for instance type {instance_type!r} in "
-                f"{self.region} (prices of {self.date}); add it to "
-                f"components/core/data/prices_{self.region}.json"
-            )
-        return price
+        if instance_type in self.instances:
+            return self.instances[instance_type]
+        if instance_type in self.fallback_instances:
+            self.used_fallbacks.append(f"{instance_type} of {self.fallback_region['ec2']}")
+            return self.fallback_instances[instance_type]
+        raise CostError(
+            f"{where}: no on-demand price for instance type {instance_type!r} in "
+            f"{self.region} or its fallback region (prices of {self.date}); "
+            "`make prices` regenerates them from the AWS Price List API"
+        )
+
+
+@lru_cache(maxsize=1)
+def _document() -> dict[str, Any]:
+    text = (resources.files("components.core.data") / PRICES_FILE).read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 def known_regions() -> list[str]:
-    """The regions that have a price table."""
-    folder = resources.files("components.core.data")
-    names = [p.name for p in folder.iterdir() if p.name.startswith("prices_")]
-    return sorted(n.removeprefix("prices_").removesuffix(".json") for n in names)
+    """The commercial regions the price file covers (own prices or fallback)."""
+    return sorted(_document()["regions"])
 
 
 def load_prices(region: str) -> PriceTable:
-    """The price table of `region`; `CostError` when there is none."""
-    path = resources.files("components.core.data") / f"prices_{region}.json"
-    if not path.is_file():
-        raise CostError(f"no price table for region {region!r}; known: {known_regions()}")
-    return parse_prices(json.loads(path.read_text()))
+    """The price table of `region`. A region the file does not list gets an empty table
+    (every line unknown, naming the region) rather than an error: the preview still runs."""
+    return parse_prices(_document(), region)
 
 
-def parse_prices(document: Mapping[str, Any]) -> PriceTable:
-    rates = {k: float(v) for k, v in document.items() if isinstance(v, int | float)}
-    hours = rates.pop("hours_per_month", 730.0)
+def parse_prices(document: Mapping[str, Any], region: str) -> PriceTable:
+    regions: Mapping[str, Any] = document["regions"]
+    own = regions.get(region)
+    fallback = dict(document.get("fallback", {}))
+    uniform = {
+        k: v
+        for k, v in regions.get(fallback.get("rates", ""), {}).get("rates", {}).items()
+        if k in document.get("uniformRates", {})
+    }
+    if own is None:
+        return PriceTable(
+            region=region,
+            date=str(document["date"]),
+            currency=str(document.get("currency", "USD")),
+            hours_per_month=float(document.get("hours_per_month", 730)),
+            instances={},
+            rates={},
+            sources=dict(document.get("sources", {})),
+        )
+    fallback_ec2 = regions.get(fallback.get("ec2", ""), {}).get("ec2_on_demand_hourly", {})
+    fallback_rates = regions.get(fallback.get("rates", ""), {}).get("rates", {})
     return PriceTable(
-        region=str(document["region"]),
+        region=region,
         date=str(document["date"]),
         currency=str(document.get("currency", "USD")),
-        hours_per_month=hours,
-        instances={k: float(v) for k, v in document["ec2_on_demand_hourly"].items()},
-        rates=rates,
+        hours_per_month=float(document.get("hours_per_month", 730)),
+        instances={k: float(v) for k, v in own.get("ec2_on_demand_hourly", {}).items()},
+        rates={**uniform, **{k: float(v) for k, v in own.get("rates", {}).items()}},
         sources=dict(document.get("sources", {})),
+        fallback_instances={k: float(v) for k, v in fallback_ec2.items()},
+        fallback_rates={k: float(v) for k, v in fallback_rates.items()},
+        fallback_region=fallback,
     )
 
 
@@ -106,6 +143,10 @@ class CostLine:
     detail: str
     monthly_min: float
     monthly_max: float
+    unknown: str | None = None
+    """Why the line could not be priced (then it counts as 0 in no total: it is left out)."""
+    fallback: str | None = None
+    """The prices taken from the fallback region, when the region lacks its own."""
 
 
 @dataclass(frozen=True)
@@ -126,10 +167,19 @@ class Estimate:
 
     @property
     def total(self) -> tuple[float, float]:
+        """The sum of the priced lines (unknown lines are left out: see `unknown`)."""
         return (
             sum(line.monthly_min for line in self.lines),
             sum(line.monthly_max for line in self.lines),
         )
+
+    @property
+    def unknown(self) -> tuple[CostLine, ...]:
+        return tuple(line for line in self.lines if line.unknown is not None)
+
+    @property
+    def fallbacks(self) -> tuple[CostLine, ...]:
+        return tuple(line for line in self.lines if line.fallback is not None)
 
     def to_dict(self) -> dict[str, Any]:
         low, high = self.total
@@ -138,26 +188,58 @@ class Estimate:
             "pricesDate": self.prices_date,
             "currency": self.currency,
             "assumptions": dict(self.assumptions),
-            "lines": [
-                {
-                    "component": line.component,
-                    "item": line.item,
-                    "detail": line.detail,
-                    "monthlyMin": round(line.monthly_min, 2),
-                    "monthlyMax": round(line.monthly_max, 2),
-                }
-                for line in self.lines
-            ],
+            "lines": [_line_dict(line) for line in self.lines],
             "components": {
                 name: {"monthlyMin": round(a, 2), "monthlyMax": round(b, 2)}
                 for name, (a, b) in self.by_component().items()
             },
-            "total": {"monthlyMin": round(low, 2), "monthlyMax": round(high, 2)},
+            "total": {
+                "monthlyMin": round(low, 2),
+                "monthlyMax": round(high, 2),
+                "unknownLines": len(self.unknown),
+                "fallbackLines": len(self.fallbacks),
+            },
         }
 
 
-def _flat(component: str, item: str, detail: str, monthly: float) -> CostLine:
-    return CostLine(component, item, detail, monthly, monthly)
+def _line_dict(line: CostLine) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "component": line.component,
+        "item": line.item,
+        "detail": line.detail,
+    }
+    if line.unknown is not None:
+        return {**document, "monthlyMin": None, "monthlyMax": None, "unknown": line.unknown}
+    document.update(monthlyMin=round(line.monthly_min, 2), monthlyMax=round(line.monthly_max, 2))
+    if line.fallback is not None:
+        document["fallback"] = line.fallback
+    return document
+
+
+def _priced(
+    prices: PriceTable,
+    component: str,
+    item: str,
+    build: Callable[[], tuple[str, float, float]],
+) -> CostLine:
+    """One line from `build` (detail, min, max); a missing price makes it unknown."""
+    prices.used_fallbacks.clear()
+    try:
+        detail, low, high = build()
+    except CostError as exc:
+        return CostLine(component, item, "price unknown", 0.0, 0.0, unknown=str(exc))
+    taken = sorted(set(prices.used_fallbacks))
+    return CostLine(component, item, detail, low, high, fallback=", ".join(taken) or None)
+
+
+def _flat(
+    prices: PriceTable, component: str, item: str, build: Callable[[], tuple[str, float]]
+) -> CostLine:
+    def both() -> tuple[str, float, float]:
+        detail, monthly = build()
+        return detail, monthly, monthly
+
+    return _priced(prices, component, item, both)
 
 
 def _nat_count(config: StackConfig) -> int:
@@ -169,46 +251,47 @@ def _pool_lines(
     name: str, pool: NodePoolConfig, prices: PriceTable, config: StackConfig
 ) -> list[CostLine]:
     where = f"nodePools.{name}.instanceTypes"
-    for instance_type in pool.instance_types:
-        prices.instance(instance_type, where)  # every listed type must be priced
-    # On-demand node groups launch the first listed type (prioritized allocation); spot
-    # ones spread over the list, so price spot at the list's average.
-    first = pool.instance_types[0]
-    if pool.capacity_type == "SPOT":
-        on_demand = sum(prices.instance(t, where) for t in pool.instance_types) / len(
-            pool.instance_types
-        )
-        hourly = on_demand * (1 - config.cost.spot_discount)
-        priced = (
-            f"spot {len(pool.instance_types)} types, {config.cost.spot_discount:.0%} off "
-            f"on-demand avg ${on_demand:.4f}/h"
-        )
-    else:
-        hourly = prices.instance(first, where)
-        priced = f"on-demand {first} ${hourly:.4f}/h"
     hours = prices.hours_per_month
     component = f"pool {name}"
-    node = CostLine(
-        component,
-        "EC2 nodes",
-        f"{pool.min_size}-{pool.max_size} × {priced}",
-        pool.min_size * hourly * hours,
-        pool.max_size * hourly * hours,
-    )
+
+    def nodes() -> tuple[str, float, float]:
+        listed = [prices.instance(t, where) for t in pool.instance_types]  # all must be priced
+        # On-demand node groups launch the first listed type (prioritized allocation);
+        # spot ones spread over the list, so price spot at the list's average.
+        if pool.capacity_type == "SPOT":
+            on_demand = sum(listed) / len(listed)
+            hourly = on_demand * (1 - config.cost.spot_discount)
+            priced = (
+                f"spot {len(pool.instance_types)} types, {config.cost.spot_discount:.0%} off "
+                f"on-demand avg ${on_demand:.4f}/h"
+            )
+        else:
+            hourly = listed[0]
+            priced = f"on-demand {pool.instance_types[0]} ${hourly:.4f}/h"
+        return (
+            f"{pool.min_size}-{pool.max_size} × {priced}",
+            pool.min_size * hourly * hours,
+            pool.max_size * hourly * hours,
+        )
+
     volume = pool.root_volume
-    per_volume = (
-        pool.root_volume_gib * prices.rate("ebs_gp3_per_gb_month")
-        + max(0, volume.iops - 3000) * prices.rate("ebs_gp3_iops_month_above_3000")
-        + max(0, volume.throughput_mibps - 125) * prices.rate("ebs_gp3_mibps_month_above_125")
-    )
-    ebs = CostLine(
-        component,
-        "EBS gp3 root volumes",
-        f"{pool.root_volume_gib} GiB, {volume.iops} IOPS, {volume.throughput_mibps} MiB/s each",
-        pool.min_size * per_volume,
-        pool.max_size * per_volume,
-    )
-    return [node, ebs]
+
+    def volumes() -> tuple[str, float, float]:
+        per_volume = (
+            pool.root_volume_gib * prices.rate("ebs_gp3_per_gb_month")
+            + max(0, volume.iops - 3000) * prices.rate("ebs_gp3_iops_month_above_3000")
+            + max(0, volume.throughput_mibps - 125) * prices.rate("ebs_gp3_mibps_month_above_125")
+        )
+        return (
+            f"{pool.root_volume_gib} GiB, {volume.iops} IOPS, {volume.throughput_mibps} MiB/s each",
+            pool.min_size * per_volume,
+            pool.max_size * per_volume,
+        )
+
+    return [
+        _priced(prices, component, "EC2 nodes", nodes),
+        _priced(prices, component, "EBS gp3 root volumes", volumes),
+    ]
 
 
 def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
@@ -222,21 +305,27 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
     if nats:
         lines.append(
             _flat(
+                prices,
                 "network",
                 "NAT gateways",
-                f"{nats} × ${prices.rate('nat_gateway_hourly')}/h + public IPv4 "
-                f"${prices.rate('public_ipv4_hourly')}/h",
-                nats
-                * hours
-                * (prices.rate("nat_gateway_hourly") + prices.rate("public_ipv4_hourly")),
+                lambda: (
+                    f"{nats} × ${prices.rate('nat_gateway_hourly')}/h + public IPv4 "
+                    f"${prices.rate('public_ipv4_hourly')}/h",
+                    nats
+                    * hours
+                    * (prices.rate("nat_gateway_hourly") + prices.rate("public_ipv4_hourly")),
+                ),
             )
         )
         lines.append(
             _flat(
+                prices,
                 "network",
                 "NAT data processed",
-                f"{usage.nat_data_gb_per_month:g} GB × ${prices.rate('nat_gateway_per_gb')}/GB",
-                usage.nat_data_gb_per_month * prices.rate("nat_gateway_per_gb"),
+                lambda: (
+                    f"{usage.nat_data_gb_per_month:g} GB × ${prices.rate('nat_gateway_per_gb')}/GB",
+                    usage.nat_data_gb_per_month * prices.rate("nat_gateway_per_gb"),
+                ),
             )
         )
     if config.network.enable_interface_endpoints and config.network.interface_endpoints:
@@ -244,62 +333,79 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
         azs = config.network.az_count
         lines.append(
             _flat(
+                prices,
                 "network",
                 "interface endpoints",
-                f"{count} endpoints × {azs} AZs × "
-                f"${prices.rate('interface_endpoint_hourly_per_az')}/h",
-                count * azs * hours * prices.rate("interface_endpoint_hourly_per_az"),
+                lambda: (
+                    f"{count} endpoints × {azs} AZs × "
+                    f"${prices.rate('interface_endpoint_hourly_per_az')}/h",
+                    count * azs * hours * prices.rate("interface_endpoint_hourly_per_az"),
+                ),
             )
         )
         lines.append(
             _flat(
+                prices,
                 "network",
                 "interface endpoint data",
-                f"{usage.interface_endpoint_data_gb_per_month:g} GB × "
-                f"${prices.rate('interface_endpoint_per_gb')}/GB",
-                usage.interface_endpoint_data_gb_per_month
-                * prices.rate("interface_endpoint_per_gb"),
+                lambda: (
+                    f"{usage.interface_endpoint_data_gb_per_month:g} GB × "
+                    f"${prices.rate('interface_endpoint_per_gb')}/GB",
+                    usage.interface_endpoint_data_gb_per_month
+                    * prices.rate("interface_endpoint_per_gb"),
+                ),
             )
         )
 
     # Cluster.
     extended = config.cluster.kubernetes_version in catalog.EXTENDED_SUPPORT_VERSIONS
-    plane_rate = prices.rate(
-        "eks_extended_support_cluster_hourly" if extended else "eks_cluster_hourly"
-    )
+    plane_key = "eks_extended_support_cluster_hourly" if extended else "eks_cluster_hourly"
     lines.append(
         _flat(
+            prices,
             "cluster",
             "EKS control plane",
-            f"1 × ${plane_rate}/h ({'extended' if extended else 'standard'} support)",
-            hours * plane_rate,
+            lambda: (
+                f"1 × ${prices.rate(plane_key)}/h "
+                f"({'extended' if extended else 'standard'} support)",
+                hours * prices.rate(plane_key),
+            ),
         )
     )
     lines.append(
         _flat(
+            prices,
             "cluster",
             "KMS key (secrets)",
-            f"1 × ${prices.rate('kms_key_month')}/month",
-            prices.rate("kms_key_month"),
+            lambda: (
+                f"1 × ${prices.rate('kms_key_month')}/month",
+                prices.rate("kms_key_month"),
+            ),
         )
     )
     ingest = usage.log_ingestion_gb_per_month
     stored = ingest * config.cluster.log_retention_days / 30
     lines.append(
         _flat(
+            prices,
             "cluster",
             "CloudWatch log ingestion",
-            f"{ingest:g} GB × ${prices.rate('cloudwatch_logs_ingestion_per_gb')}/GB",
-            ingest * prices.rate("cloudwatch_logs_ingestion_per_gb"),
+            lambda: (
+                f"{ingest:g} GB × ${prices.rate('cloudwatch_logs_ingestion_per_gb')}/GB",
+                ingest * prices.rate("cloudwatch_logs_ingestion_per_gb"),
+            ),
         )
     )
     lines.append(
         _flat(
+            prices,
             "cluster",
             "CloudWatch log storage",
-            f"{stored:.0f} GB kept ({config.cluster.log_retention_days} days) × "
-            f"${prices.rate('cloudwatch_logs_storage_per_gb_month')}/GB-month",
-            stored * prices.rate("cloudwatch_logs_storage_per_gb_month"),
+            lambda: (
+                f"{stored:.0f} GB kept ({config.cluster.log_retention_days} days) × "
+                f"${prices.rate('cloudwatch_logs_storage_per_gb_month')}/GB-month",
+                stored * prices.rate("cloudwatch_logs_storage_per_gb_month"),
+            ),
         )
     )
 
@@ -310,27 +416,38 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
     # Model store.
     lines.append(
         _flat(
+            prices,
             "model store",
             "S3 storage",
-            f"{usage.model_store_gb:g} GB × ${prices.rate('s3_standard_per_gb_month')}/GB-month",
-            usage.model_store_gb * prices.rate("s3_standard_per_gb_month"),
+            lambda: (
+                f"{usage.model_store_gb:g} GB × "
+                f"${prices.rate('s3_standard_per_gb_month')}/GB-month",
+                usage.model_store_gb * prices.rate("s3_standard_per_gb_month"),
+            ),
         )
     )
     lines.append(
         _flat(
+            prices,
             "model store",
             "ECR storage",
-            f"{usage.image_store_gb:g} GB × ${prices.rate('ecr_storage_per_gb_month')}/GB-month",
-            usage.image_store_gb * prices.rate("ecr_storage_per_gb_month"),
+            lambda: (
+                f"{usage.image_store_gb:g} GB × "
+                f"${prices.rate('ecr_storage_per_gb_month')}/GB-month",
+                usage.image_store_gb * prices.rate("ecr_storage_per_gb_month"),
+            ),
         )
     )
     if config.model_store.kms_encryption:
         lines.append(
             _flat(
+                prices,
                 "model store",
                 "KMS key (bucket)",
-                f"1 × ${prices.rate('kms_key_month')}/month",
-                prices.rate("kms_key_month"),
+                lambda: (
+                    f"1 × ${prices.rate('kms_key_month')}/month",
+                    prices.rate("kms_key_month"),
+                ),
             )
         )
 
@@ -338,25 +455,27 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
     service = config.service
     if service is not None and service.exposure != "cluster-ip":
         kind = "alb" if service.exposure.startswith("alb") else "nlb"
-        hourly = prices.rate(f"{kind}_hourly")
-        lcu = prices.rate(f"{kind}_lcu_hourly")
-        lines.append(
-            _flat(
-                "service",
-                f"{kind.upper()} ({service.exposure})",
+
+        def balancer() -> tuple[str, float]:
+            hourly = prices.rate(f"{kind}_hourly")
+            lcu = prices.rate(f"{kind}_lcu_hourly")
+            return (
                 f"1 × ${hourly}/h + {usage.load_balancer_lcu:g} LCU × ${lcu}/LCU-h",
                 hours * (hourly + usage.load_balancer_lcu * lcu),
             )
-        )
+
+        lines.append(_flat(prices, "service", f"{kind.upper()} ({service.exposure})", balancer))
         if service.exposure.endswith("internet-facing"):
-            azs = config.network.az_count
-            ipv4 = prices.rate("public_ipv4_hourly")
+            lb_azs = config.network.az_count
             lines.append(
                 _flat(
+                    prices,
                     "service",
                     "load balancer public IPv4",
-                    f"{azs} AZs × ${ipv4}/h",
-                    hours * azs * ipv4,
+                    lambda: (
+                        f"{lb_azs} AZs × ${prices.rate('public_ipv4_hourly')}/h",
+                        hours * lb_azs * prices.rate("public_ipv4_hourly"),
+                    ),
                 )
             )
 
@@ -370,21 +489,36 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
 
 
 def format_estimate(result: Estimate) -> str:
-    """The estimate as a terminal table: lines grouped by component, then the total."""
+    """The estimate as a terminal table: lines grouped by component, then the total; an
+    unknown line shows why, a line priced from the fallback region shows from where."""
     rows: list[Sequence[str]] = []
     for component, (low, high) in result.by_component().items():
         rows.append((component, "", _money(low, high)))
         for line in (x for x in result.lines if x.component == component):
-            rows.append(
-                ("", f"{line.item}: {line.detail}", _money(line.monthly_min, line.monthly_max))
-            )
+            if line.unknown is not None:
+                rows.append(("", f"{line.item}: {line.unknown}", "unknown"))
+                continue
+            detail = f"{line.item}: {line.detail}"
+            if line.fallback is not None:
+                detail += f" [fallback: {line.fallback}]"
+            rows.append(("", detail, _money(line.monthly_min, line.monthly_max)))
     low, high = result.total
     width = max(len(r[0]) + len(r[1]) for r in rows) + 4
     body = "\n".join(f"  {(r[0] or '   ' + r[1]):<{width}} {r[2]:>21}" for r in rows)
+    notes = ""
+    if result.fallbacks:
+        notes += (
+            f"  {len(result.fallbacks)} lines use the fallback region's prices: "
+            f"{result.region} has none of its own in the price file; `make prices` "
+            "fetches them\n"
+        )
+    total = "TOTAL"
+    if result.unknown:
+        total = f"TOTAL (without {len(result.unknown)} unknown lines)"
     return (
         f"Monthly cost estimate ({result.currency}, {result.region} prices of "
         f"{result.prices_date}; pools at min–max size):\n{body}\n"
-        f"  {'TOTAL':<{width}} {_money(low, high):>21}\n"
+        f"  {total:<{width}} {_money(low, high):>21}\n{notes}"
     )
 
 

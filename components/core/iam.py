@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from components.core.constants import AUTOSCALED_TAG
+
 __all__ = [
     "CLUSTER_ADMIN_ACCESS_POLICY",
     "CNI_POLICY",
     "EBS_CSI_POLICY",
     "NODE_POLICIES",
     "NODE_ROLE_POLICIES",
+    "NOTIFYING_SERVICES",
     "REGISTRY_PULL_ONLY_POLICY",
     "SSM_POLICY",
     "PolicyDocument",
@@ -25,6 +28,8 @@ __all__ = [
     "managed_policy_arn",
     "model_reader",
     "node_policy_names",
+    "notification_key_policy",
+    "notification_topic_policy",
     "service_trust",
     "to_json",
 ]
@@ -115,6 +120,10 @@ def irsa_trust(
 
     Both `sub` (exactly `system:serviceaccount:<ns>:<sa>`) and `aud` (`sts.amazonaws.com`)
     are checked with StringEquals, so no other pod, namespace or audience can assume it.
+    The audience is `sts.amazonaws.com` in every partition, China included: it is the
+    pod identity webhook's token audience, not an endpoint (eksctl#1910,
+    terraform-aws-eks#1704 and #2700: `sts.amazonaws.com.cn` fails with "Incorrect token
+    audience").
     """
     host = issuer_host(oidc_issuer)
     return {
@@ -136,12 +145,18 @@ def irsa_trust(
 
 
 def model_reader(
-    bucket_arn: str, prefix: str, *, kms_key_arn: str | None = None, region: str | None = None
+    bucket_arn: str,
+    prefix: str,
+    *,
+    kms_key_arn: str | None = None,
+    region: str | None = None,
+    dns_suffix: str = "amazonaws.com",
 ) -> PolicyDocument:
     """Read one model prefix: `s3:GetObject` under it, `s3:ListBucket` limited to it.
 
     With SSE-KMS, reading also needs `kms:Decrypt` on the bucket's key, allowed only
-    when S3 calls KMS on the reader's behalf (`kms:ViaService`).
+    when S3 calls KMS on the reader's behalf (`kms:ViaService`, S3's endpoint host in the
+    partition: `s3.<region>.amazonaws.com`, `s3.cn-north-1.amazonaws.com.cn` in China).
     """
     key_prefix = prefix.strip("/")
     statements: list[dict[str, Any]] = [
@@ -162,7 +177,7 @@ def model_reader(
     if kms_key_arn is not None:
         condition: dict[str, Any] = {}
         if region is not None:
-            condition = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+            condition = {"StringEquals": {"kms:ViaService": f"s3.{region}.{dns_suffix}"}}
         statement: dict[str, Any] = {
             "Sid": "DecryptModelObjects",
             "Effect": "Allow",
@@ -218,9 +233,11 @@ def cluster_autoscaler_policy(
     """cluster-autoscaler's least privilege: resize only this cluster's node groups.
 
     Writes are allowed only on Auto Scaling groups tagged
-    `k8s.io/cluster-autoscaler/<cluster>=owned`, the tag EKS managed node groups carry;
-    reads are account-wide because the Describe APIs do not support resource scoping.
+    `k8s.io/cluster-autoscaler/<cluster>=owned`, the tag EKS managed node groups carry,
+    and `mlops.dev/autoscaled=true`, which only `autoscaled: true` pools carry; reads are
+    account-wide because the Describe APIs do not support resource scoping.
     """
+    autoscaled_key, autoscaled_value = AUTOSCALED_TAG
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -234,7 +251,8 @@ def cluster_autoscaler_policy(
                 "Resource": "*",
                 "Condition": {
                     "StringEquals": {
-                        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"
+                        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned",
+                        f"aws:ResourceTag/{autoscaled_key}": autoscaled_value,
                     }
                 },
             },
@@ -281,6 +299,72 @@ def kms_key_policy(account_id: str, *, partition: str = "aws") -> PolicyDocument
                 "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
                 "Action": "kms:*",
                 "Resource": "*",
+            }
+        ],
+    }
+
+
+NOTIFYING_SERVICES = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
+"""The services that publish to the alarm topic: CloudWatch alarms and AWS Budgets."""
+
+
+def notification_key_policy(
+    account_id: str, *, region: str, partition: str = "aws"
+) -> PolicyDocument:
+    """The key policy of the observability KMS key (alarm topic and log groups).
+
+    An AWS-managed SNS key cannot be used: CloudWatch and Budgets must be allowed to
+    generate data keys and decrypt with the topic's key (SNS developer guide, "Enable
+    compatibility between event sources from AWS services and encrypted topics"). CloudWatch
+    Logs may use it for this account's log groups only (CloudWatch Logs user guide,
+    "Encrypt log data in CloudWatch Logs using AWS KMS").
+    """
+    document = kms_key_policy(account_id, partition=partition)
+    document["Statement"] += [
+        {
+            "Sid": "AlarmAndBudgetPublishers",
+            "Effect": "Allow",
+            "Principal": {"Service": list(NOTIFYING_SERVICES)},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+        {
+            "Sid": "CloudWatchLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": [
+                "kms:Encrypt*",
+                "kms:Decrypt*",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": (
+                        f"arn:{partition}:logs:{region}:{account_id}:*"
+                    )
+                }
+            },
+        },
+    ]
+    return document
+
+
+def notification_topic_policy(topic_arn: str, account_id: str) -> PolicyDocument:
+    """Who may publish to the alarm topic: this account's CloudWatch alarms and Budgets."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AlarmAndBudgetPublishers",
+                "Effect": "Allow",
+                "Principal": {"Service": list(NOTIFYING_SERVICES)},
+                "Action": "SNS:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         ],
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["PublishedPolicy", "published_policy"]
+__all__ = ["PublishedPolicy", "in_partition", "published_policy"]
 
 _DATA = "aws_load_balancer_controller_iam_policy.json"
 
@@ -43,3 +43,22 @@ def published_policy(chart_version: str | None = None) -> PublishedPolicy:
             "controller's release tag first"
         )
     return policy
+
+
+def in_partition(document: Any, partition: str) -> Any:
+    """The document with its `arn:aws:` ARNs in `partition` (`aws-cn`, `aws-us-gov`).
+
+    The controller publishes `iam_policy_cn.json` and `iam_policy_us-gov.json` beside
+    `iam_policy.json`: the same statements with the partition in their ARNs.
+    """
+    if isinstance(document, str):
+        return (
+            f"arn:{partition}:{document.removeprefix('arn:aws:')}"
+            if document.startswith("arn:aws:")
+            else document
+        )
+    if isinstance(document, list):
+        return [in_partition(item, partition) for item in document]
+    if isinstance(document, dict):
+        return {key: in_partition(value, partition) for key, value in document.items()}
+    return document

@@ -3,8 +3,8 @@
 Each AZ owns a fixed slot: the AZ at position ``i`` in the stack's AZ list always
 gets the ``i``-th private block and the ``i``-th public block. Adding an AZ at the
 end of the list therefore adds subnets and never moves an existing one (which
-would replace it, and every node in it). ``AZ_SLOTS`` slots are reserved, one more
-than the largest AZ count the config allows, so growth never renumbers.
+would replace it, and every node in it). The first ``AZ_SLOTS`` slots are always
+reserved (the VPC must hold them), so growth to four AZs never renumbers.
 
 Layout inside the VPC: private blocks first (they hold nodes and pods, so they are
 large), then the public blocks (load balancers and NAT gateways only), aligned to

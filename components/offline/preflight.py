@@ -13,6 +13,9 @@ Describe/Get/List: nothing is created or changed. Checks, each pass, fail or ski
 - Kubernetes version: EKS publishes an AL2023 node AMI for it in the region;
 - node AMIs: each pool's pinned `releaseVersion` is a published AMI release;
 - add-on versions: each pinned add-on version exists for that Kubernetes version;
+- node group sizes: where the stack's node groups already exist, each autoscaled pool's
+  new `minSize`/`maxSize` still holds the live desired size (EKS refuses an update that
+  would not; the check prints the `aws eks update-nodegroup-config` command that fixes it);
 - model object: the model prefix has an object in `--model-bucket` (when given);
 - image: the image tag (or digest) is in the ECR repository (when the config names one);
 - account room (core/preflight checks below, issue 11): Elastic IP and VPC quotas left for
@@ -43,7 +46,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from components.core import catalog
-from components.core.config import ConfigError, StackConfig
+from components.core.config import ConfigError, StackConfig, kubeconfig_auth
+from components.core.scheduling import POOL_LABEL
 from components.core.stackfile import read_stack_file
 
 __all__ = [
@@ -237,6 +241,7 @@ class Preflight:
         project: str | None = None,
         fetch: Callable[[str], bytes] | None = None,
         chart_repositories: Mapping[str, str] | None = None,
+        deployer_role_arn: str | None = None,
     ) -> None:
         self.config = config
         self.region = region
@@ -249,6 +254,8 @@ class Preflight:
             chart_repositories or {}
         )
         self.account: str | None = None
+        self.deployer_role_arn = deployer_role_arn
+        """The role of the stack's `aws:assumeRoles`: who `pulumi up` acts as, if set."""
         self.azs: list[str] = list(config.network.availability_zones or [])
 
     # ----------------------------------------------------------------- the checks
@@ -451,6 +458,80 @@ class Preflight:
                         f"Kubernetes {version} (newest: {newest})",
                     )
                 )
+        return checks
+
+    def node_group_sizes(self) -> list[Check]:
+        """Each existing autoscaled pool's new min/max against the live desired size.
+
+        The node group's `desiredSize` is in `ignore_changes` once cluster-autoscaler owns
+        it, so an update sends the new min and max with the desired size Pulumi last
+        recorded; EKS refuses min > desired or desired > max (UpdateNodegroupConfig:
+        "Minimum capacity N can't be greater than desired size M"). Fixing the live group
+        first, then `pulumi up --refresh` (so the recorded size is the fixed one), makes
+        the change in one update. Node groups are auto-named: each is found by the pool
+        label (`mlops.dev/pool`) the stack puts on it.
+        """
+        eks = self.client("eks")
+        cluster = self.config.cluster.name
+        try:
+            eks.describe_cluster(name=cluster)
+        except Exception as exc:
+            if "ResourceNotFound" in _error(exc):
+                return [Check("node group sizes", "skipped", f"cluster {cluster} not created yet")]
+            raise
+        names = [
+            name
+            for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster)
+            for name in page.get("nodegroups", [])
+        ]
+        live: dict[str, dict[str, Any]] = {}
+        for name in names:
+            group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+            pool = group.get("labels", {}).get(POOL_LABEL)
+            if pool is not None:
+                live[pool] = group
+        checks = []
+        for pool_name, pool in self.config.node_pools.items():
+            label = f"node group size: pool {pool_name}"
+            group = live.get(pool_name)
+            if group is None:
+                checks.append(
+                    Check(
+                        label,
+                        "pass",
+                        f"no node group yet in {cluster}: created with "
+                        f"{pool.min_size}/{pool.initial_desired_size}/{pool.max_size}",
+                    )
+                )
+                continue
+            scaling = group["scalingConfig"]
+            desired = int(scaling["desiredSize"])
+            if not pool.autoscaled or pool.min_size <= desired <= pool.max_size:
+                checks.append(
+                    Check(
+                        label,
+                        "pass",
+                        f"{group['nodegroupName']}: live desired size {desired}, new "
+                        f"min/max {pool.min_size}/{pool.max_size}",
+                    )
+                )
+                continue
+            fixed = min(max(desired, pool.min_size), pool.max_size)
+            command = (
+                f"aws eks update-nodegroup-config --region {self.region} "
+                f"--cluster-name {cluster} --nodegroup-name {group['nodegroupName']} "
+                f"--scaling-config minSize={pool.min_size},maxSize={pool.max_size},"
+                f"desiredSize={fixed}"
+            )
+            checks.append(
+                Check(
+                    label,
+                    "fail",
+                    f"live desired size {desired} is outside the new minSize/maxSize "
+                    f"{pool.min_size}/{pool.max_size}, which EKS refuses; run `{command}`, "
+                    "then `pulumi up --refresh`",
+                )
+            )
         return checks
 
     def model_object(self) -> Check:
@@ -704,7 +785,10 @@ class Preflight:
         match = _ASSUMED_ROLE.match(caller)
         principal = caller
         resolved = ""
-        if match is not None:
+        if self.deployer_role_arn is not None:
+            # The AWS provider assumes this role: EKS sees it, not the caller.
+            principal, resolved = self.deployer_role_arn, " (the stack's aws:assumeRoles)"
+        elif match is not None:
             name = match.group(3)
             try:
                 role = self.client("iam").get_role(RoleName=name)["Role"]
@@ -764,6 +848,7 @@ class Preflight:
             ("Kubernetes version", self.kubernetes_version),
             ("node AMIs", self.node_amis),
             ("add-on versions", self.addon_versions),
+            ("node group sizes", self.node_group_sizes),
             ("model object", self.model_object),
             ("image", self.image),
             ("account quotas", self.account_quotas),
@@ -801,6 +886,7 @@ def run_checks(
     project: str | None = None,
     fetch: Callable[[str], bytes] | None = None,
     chart_repositories: Mapping[str, str] | None = None,
+    deployer_role_arn: str | None = None,
 ) -> list[Check]:
     """All checks; `clients` overrides the boto3 client of a service (tests stub one)."""
     overrides = dict(clients or {})
@@ -823,6 +909,7 @@ def run_checks(
         project=project,
         fetch=fetch,
         chart_repositories=chart_repositories,
+        deployer_role_arn=deployer_role_arn,
     ).run()
 
 
@@ -861,11 +948,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Preflight of stack {args.stack} in {region} (read-only)…", file=sys.stderr)
     session = None
     # The credentials `pulumi up` will use: the stack's `aws:profile` when it sets one.
-    profile = read_stack_file(args.project_dir, args.stack).config.get("aws:profile")
+    stack_config = read_stack_file(args.project_dir, args.stack).config
+    profile = stack_config.get("aws:profile")
     if profile:
         import boto3
 
         session = boto3.session.Session(region_name=region, profile_name=profile)
+    roles = stack_config.get("aws:assumeRoles")
+    try:
+        auth = kubeconfig_auth(profile, json.loads(roles) if roles else None)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     checks = run_checks(
         config,
         region,
@@ -873,6 +967,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_bucket=args.model_bucket,
         stack=args.stack,
         project=project,
+        deployer_role_arn=auth.role_arn,
     )
     print(format_table(checks))
     return 1 if any(c.status == "fail" for c in checks) else 0

@@ -246,8 +246,17 @@ def policy_resources(run: StackRun) -> list[Resource]:
 
 def _write_json(path: Path, document: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default)
+    path.write_text(text + "\n")
     return path
+
+
+def _json_default(value: Any) -> Any:
+    """json.dumps' fallback: a Pulumi asset or archive as its kind and path, else TypeError."""
+    asset = _asset(value)
+    if asset is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return asset
 
 
 def write_manifests(config: StackConfig, directory: Path, *, region: str) -> list[Path]:
@@ -308,12 +317,17 @@ def resource_estimate(
             if not types:
                 continue
             where = f"node group {r.name}"
+            try:
+                listed = [prices.instance(t, where) for t in types]
+            except CostError as exc:  # unknown, with the reason: never a zero, never a stop
+                lines.append(CostLine(_component_of(r, index), "nodes", r.name, 0, 0, str(exc)))
+                continue
             if r.inputs.get("capacityType") == "SPOT":
-                each = sum(prices.instance(t, where) for t in types) / len(types)
+                each = sum(listed) / len(listed)
                 each *= 1 - usage.spot_discount
                 basis = f"spot, average of {len(types)} types less {usage.spot_discount:.0%}"
             else:
-                each = prices.instance(types[0], where)
+                each = listed[0]
                 basis = f"on demand {types[0]}"
             low, high = int(scaling.get("minSize", 0)), int(scaling.get("maxSize", 0))
             lines.append(
@@ -452,6 +466,7 @@ def build_plan(
     """
     config, region = _load(project_dir, stack)
     prices = load_prices(region)
+    # A missing price marks its line unknown (with the reason), never an error.
     cost = estimate(config, prices) if config is not None else None
     references: dict[str, dict[str, Any]] = {}
     secrets: dict[str, list[str]] = {}

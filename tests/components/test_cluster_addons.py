@@ -45,7 +45,10 @@ def test_cluster_autoscaler_discovers_by_tags_with_a_scoped_irsa_role(stack: Sta
     release = stack.one(RELEASE, "cluster-addons-autoscaler")
     assert release.inputs["chart"] == "cluster-autoscaler"
     values = release.inputs["values"]
-    assert values["autoDiscovery"] == {"clusterName": name}
+    assert values["autoDiscovery"] == {
+        "clusterName": name,
+        "tags": [f"k8s.io/cluster-autoscaler/{name}", "mlops.dev/autoscaled"],
+    }
     role = stack.one("aws:iam/role:Role", "cluster-addons-autoscaler")
     annotations = values["rbac"]["serviceAccount"]["annotations"]
     assert annotations["eks.amazonaws.com/role-arn"] == role.outputs["arn"]
@@ -55,7 +58,8 @@ def test_cluster_autoscaler_discovers_by_tags_with_a_scoped_irsa_role(stack: Sta
     )
     (scale,) = [s for s in policy["Statement"] if s.get("Sid") == "ScaleOwnNodeGroups"]
     assert scale["Condition"]["StringEquals"] == {
-        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{name}": "owned"
+        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{name}": "owned",
+        "aws:ResourceTag/mlops.dev/autoscaled": "true",
     }
 
 
@@ -110,3 +114,40 @@ def test_without_a_system_label_the_first_on_demand_cpu_pool_hosts_them() -> Non
     assert values["nodeSelector"] == {"mlops.dev/pool": "base"}
     lbc = run.one(RELEASE, "load-balancer-controller")
     assert lbc.inputs["values"]["nodeSelector"] == {"mlops.dev/pool": "base"}
+
+
+def test_a_pool_not_autoscaled_is_left_alone_by_cluster_autoscaler() -> None:
+    """EKS tags every managed node group's Auto Scaling group with
+    `k8s.io/cluster-autoscaler/enabled` and `k8s.io/cluster-autoscaler/<cluster>` (EKS
+    user guide, "Managed node groups"), so discovery by those alone would resize a pool
+    marked `autoscaled: false`. Only autoscaled pools get `mlops.dev/autoscaled`; the
+    chart discovers by it (an ASG must carry every listed key: the chart renders
+    `--node-group-auto-discovery=asg:tag=<keys joined by ,>`), and the IRSA policy
+    requires it to scale. A real deploy shows it in the autoscaler's log ("Registered
+    ASG"): only the autoscaled pools' groups."""
+    platform = copy.deepcopy(raw_stack_config("dev"))
+    platform["nodePools"]["system"]["autoscaled"] = False
+    run = run_stack("dev", project_dir=ROOT, config={"platform": platform})
+    tagged = {
+        tag.parent: tag.inputs["tag"]
+        for tag in run.by_type("aws:autoscaling/tag:Tag")
+        if tag.inputs["tag"]["key"] == "mlops.dev/autoscaled"
+    }
+    pools = {p.name: p.urn for p in run.by_type("mlops:nodepool:NodePool")}
+    assert pools["pool-system"] not in tagged
+    assert tagged[pools["pool-cpu"]] == {
+        "key": "mlops.dev/autoscaled",
+        "value": "true",
+        "propagateAtLaunch": False,
+    }
+    cpu_group = run.one("aws:eks/nodeGroup:NodeGroup", "pool-cpu-ng")
+    (autoscaled,) = [
+        t
+        for t in run.by_type("aws:autoscaling/tag:Tag")
+        if t.parent == pools["pool-cpu"] and t.inputs["tag"]["key"] == "mlops.dev/autoscaled"
+    ]
+    groups = cpu_group.outputs["resources"][0]["autoscalingGroups"]
+    assert autoscaled.inputs["autoscalingGroupName"] == groups[0]["name"]
+    release = run.one(RELEASE, "cluster-addons-autoscaler")
+    assert "mlops.dev/autoscaled" in release.inputs["values"]["autoDiscovery"]["tags"]
+    assert autoscaled.urn in release.dependencies

@@ -77,16 +77,22 @@ REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "'per-subnet'",
     ),
     (
-        "min > desired",
-        _set("nodePools.cpu.minSize", 3),
+        "min > desired on a pool not autoscaled",
+        lambda raw: raw["nodePools"]["cpu"].update(autoscaled=False, minSize=3),
         "platform.nodePools.cpu",
-        "minSize 3 is greater than desiredSize 1",
+        "minSize 3 is greater than desiredSize 1 (autoscaled: false",
     ),
     (
-        "desired > max",
-        _set("nodePools.cpu.desiredSize", 9),
+        "desired > max on a pool not autoscaled",
+        lambda raw: raw["nodePools"]["cpu"].update(autoscaled=False, desiredSize=9),
         "platform.nodePools.cpu",
-        "desiredSize 9 is greater than maxSize 4",
+        "desiredSize 9 is greater than maxSize 4 (autoscaled: false",
+    ),
+    (
+        "min > max",
+        _set("nodePools.cpu.minSize", 5),
+        "platform.nodePools.cpu",
+        "minSize 5 is greater than maxSize 4",
     ),
     (
         "max = 0",
@@ -356,6 +362,18 @@ def test_internet_facing_alb_with_tls_alone_is_accepted(dev_raw: Raw) -> None:
         "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"
     )
     assert parse_stack_config(dev_raw).service is not None
+
+
+def test_raising_min_size_of_an_autoscaled_pool_needs_no_desired_size_edit(dev_raw: Raw) -> None:
+    """EKS needs min <= desired <= max on the live group; an autoscaled pool's configured
+    desiredSize is only its size at creation (`ignore_changes` on it), so the config takes
+    minSize 3 over desiredSize 1 and gives EKS the clamped 3 when the group is created."""
+    dev_raw["nodePools"]["cpu"].update(minSize=3)
+    pool = parse_stack_config(dev_raw).node_pools["cpu"]
+    assert pool.autoscaled and pool.desired_size == 1
+    assert pool.initial_desired_size == 3
+    dev_raw["nodePools"]["cpu"].update(minSize=0, desiredSize=9, maxSize=4)
+    assert parse_stack_config(dev_raw).node_pools["cpu"].initial_desired_size == 4
 
 
 # Issue 10 points 2 and 3: a stack nobody can reach or use on day 0 is refused.

@@ -137,3 +137,51 @@ def test_uses_no_deprecated_resource(kit: PlatformMocks) -> None:
         build(kit, store())
     deprecated = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
     assert not [m for m in deprecated if "deprecated" in m.lower()], deprecated
+
+
+KEPT = ("aws:s3/bucket:Bucket", "aws:ecr/repository:Repository", "aws:kms/key:Key")
+SUFFIX = dict(zip(KEPT, ("models", "images", "key"), strict=True))
+
+
+def test_prod_protects_bucket_repository_and_key_dev_destroys_to_zero() -> None:
+    """`protect=True` makes the engine refuse a delete or a replacement ("resource ... is
+    protected", Pulumi docs, Resource options: protect), so switching `kmsEncryption`
+    (an ECR repository's encryption is immutable: pulumi-aws marks
+    `encryptionConfigurations` force-new) stops before the repository and its images go.
+    dev keeps nothing: force_destroy / force_delete empty the bucket and repository, and
+    the key takes KMS's shortest deletion window (7 days)."""
+    from components.testing import run_stack
+    from tests.conftest import ROOT
+
+    prod = run_stack("prod", project_dir=ROOT)
+    for type_ in KEPT:
+        assert prod.one(type_, f"model-store-{SUFFIX[type_]}").protect, type_
+    assert prod.one("aws:kms/key:Key", "model-store-key").inputs["deletionWindowInDays"] == 30
+    # Only what holds data: the store's other resources stay free to change.
+    assert not prod.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").protect
+
+    dev = run_stack("dev", project_dir=ROOT)
+    for type_ in KEPT:
+        assert not dev.one(type_, f"model-store-{SUFFIX[type_]}").protect, type_
+    assert dev.one("aws:s3/bucket:Bucket").inputs["forceDestroy"] is True
+    assert dev.one("aws:ecr/repository:Repository").inputs["forceDelete"] is True
+    assert dev.one("aws:kms/key:Key", "model-store-key").inputs["deletionWindowInDays"] == 7
+
+
+def test_protection_follows_the_config_over_the_environment() -> None:
+    from components.core.config import ModelStoreConfig
+
+    assert ModelStoreArgs.from_config(ModelStoreConfig(), tags={}, environment="prod").protect
+    assert not ModelStoreArgs.from_config(ModelStoreConfig(), tags={}, environment="dev").protect
+    assert not ModelStoreArgs.from_config(
+        ModelStoreConfig(protect=False), tags={}, environment="prod"
+    ).protect
+    assert ModelStoreArgs.from_config(
+        ModelStoreConfig(protect=True), tags={}, environment="staging"
+    ).protect
+
+
+def test_a_protected_store_marks_its_resources(kit: PlatformMocks) -> None:
+    build(kit, store(protect=True))
+    for type_ in KEPT:
+        assert one(kit, type_).protect, type_

@@ -194,7 +194,46 @@ def test_gpu_pool_scales_from_zero_with_node_template_tags(prod: StackRun) -> No
 
 
 def test_pools_that_never_reach_zero_get_no_template_tags(dev: StackRun) -> None:
-    assert dev.by_type("aws:autoscaling/tag:Tag") == []
+    keys = [t.inputs["tag"]["key"] for t in dev.by_type("aws:autoscaling/tag:Tag")]
+    assert keys and not [k for k in keys if k.startswith(scheduling.AUTOSCALER_TEMPLATE)]
+
+
+def test_editing_the_stacks_tags_leaves_every_launch_template_as_it_is(dev: StackRun) -> None:
+    """A changed `tag_specifications` is a new launch template version, and the node
+    group follows `latest_version`, rolling every node (EC2 CreateLaunchTemplateVersion;
+    pulumi-aws `ec2.LaunchTemplate`: a change to anything but name, description, tags
+    and default version makes a new version). Templates carry the stable keys only;
+    the user's tags go on the Auto Scaling group, propagated to instances it launches
+    (an ASG tag change touches no template: nothing rolls)."""
+    platform = raw_platform("dev")
+    platform["tags"] = {**platform["tags"], "cost-center": "ml-research", "team": "vision"}
+    edited = run("dev", platform)
+    before = {lt.name: lt.inputs for lt in dev.by_type(LT)}
+    after = {lt.name: lt.inputs for lt in edited.by_type(LT)}
+    assert before and before == after
+    for inputs in after.values():
+        for spec in inputs["tagSpecifications"]:
+            assert set(spec["tags"]) == {
+                "mlops:project",
+                "mlops:stack",
+                "mlops:component",
+                "mlops:pool",
+                "Name",
+            }
+    pools = {p.urn: p.name for p in edited.by_type("mlops:nodepool:NodePool")}
+    propagated = {
+        (pools[t.parent], t.inputs["tag"]["key"]): t.inputs["tag"]
+        for t in edited.by_type("aws:autoscaling/tag:Tag")
+        if t.inputs["tag"]["propagateAtLaunch"]
+    }
+    for pool in pools.values():
+        assert propagated[(pool, "cost-center")]["value"] == "ml-research"
+        assert propagated[(pool, "team")]["value"] == "vision"
+        assert (pool, "mlops:stack") not in propagated  # already on the template
+    # The node group itself carries every tag (a tag edit there is in place).
+    group = edited.one(NG, "pool-cpu-ng")
+    assert group.inputs["tags"]["cost-center"] == "ml-research"
+    assert group.inputs["tags"]["mlops:pool"] == "cpu"
 
 
 def test_node_groups_wait_for_the_networking_addons(stack: StackRun) -> None:

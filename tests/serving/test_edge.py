@@ -4,7 +4,9 @@ the handler, an input that overflows the model, and what the metrics count."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -248,3 +250,65 @@ def test_a_request_that_queued_past_its_deadline_is_refused_not_served_late(
     assert not late, answers
     refused = [status for status, _ in answers if status != 200]
     assert refused and set(refused) <= {503, 504}, answers
+
+
+# -- finding 5: clients that never read their responses ----------------------------------------
+
+
+_TCP_ESTABLISHED = 1  # tcp_info.tcpi_state (include/net/tcp_states.h)
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_clients_that_never_read_cost_bounded_memory_and_are_dropped(
+    server_process: Callable[[dict[str, str]], ServerProcess],
+) -> None:
+    """Each client pipelines 2,000 requests (about 250 KB) and reads nothing. The server parses
+    at most MAX_PIPELINED of them ahead of a response, and drops a connection whose responses
+    stay unread past the write timeout, so memory stays bounded and comes back."""
+    server = server_process(
+        {
+            "SERVING_MODEL_REPOSITORY": str(IRIS),
+            "SERVING_MODEL_NAME": "iris",
+            "SERVING_WRITE_TIMEOUT_SECONDS": "1",
+        }
+    )
+    server.wait_ready()
+    pid = server.process.pid
+    before = _rss_mib(pid)
+    burst = raw_request("POST", INFER, ROW, JSON) * 2000
+    clients: list[tuple[socket.socket, memoryview]] = []
+    for _ in range(100):
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.setblocking(False)
+        clients.append((client, memoryview(burst)))
+    peak = before
+    deadline = time.monotonic() + 30
+
+    def all_dropped() -> bool:
+        nonlocal peak
+        peak = max(peak, _rss_mib(pid))
+        dropped = 0
+        for index, (client, rest) in enumerate(clients):
+            # Keep sending whatever the kernel takes (whole requests, never a probe byte).
+            with contextlib.suppress(BlockingIOError, BrokenPipeError, ConnectionResetError):
+                if rest:
+                    clients[index] = (client, rest[client.send(rest) :])
+            state = client.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+            dropped += state != _TCP_ESTABLISHED
+        return dropped == len(clients)
+
+    while not all_dropped():
+        assert time.monotonic() < deadline, f"connections kept; RSS {before:.0f} -> {peak:.0f} MiB"
+        time.sleep(0.05)
+    for client, _ in clients:
+        client.close()
+    assert peak - before < 64, f"RSS {before:.0f} -> {peak:.0f} MiB for 100 clients"
+    # The server still serves.
+    assert Connection(server.port).request("POST", INFER, ROW, headers=JSON).status == 200

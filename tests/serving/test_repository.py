@@ -6,6 +6,7 @@ import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -162,7 +163,7 @@ def without_list_bucket(s3: object) -> Iterator[None]:
     def remember(params: dict[str, str], context: dict[str, object], **_: object) -> None:
         context["object"] = (params["Bucket"], params["Key"])
 
-    def deny_missing(context: dict[str, tuple[str, str]], **_: object) -> object:
+    def deny_missing(context: dict[str, tuple[str, str]], **_: object) -> Any:
         bucket, key = context["object"]
         try:
             inspector.head_object(Bucket=bucket, Key=key)

@@ -5,7 +5,8 @@ over the resources the mocks kit recorded, and the CrossGuard pack (`policy/`) r
 over what `pulumi preview` sends. Inputs use the engine's camelCase wire names
 (`metadataOptions.httpTokens`), as both of those see them.
 
-One module per service (`ec2`, `eks`, `iam`, `network`, `s3`, `ecr`, `kubernetes`); each
+One module per service (`ec2`, `eks`, `iam`, `network`, `s3`, `ecr`, `kubernetes`,
+`cloudwatch`); each
 rule is declared on its check function (id, severity, resource types, description) and
 listed once in `RULES` or `STACK_RULES` below. Two kinds of rule:
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.core.policies import ec2, ecr, eks, iam, kubernetes, network, s3
+from components.core.policies import cloudwatch, ec2, ecr, eks, iam, kubernetes, network, s3
 from components.core.policies._base import (
     UNKNOWN,
     Finding,
@@ -72,6 +73,10 @@ RULES: tuple[Rule, ...] = (
     kubernetes.resource_requests,
     kubernetes.probes,
     kubernetes.no_latest_image,
+    cloudwatch.alarm_has_action,
+    cloudwatch.log_group_retention,
+    cloudwatch.log_group_encrypted,
+    cloudwatch.topic_encrypted,
 )
 
 #: Every rule over the whole stack; an id may also name a per-resource rule.

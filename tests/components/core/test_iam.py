@@ -63,7 +63,10 @@ def test_cluster_autoscaler_writes_only_to_this_clusters_groups() -> None:
     writes = [s for s in document["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"]]
     assert len(writes) == 1
     assert writes[0]["Condition"] == {
-        "StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/ml-dev": "owned"}
+        "StringEquals": {
+            "aws:ResourceTag/k8s.io/cluster-autoscaler/ml-dev": "owned",
+            "aws:ResourceTag/mlops.dev/autoscaled": "true",
+        }
     }
     unconditioned = [s for s in document["Statement"] if "Condition" not in s]
     for statement in unconditioned:

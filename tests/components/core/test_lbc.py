@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,17 @@ def test_a_chart_without_a_matching_policy_is_refused_by_name() -> None:
         ValueError, match=r"'1\.17\.0' but the bundled IAM policy is for chart 1\.16\.0"
     ):
         published_policy("1.17.0")
+
+
+def test_the_policy_follows_the_partition() -> None:
+    from components.core.lbc import in_partition
+
+    document = published_policy().document
+    china = in_partition(document, "aws-cn")
+    text = json.dumps(china)
+    assert '"arn:aws:' not in text and '"arn:aws-cn:' in text
+    assert in_partition(document, "aws") == document
+    assert in_partition({"Resource": "*", "X": ["arn:aws:s3:::b"]}, "aws-us-gov") == {
+        "Resource": "*",
+        "X": ["arn:aws-us-gov:s3:::b"],
+    }

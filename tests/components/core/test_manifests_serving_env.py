@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from components.core.config import ModelServiceConfig, parse_stack_config
+from components.core.config import LogLevel, ModelServiceConfig, parse_stack_config
 from components.core.manifests import ENV_PREFIX, stack_manifests
 from serving.settings import Settings
 from tests.conftest import raw_stack_config
@@ -62,10 +62,11 @@ def test_the_rendered_environment_is_accepted_and_every_key_consumed(
 def test_every_log_level_the_config_allows_the_server_accepts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The config's `server.logLevel` literal and the server's `LogLevel` are one set."""
+    """The config's `LogLevel` (what `server.logLevel` takes) and the server's are one set."""
     server = ModelServiceConfig.model_fields["server"].annotation
     assert isinstance(server, type) and issubclass(server, BaseModel)
-    config_levels = typing.get_args(server.model_fields["log_level"].annotation)
+    assert server.model_fields["log_level"].annotation == LogLevel
+    config_levels = typing.get_args(LogLevel)
     server_levels = typing.get_args(Settings.model_fields["log_level"].annotation)
     assert set(config_levels) == set(server_levels)
     for level in config_levels:

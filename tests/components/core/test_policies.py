@@ -68,6 +68,15 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 }
 
 COMPLIANT: dict[str, dict[str, Any]] = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm": {
+        "alarmActions": ["arn:aws:sns:us-west-2:123456789012:alarms"],
+        "metricName": "UnHealthyHostCount",
+    },
+    "aws:cloudwatch/logGroup:LogGroup": {
+        "retentionInDays": 30,
+        "kmsKeyId": "arn:aws:kms:us-west-2:123456789012:key/k",
+    },
+    "aws:sns/topic:Topic": {"kmsMasterKeyId": "arn:aws:kms:us-west-2:123456789012:key/k"},
     "aws:eks/nodeGroup:NodeGroup": {
         "launchTemplate": {"id": "lt-0123", "version": "1"},
         "scalingConfig": {"minSize": 1, "desiredSize": 1, "maxSize": 3},
@@ -326,6 +335,9 @@ _C = _POD + "containers__0__"
 _SC = _C + "securityContext__"
 NG = "aws:eks/nodeGroup:NodeGroup"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+TOPIC = "aws:sns/topic:Topic"
 BREAKS += [
     ("ebs-encrypted", LT, {"blockDeviceMappings__0__deviceName": "/dev/xvdb"}),
     ("eks-nodegroup-launch-template", NG, {"launchTemplate": None}),
@@ -344,6 +356,12 @@ BREAKS += [
     ("k8s-probes", DEP, {_C + "livenessProbe": None}),
     ("k8s-no-latest-image", DEP, {_C + "image": "repo/iris:latest"}),
     ("k8s-no-latest-image", DEP, {_C + "image": "localhost:5000/iris"}),
+    ("alarm-has-action", ALARM, {"alarmActions": []}),
+    ("alarm-has-action", ALARM, {"actionsEnabled": False}),
+    ("log-group-retention", LOG_GROUP, {"retentionInDays": 0}),
+    ("log-group-retention", LOG_GROUP, {"retentionInDays": None}),
+    ("log-group-encrypted", LOG_GROUP, {"kmsKeyId": None}),
+    ("sns-topic-encrypted", TOPIC, {"kmsMasterKeyId": None}),
 ]
 
 

@@ -448,6 +448,91 @@ def test_quota_classes() -> None:
     assert quota_class("inf2.xlarge") is None
 
 
+def create_node_group(
+    eks: Any, cluster: str, pool: str, *, minimum: int, desired: int, maximum: int
+) -> str:
+    """A node group as the stack makes it: auto-named, labelled with its pool."""
+    name = f"pool-{pool}-ng-4f1c2a9"
+    eks.create_nodegroup(
+        clusterName=cluster,
+        nodegroupName=name,
+        nodeRole=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/pool-{pool}-node",
+        subnets=["subnet-0123456789abcdef0"],
+        labels={"mlops.dev/pool": pool, "mlops.dev/accelerator": "none"},
+        scalingConfig={"minSize": minimum, "desiredSize": desired, "maxSize": maximum},
+    )
+    return name
+
+
+def test_raising_min_size_above_the_live_desired_size_fails_with_the_fix(
+    account: dict[str, Any],
+) -> None:
+    """EKS's UpdateNodegroupConfig refuses min > desired ("Minimum capacity 3 can't be
+    greater than desired size 1"), and the update Pulumi sends carries the recorded
+    desired size (it is in `ignore_changes`); moto stands in for the live node groups
+    (ListNodegroups, DescribeNodegroup), found by their pool label, not their name."""
+    raw = raw_stack_config("dev")
+    cluster = raw["cluster"]["name"]
+    eks = SESSION.client("eks")
+    eks.create_cluster(
+        name=cluster,
+        roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/cluster",
+        resourcesVpcConfig={"subnetIds": ["subnet-0123456789abcdef0"]},
+    )
+    try:
+        cpu = create_node_group(eks, cluster, "cpu", minimum=1, desired=1, maximum=4)
+        create_node_group(eks, cluster, "system", minimum=1, desired=2, maximum=3)
+        eks.create_nodegroup(  # not ours: no pool label, ignored
+            clusterName=cluster,
+            nodegroupName="other",
+            nodeRole=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/other",
+            subnets=["subnet-0123456789abcdef0"],
+        )
+
+        def sizes(raw_config: dict[str, Any]) -> dict[str, Check]:
+            found = preflight.Preflight(
+                parse_stack_config(raw_config), REGION, SESSION.client
+            ).node_group_sizes()
+            return {c.name: c for c in found}
+
+        unchanged = sizes(raw)
+        assert {c.status for c in unchanged.values()} == {"pass"}, unchanged
+
+        raw["nodePools"]["cpu"]["minSize"] = 3
+        result = sizes(raw)
+        check = result["node group size: pool cpu"]
+        assert check.status == "fail"
+        assert result["node group size: pool system"].status == "pass"
+        command = (
+            f"aws eks update-nodegroup-config --region {REGION} --cluster-name {cluster} "
+            f"--nodegroup-name {cpu} --scaling-config minSize=3,maxSize=4,desiredSize=3"
+        )
+        assert f"run `{command}`, then `pulumi up --refresh`" in check.detail
+        assert "live desired size 1" in check.detail
+
+        # The printed command, run against the live group, makes the check pass.
+        eks.update_nodegroup_config(
+            clusterName=cluster,
+            nodegroupName=cpu,
+            scalingConfig={"minSize": 3, "maxSize": 4, "desiredSize": 3},
+        )
+        assert sizes(raw)["node group size: pool cpu"].status == "pass"
+
+        # A pool the autoscaler does not own sends its configured size: nothing to fix.
+        raw["nodePools"]["system"].update(autoscaled=False, minSize=3, desiredSize=3)
+        assert sizes(raw)["node group size: pool system"].status == "pass"
+    finally:
+        for name in eks.list_nodegroups(clusterName=cluster)["nodegroups"]:
+            eks.delete_nodegroup(clusterName=cluster, nodegroupName=name)
+        eks.delete_cluster(name=cluster)
+
+
+def test_no_cluster_yet_skips_the_node_group_sizes(account: dict[str, Any]) -> None:
+    config = parse_stack_config(raw_stack_config("dev"))
+    (check,) = preflight.Preflight(config, REGION, SESSION.client).node_group_sizes()
+    assert check.status == "skipped" and "not created yet" in check.detail
+
+
 def test_the_deployer_session_resolves_to_its_role_with_its_path(
     account: dict[str, Any],
 ) -> None:
@@ -498,3 +583,20 @@ def test_an_unlisted_deployer_without_creator_admin_fails_with_the_fix(
     ok = checks(prod(**{"cluster.bootstrapCreatorAdmin": True}), sts=deployer_sts("someone-else"))
     assert ok["deployer access"].status == "pass"
     assert "(bootstrapCreatorAdmin)" in ok["deployer access"].detail
+
+
+def test_the_stacks_assumed_role_is_the_deployer(account: dict[str, Any]) -> None:
+    """With `aws:assumeRoles`, the AWS provider (and so EKS) acts as that role, whoever
+    runs preflight: the check judges the role."""
+    config = prod()
+    role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ml-platform-admin"
+    result = run_checks(
+        config,
+        REGION,
+        session=SESSION,
+        clients={"eks": stub_addons(config), "sts": deployer_sts("someone-else")},
+        deployer_role_arn=role,
+    )
+    check = next(c for c in result if c.name == "deployer access")
+    assert check.status == "pass", check.detail
+    assert check.detail.startswith(f"{role} (the stack's aws:assumeRoles)")

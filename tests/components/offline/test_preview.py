@@ -89,6 +89,8 @@ def _project(tmp_path: Path, extra: str = "") -> Path:
     """A copy of the dev stack whose program adds `extra` after the platform."""
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
+    # The service's model (service.modelSource) is read relative to the project.
+    shutil.copytree(ROOT / "models", tmp_path / "models")
     program = (ROOT / "__main__.py").read_text()
     (tmp_path / "__main__.py").write_text(
         "import pulumi\nimport pulumi_aws as aws\n" + program + "\n" + textwrap.dedent(extra)
@@ -195,10 +197,12 @@ def test_a_mandatory_violation_fails_the_preview(
     }
 
 
-def test_an_unpriced_instance_type_stops_the_preview(tmp_path: Path) -> None:
+def test_an_unpriced_instance_type_marks_its_cost_line_unknown(tmp_path: Path) -> None:
+    """hpc7a is sold outside us-west-2 and us-east-1: its line is unknown, the preview goes
+    on and says which pool and type it could not price."""
     project = _project(tmp_path)
     config = project / "Pulumi.dev.yaml"
-    config.write_text(config.read_text().replace("[t3.large, t3a.large]", "[t3.nano]"))
+    config.write_text(config.read_text().replace("[t3.large, t3a.large]", "[hpc7a.12xlarge]"))
     result = subprocess.run(
         [sys.executable, "-m", "components.offline.preview", "--project-dir", str(project)],
         capture_output=True,
@@ -206,9 +210,48 @@ def test_an_unpriced_instance_type_stops_the_preview(tmp_path: Path) -> None:
         cwd=ROOT,
         timeout=120,
     )
-    assert result.returncode == 2
-    assert "'t3.nano'" in result.stderr and "nodePools.system" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "'hpc7a.12xlarge'" in result.stdout and "nodePools.system" in result.stdout
+    assert "TOTAL (without 1 unknown lines)" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_any_commercial_region_previews_with_a_cost(tmp_path: Path) -> None:
+    """A region without prices of its own (sa-east-1) is priced from the fallback region,
+    line by line, and a stack may use six AZs (us-east-1 has six)."""
+    project = _project(tmp_path)
+    config = project / "Pulumi.dev.yaml"
+    text = config.read_text()
+    assert "aws:region: us-west-2" in text and "azCount: 2" in text
+    config.write_text(
+        text.replace("aws:region: us-west-2", "aws:region: sa-east-1").replace(
+            "azCount: 2", "azCount: 6"
+        )
+    )
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "components.offline.preview",
+            "--project-dir",
+            str(project),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "sa-east-1 prices of" in result.stdout and "[fallback:" in result.stdout
+    cost = json.loads((out / "dev" / "cost.json").read_text())
+    assert cost["region"] == "sa-east-1" and cost["total"]["unknownLines"] == 0
+    assert 0 < cost["total"]["monthlyMin"] < cost["total"]["monthlyMax"]
+    plan = json.loads((out / "dev" / "plan.json").read_text())
+    subnets = [r for r in plan["resources"] if r["type"] == "aws:ec2/subnet:Subnet"]
+    assert len(subnets) == 12  # six private, six public
 
 
 def test_the_preview_writes_the_stacks_manifests_with_marked_placeholders(tmp_path: Path) -> None:

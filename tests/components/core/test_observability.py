@@ -1,0 +1,190 @@
+"""The alarms, dashboard and budget as plain data, checked against AWS's metric lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.core.config import StackConfig, parse_stack_config
+from components.core.observability import (
+    LoadBalancerRefs,
+    alarm_specs,
+    budget_limit,
+    container_insights_enabled,
+    dashboard_body,
+    documented_metrics,
+    load_balancer_kind,
+)
+from tests.conftest import raw_stack_config
+
+REFS = LoadBalancerRefs("app/k8s-models-iris-0123/0123456789abcdef", "targetgroup/k8s-x/0123")
+DOCUMENTED = documented_metrics()
+
+
+def config(stack: str, **service: Any) -> StackConfig:
+    raw = raw_stack_config(stack)
+    if service:
+        raw["service"].update(service)
+        if service.get("exposure") != "alb-internet-facing":
+            raw["service"].pop("allowedSourceCidrs", None)
+    return parse_stack_config(raw)
+
+
+def insights_on(stack: str) -> StackConfig:
+    raw = raw_stack_config(stack)
+    raw["observability"]["containerInsights"]["enabled"] = True
+    return parse_stack_config(raw)
+
+
+def _documented(namespace: str, name: str, dimensions: set[str]) -> bool:
+    sets = DOCUMENTED.get(namespace, {}).get(name)
+    return sets is not None and any(set(s) == dimensions for s in sets)
+
+
+def variant(stack: str, exposure: str) -> StackConfig:
+    """The stack with Container Insights on and the given exposure."""
+    raw = raw_stack_config(stack)
+    raw["observability"]["containerInsights"]["enabled"] = True
+    raw["service"]["exposure"] = exposure
+    if exposure != "alb-internet-facing":
+        raw["service"].pop("allowedSourceCidrs", None)
+    return parse_stack_config(raw)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("exposure", ["alb-internal", "nlb-internal"])
+def test_every_alarm_watches_a_documented_metric_with_documented_dimensions(
+    stack: str, exposure: str
+) -> None:
+    specs = alarm_specs(variant(stack, exposure), cluster_name="ml", refs=REFS)
+    assert len(specs) >= 5
+    for spec in specs:
+        for ref in spec.metrics():
+            assert _documented(ref.namespace, ref.name, set(ref.dimensions)), (spec.key, ref)
+
+
+def test_an_nlb_exposure_uses_the_nlb_metrics_only() -> None:
+    cfg = config("prod", exposure="nlb-internal")
+    assert load_balancer_kind(cfg) == "nlb"
+    specs = alarm_specs(cfg, cluster_name="ml-prod", refs=REFS)
+    namespaces = {ref.namespace for spec in specs for ref in spec.metrics()}
+    assert "AWS/NetworkELB" in namespaces
+    assert "AWS/ApplicationELB" not in namespaces
+    # An NLB has no HTTP status or response time: no 5xx or latency alarm pretends to.
+    assert {s.key for s in specs}.isdisjoint({"target-5xx-rate", "p99-latency"})
+
+
+def test_prod_alarms_cover_the_on_call_list_with_slo_thresholds() -> None:
+    cfg = config("prod")
+    specs = {s.key: s for s in alarm_specs(cfg, cluster_name="ml-prod", refs=REFS)}
+    assert set(specs) == {
+        "target-5xx-rate",
+        "p99-latency",
+        "unhealthy-targets",
+        "nodes-not-ready",
+        "pods-restarting",
+        "at-max-replicas",
+        "below-min-replicas",
+    }
+    slo = cfg.observability.slo
+    assert specs["p99-latency"].threshold == slo.p99_latency_ms / 1000
+    assert specs["p99-latency"].metric is not None
+    assert specs["p99-latency"].metric.stat == "p99"
+    assert specs["target-5xx-rate"].threshold == slo.error_rate_percent
+    assert cfg.service is not None
+    assert specs["at-max-replicas"].threshold == cfg.service.max_replicas
+    # Missing data is decided per alarm, and each decision says why.
+    assert specs["target-5xx-rate"].missing_data == "notBreaching"
+    assert specs["unhealthy-targets"].missing_data == "breaching"
+    assert specs["nodes-not-ready"].missing_data == "breaching"
+    assert all(s.missing_data_why for s in specs.values())
+
+
+def test_each_alarm_names_the_stack_the_service_and_its_runbook_line() -> None:
+    for spec in alarm_specs(config("prod"), cluster_name="ml-prod", refs=REFS):
+        text = spec.description("prod", "iris")
+        assert "stack prod" in text and "service iris" in text
+        assert f"When it breaks' -> {spec.key}" in text
+        assert spec.runbook in text
+        assert len(text) <= 1024  # CloudWatch's AlarmDescription limit
+
+
+def test_no_load_balancer_no_load_balancer_alarms_and_no_insights_no_pod_alarms() -> None:
+    cfg = config("dev", exposure="cluster-ip")
+    assert not container_insights_enabled(cfg)
+    assert alarm_specs(cfg, cluster_name="ml-dev", refs=REFS) == []
+
+
+def test_container_insights_is_on_by_default_in_prod_only() -> None:
+    prod = raw_stack_config("prod")
+    prod["observability"]["containerInsights"].pop("enabled", None)
+    assert container_insights_enabled(parse_stack_config(prod))
+    dev = raw_stack_config("dev")
+    dev["observability"]["containerInsights"].pop("enabled")
+    assert not container_insights_enabled(parse_stack_config(dev))
+
+
+def test_prod_without_a_pinned_insights_version_is_refused() -> None:
+    from components.core.config import ConfigError
+
+    prod = raw_stack_config("prod")
+    del prod["observability"]["containerInsights"]
+    with pytest.raises(ConfigError, match=r"observability\.containerInsights"):
+        parse_stack_config(prod)
+
+
+def test_the_dashboard_is_valid_for_cloudwatch_and_uses_documented_metrics() -> None:
+    """CloudWatch dashboard body structure: `widgets`, each with type, x, y, width,
+    height and properties; a metric widget's `metrics` rows are [namespace, name,
+    (dimension name, value)*, {rendering options}] (CloudWatch API reference,
+    "Dashboard Body Structure and Syntax")."""
+    cfg = config("prod")
+    body = dashboard_body(cfg, region="us-west-2", cluster_name="ml-prod", refs=REFS)
+    widgets = body["widgets"]
+    assert len(widgets) >= 8
+    titles = [w["properties"]["title"] for w in widgets]
+    for wanted in ("Traffic", "Errors", "Latency", "Replicas vs HPA bounds", "Nodes", "Node use"):
+        assert any(t.startswith(wanted) for t in titles), wanted
+    assert any("capacity units" in t for t in titles)
+    for widget in widgets:
+        assert widget["type"] == "metric"
+        assert {"x", "y", "width", "height"} <= set(widget)
+        assert 0 <= widget["x"] <= 23 and widget["x"] + widget["width"] <= 24
+        properties = widget["properties"]
+        assert properties["region"] == "us-west-2"
+        for row in properties["metrics"]:
+            namespace, name, *rest = row
+            options = rest.pop()
+            assert isinstance(options, dict) and "stat" in options
+            assert len(rest) % 2 == 0
+            dimensions = dict(zip(rest[::2], rest[1::2], strict=True))
+            assert _documented(namespace, name, set(dimensions)), row
+    replicas = next(w for w in widgets if w["properties"]["title"] == "Replicas vs HPA bounds")
+    bounds = {a["label"]: a["value"] for a in replicas["properties"]["annotations"]["horizontal"]}
+    assert cfg.service is not None
+    assert bounds == {
+        "minReplicas": cfg.service.min_replicas,
+        "maxReplicas": cfg.service.max_replicas,
+    }
+
+
+def test_gpu_use_is_on_the_dashboard_only_where_a_pool_has_gpus() -> None:
+    prod = dashboard_body(config("prod"), region="us-west-2", cluster_name="c", refs=REFS)
+    dev = dashboard_body(insights_on("dev"), region="us-west-2", cluster_name="c", refs=REFS)
+
+    def gpu(body: dict[str, Any]) -> bool:
+        return any(
+            row[1] == "node_gpu_utilization"
+            for w in body["widgets"]
+            for row in w["properties"]["metrics"]
+        )
+
+    assert gpu(prod) and not gpu(dev)
+
+
+def test_the_budget_is_the_estimate_plus_the_margin_in_whole_dollars() -> None:
+    assert budget_limit(1000.0, 20) == 1200.0
+    assert budget_limit(1000.01, 0) == 1001.0
+    with pytest.raises(ValueError, match="positive"):
+        budget_limit(0.0, 20)

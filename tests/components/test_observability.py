@@ -1,0 +1,184 @@
+"""Observability under the mocks kit: what both stacks ask AWS for.
+
+Mocks prove what the program asks for. What AWS does with it rests on:
+- the add-on's agent runs as amazon-cloudwatch:cloudwatch-agent with
+  CloudWatchAgentServerPolicy (EKS user guide, "Amazon CloudWatch Observability agent");
+- CloudWatch and Budgets can publish to a KMS-encrypted topic only when the key policy
+  lets them use the key (SNS developer guide, "Enable compatibility between event
+  sources from AWS services and encrypted topics");
+- the load balancer controller tags its ALB `ingress.k8s.aws/stack: <ns>/<ingress>` and
+  `ingress.k8s.aws/resource: LoadBalancer`, and each target group
+  `ingress.k8s.aws/resource: <ns>/<ingress>-<service>:<port>` (the tags public stacks
+  look them up by); the lookups wait on the Ingress's hostname, which pulumi-kubernetes
+  reports only once the load balancer exists.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from components.core.cost import estimate, load_prices
+from components.core.observability import documented_metrics
+from components.core.stackfile import read_stack_file
+from components.testing import StackRun, run_stack
+from tests.conftest import ROOT
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def alarms(run: StackRun) -> dict[str, Any]:
+    return {r.name.removeprefix("observability-"): r for r in run.by_type(ALARM)}
+
+
+def test_both_stacks_alarm_to_an_encrypted_topic(stack: StackRun) -> None:
+    topic = stack.one("aws:sns/topic:Topic", "observability-alarms")
+    key = stack.one("aws:kms/key:Key", "observability-topic-key")
+    assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
+    statements = json.loads(key.inputs["policy"])["Statement"]
+    publishers = next(s for s in statements if s["Sid"] == "AlarmAndBudgetPublishers")
+    assert set(publishers["Principal"]["Service"]) == {
+        "cloudwatch.amazonaws.com",
+        "budgets.amazonaws.com",
+    }
+    assert "kms:GenerateDataKey*" in publishers["Action"]
+    topic_policy = json.loads(stack.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])[
+        "Statement"
+    ][0]
+    assert topic_policy["Resource"] == topic.outputs["arn"]
+    registered = alarms(stack)
+    assert registered
+    for alarm in registered.values():
+        assert alarm.inputs["alarmActions"] == [topic.outputs["arn"]]
+        assert f"stack {stack.stack}" in alarm.inputs["alarmDescription"]
+        assert "Runbook: README 'When it breaks'" in alarm.inputs["alarmDescription"]
+        assert alarm.inputs["treatMissingData"] in ("breaching", "notBreaching")
+
+
+def test_load_balancer_alarms_use_the_suffixes_found_by_the_controllers_tags(
+    prod: StackRun,
+) -> None:
+    lookups = [
+        args for token, args in prod.calls if token == "aws:lb/getLoadBalancer:getLoadBalancer"
+    ]
+    assert lookups, "the load balancer is never looked up"
+    tags = lookups[0]["tags"]
+    assert tags["ingress.k8s.aws/stack"] == "models/iris"
+    assert tags["ingress.k8s.aws/resource"] == "LoadBalancer"
+    assert tags["elbv2.k8s.aws/cluster"] == read_stack_file(ROOT, "prod").platform().cluster.name
+    registered = alarms(prod)
+    latency = registered["p99-latency"]
+    assert latency.inputs["namespace"] == "AWS/ApplicationELB"
+    assert latency.inputs["extendedStatistic"] == "p99"
+    assert latency.inputs["threshold"] == 0.5  # prod's slo.p99LatencyMs: 500
+    assert latency.inputs["dimensions"]["LoadBalancer"].startswith("app/k8s-")
+    unhealthy = registered["unhealthy-targets"]
+    assert unhealthy.inputs["dimensions"]["TargetGroup"].startswith("targetgroup/k8s-")
+    rate = registered["target-5xx-rate"]
+    queries = {q["id"]: q for q in rate.inputs["metricQueries"]}
+    assert queries["result"]["returnData"] is True
+    assert queries["errors"]["metric"]["metricName"] == "HTTPCode_Target_5XX_Count"
+
+
+def test_prod_runs_container_insights_with_its_own_role_and_expiring_logs(
+    prod: StackRun,
+) -> None:
+    addon = prod.one("aws:eks/addon:Addon", "observability-amazon-cloudwatch-observability")
+    role = prod.one("aws:iam/role:Role", "observability-cloudwatch-agent")
+    assert addon.inputs["addonName"] == "amazon-cloudwatch-observability"
+    assert addon.inputs["addonVersion"] == "v6.2.0-eksbuild.1"
+    assert addon.inputs["serviceAccountRoleArn"] == role.outputs["arn"]
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    subjects = [v for c in trust["Condition"].values() for k, v in c.items() if k.endswith(":sub")]
+    assert subjects == ["system:serviceaccount:amazon-cloudwatch:cloudwatch-agent"]
+    attachment = prod.one(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "observability-cloudwatch-agent"
+    )
+    assert attachment.inputs["policyArn"].endswith(":iam::aws:policy/CloudWatchAgentServerPolicy")
+    groups = [
+        r for r in prod.by_type("aws:cloudwatch/logGroup:LogGroup") if "observability" in r.name
+    ]
+    assert sorted(g.inputs["name"].rsplit("/", 1)[1] for g in groups) == [
+        "application",
+        "dataplane",
+        "host",
+        "performance",
+    ]
+    key = prod.one("aws:kms/key:Key", "observability-topic-key")
+    for group in groups:
+        assert group.inputs["retentionInDays"] == 30
+        assert group.inputs["kmsKeyId"] == key.outputs["arn"]
+        # The add-on must find its log groups already there, with their retention.
+        assert group.urn in addon.dependencies
+
+
+def test_dev_leaves_container_insights_off(dev: StackRun) -> None:
+    assert not [r for r in dev.by_type("aws:eks/addon:Addon") if "cloudwatch" in r.name]
+    assert set(alarms(dev)) == {"target-5xx-rate", "p99-latency", "unhealthy-targets"}
+
+
+def test_the_dashboard_body_is_cloudwatch_json_over_documented_metrics(stack: StackRun) -> None:
+    dashboard = stack.one("aws:cloudwatch/dashboard:Dashboard")
+    body = json.loads(dashboard.inputs["dashboardBody"])
+    documented = documented_metrics()
+    assert body["widgets"]
+    for widget in body["widgets"]:
+        for row in widget["properties"]["metrics"]:
+            assert row[1] in documented[row[0]], row
+    assert dashboard.inputs["dashboardName"] == f"mlops-platform-{stack.stack}"
+
+
+def test_the_budget_is_the_estimate_plus_margin_with_four_notifications(stack: StackRun) -> None:
+    budget = stack.one("aws:budgets/budget:Budget")
+    stack_file = read_stack_file(ROOT, stack.stack)
+    config = stack_file.platform()
+    high = estimate(config, load_prices(stack_file.region)).total[1]
+    margin = config.observability.budget.margin_percent
+    assert float(budget.inputs["limitAmount"]) >= high * (1 + margin / 100)
+    assert float(budget.inputs["limitAmount"]) < high * (1 + margin / 100) + 1
+    kinds = {(n["notificationType"], n["threshold"]) for n in budget.inputs["notifications"]}
+    assert kinds == {
+        ("ACTUAL", 80.0),
+        ("ACTUAL", 100.0),
+        ("FORECASTED", 80.0),
+        ("FORECASTED", 100.0),
+    }
+    topic = stack.one("aws:sns/topic:Topic")
+    for notification in budget.inputs["notifications"]:
+        assert notification["subscriberSnsTopicArns"] == [topic.outputs["arn"]]
+    assert budget.inputs["costFilters"] == [
+        {"name": "TagKeyValue", "values": [f"user:mlops:stack${stack.stack}"]}
+    ]
+
+
+def test_an_nlb_exposure_alarms_on_the_nlb_namespace() -> None:
+    raw = read_stack_file(ROOT, "prod").config["mlops-platform:platform"]
+    platform = json.loads(raw)
+    platform["service"]["exposure"] = "nlb-internal"
+    run = run_stack("prod", project_dir=ROOT, config={"platform": platform})
+    registered = alarms(run)
+    assert registered["unhealthy-targets"].inputs["namespace"] == "AWS/NetworkELB"
+    assert "p99-latency" not in registered
+    lookups = [
+        args for token, args in run.calls if token == "aws:lb/getLoadBalancer:getLoadBalancer"
+    ]
+    assert lookups[0]["tags"]["service.k8s.aws/stack"] == "models/iris-nlb"
+
+
+def test_emails_subscribe_to_the_topic() -> None:
+    raw = json.loads(read_stack_file(ROOT, "dev").config["mlops-platform:platform"])
+    raw["observability"]["alarmEmails"] = ["oncall@example.com", "ml@example.com"]
+    run = run_stack("dev", project_dir=ROOT, config={"platform": raw})
+    subscriptions = run.by_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == [
+        "ml@example.com",
+        "oncall@example.com",
+    ]
+    assert {s.inputs["protocol"] for s in subscriptions} == {"email"}
+
+
+def test_the_readme_has_a_runbook_line_for_every_alarm(prod: StackRun) -> None:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## When it breaks") :]
+    for key in alarms(prod):
+        assert f"`{key}`" in section, key
