@@ -24,6 +24,7 @@ from components.core.config import (
     NodePoolConfig,
     StackConfig,
 )
+from components.core.stackfile import DEFAULT_REGION
 
 __all__ = [
     "CONFIG_KEY",
@@ -46,10 +47,12 @@ class ConfigError(core.ConfigError, pulumi.RunError):
     """The stack config is invalid; the message lists every bad key path and value."""
 
 
-def parse_stack_config(raw: Any, *, root: str = CONFIG_KEY) -> StackConfig:
+def parse_stack_config(
+    raw: Any, *, root: str = CONFIG_KEY, region: str | None = None, stack: str | None = None
+) -> StackConfig:
     """Validate a plain config value; raise `ConfigError` naming each bad key path."""
     try:
-        return core.parse_stack_config(raw, root=root)
+        return core.parse_stack_config(raw, root=root, region=region, stack=stack)
     except core.ConfigError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -63,7 +66,11 @@ def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
             f"missing stack config {config.full_key(CONFIG_KEY)!r}: "
             "see Pulumi.dev.yaml for a complete example"
         )
-    return parse_stack_config(raw, root=config.full_key(CONFIG_KEY))
+    # The region and stack name let the checks that need them run before any resource.
+    region = pulumi.Config("aws").get("region") or DEFAULT_REGION
+    return parse_stack_config(
+        raw, root=config.full_key(CONFIG_KEY), region=region, stack=pulumi.get_stack()
+    )
 
 
 def load_kubeconfig_auth(aws_config: pulumi.Config | None = None) -> KubeconfigAuth:

@@ -25,12 +25,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from components.core import amis, catalog
+from components.core import amis, catalog, limits, stackchecks
 from components.core.subnets import MAX_AZS, SubnetPlanError, check_fits
 
 __all__ = [
@@ -95,7 +96,6 @@ DnsLabel = Annotated[str, Field(pattern=_DNS_LABEL)]
 _LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 LabelValue = Annotated[str, Field(pattern=_LABEL_VALUE)]
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
-_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 
 
 # --------------------------------------------------------------------------- network
@@ -134,6 +134,14 @@ class NetworkConfig(_Model):
     @classmethod
     def _retention(cls, value: int) -> int:
         return _check_retention(value)
+
+    @field_validator("private_subnet_prefix", "public_subnet_prefix")
+    @classmethod
+    def _subnet_size(cls, value: int | None) -> int | None:
+        # CreateSubnet: "The allowed block size is between a /16 netmask and /28 netmask."
+        if value is not None and not 16 <= value <= 28:
+            raise ValueError(f"AWS subnets are /16 to /28, got /{value}")
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> NetworkConfig:
@@ -200,7 +208,7 @@ class HelmChart(_Model):
 class ClusterConfig(_Model):
     """The EKS control plane and its add-ons."""
 
-    name: str = Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+    name: str
     """The EKS cluster's name: subnet, autoscaler and load-balancer tags all carry it,
     and `aws eks update-kubeconfig --name` needs it, so it is chosen, not generated."""
     kubernetes_version: str
@@ -227,6 +235,11 @@ class ClusterConfig(_Model):
     cluster_autoscaler: HelmChart
     nvidia_device_plugin: HelmChart
     aws_load_balancer_controller: HelmChart
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return limits.check_cluster_name(value)
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -558,8 +571,8 @@ class ModelServiceConfig(_Model):
     """The node pool (a key of `nodePools`) the pods run on."""
     min_replicas: int = Field(default=2, ge=1)
     max_replicas: int = Field(default=10, ge=1)
-    cpu_request: str = Field(default="500m", pattern=_QUANTITY)
-    memory_request: str = Field(default="1Gi", pattern=_QUANTITY)
+    cpu_request: str = "500m"
+    memory_request: str = "1Gi"
     gpus: int = Field(default=0, ge=0)
     target_cpu_utilization: int = Field(default=70, ge=1, le=2**31 - 1)
     """HPA `averageUtilization`, percent of the CPU request: above 100 is legal and is the
@@ -581,6 +594,12 @@ class ModelServiceConfig(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     service_monitor: bool = False
     """Create a Prometheus Operator ServiceMonitor (the CRD must exist)."""
+
+    @field_validator("cpu_request", "memory_request")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        limits.parse_quantity(value)
+        return value
 
     @model_validator(mode="after")
     def _replicas(self) -> ModelServiceConfig:
@@ -805,6 +824,18 @@ class StackConfig(_Model):
             raise ValueError(f"node pool {service.node_pool!r} cannot hold the service")
         return self
 
+    @model_validator(mode="after")
+    def _stack_checks(self, info: ValidationInfo) -> StackConfig:
+        # AWS's and Kubernetes' rules across keys (core/stackchecks.py), all at once.
+        context = info.context if isinstance(info.context, dict) else {}
+        found = stackchecks.problems(
+            self,
+            stackchecks.StackContext(region=context.get("region"), stack=context.get("stack")),
+        )
+        if found:
+            raise ValueError("\n  ".join(found))
+        return self
+
 
 # --------------------------------------------------------------------------- day 0: kubeconfig
 
@@ -877,9 +908,16 @@ def _format(error: ValidationError, root: str) -> str:
     return "invalid stack config:\n  " + "\n  ".join(lines)
 
 
-def parse_stack_config(raw: Any, *, root: str = CONFIG_KEY) -> StackConfig:
-    """Validate a plain config value; raise `ConfigError` naming each bad key path."""
+def parse_stack_config(
+    raw: Any, *, root: str = CONFIG_KEY, region: str | None = None, stack: str | None = None
+) -> StackConfig:
+    """Validate a plain config value; raise `ConfigError` naming each bad key path.
+
+    `region` (`aws:region`) and `stack` (the stack's name) enable the checks that need
+    them: an ACM certificate of another region, AZs of another region, `environment`
+    against the policy pack's production rule.
+    """
     try:
-        return StackConfig.model_validate(raw)
+        return StackConfig.model_validate(raw, context={"region": region, "stack": stack})
     except ValidationError as exc:
         raise ConfigError(_format(exc, root)) from None

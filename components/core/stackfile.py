@@ -48,7 +48,9 @@ class StackFile:
                 f"missing stack config {self.platform_key!r} in Pulumi.{self.stack}.yaml: "
                 "see Pulumi.dev.yaml for a complete example"
             )
-        return parse_stack_config(json.loads(raw), root=self.platform_key)
+        return parse_stack_config(
+            json.loads(raw), root=self.platform_key, region=self.region, stack=self.stack
+        )
 
 
 def read_yaml(path: Path) -> Any:

@@ -18,6 +18,12 @@ Describe/Get/List: nothing is created or changed. Checks, each pass, fail or ski
   would not; the check prints the `aws eks update-nodegroup-config` command that fixes it);
 - model object: the model prefix has an object in `--model-bucket` (when given);
 - image: the image tag (or digest) is in the ECR repository (when the config names one);
+- account room (core/preflight checks below, issue 11): Elastic IP and VPC quotas left for
+  what the stack creates, no leftover `/aws/eks/<name>/cluster` log group, no EKS cluster
+  of the same name;
+- Helm charts: each pinned chart version is in its repository's index.yaml (HTTPS);
+- node AMI release: the whole `releaseVersion` (patch included) is the published one;
+- TLS certificate: issued, and in the stack's region.
 - image pull: the nodes may pull that image (this account's registry, or a repository
   policy of another account's that lets this one pull);
 - deployer access: the identity running `pulumi up` (an assumed-role session resolved to
@@ -33,6 +39,7 @@ import argparse
 import json
 import re
 import sys
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +51,9 @@ from components.core.scheduling import POOL_LABEL
 from components.core.stackfile import read_stack_file
 
 __all__ = [
+    "ACCOUNT_QUOTAS",
     "ADDON_NAMES",
+    "CHART_REPOSITORIES",
     "QUOTAS",
     "Check",
     "Preflight",
@@ -99,6 +108,22 @@ _OWN_QUOTA = ("inf", "trn", "dl", "f", "x", "u-", "hpc", "mac")
 #: Where EKS publishes its node AMIs per Kubernetes version (a public SSM parameter tree).
 EKS_AMI_PARAMETER = "/aws/service/eks/optimized-ami"
 
+#: The Helm repository of each chart the platform installs (the components' own URLs).
+CHART_REPOSITORIES: dict[str, tuple[str, str]] = {
+    "clusterAutoscaler": ("cluster-autoscaler", "https://kubernetes.github.io/autoscaler"),
+    "nvidiaDevicePlugin": ("nvidia-device-plugin", "https://nvidia.github.io/k8s-device-plugin"),
+    "awsLoadBalancerController": (
+        "aws-load-balancer-controller",
+        "https://aws.github.io/eks-charts",
+    ),
+}
+
+#: Service Quotas of what the stack creates per account and region: (service, code, title).
+ACCOUNT_QUOTAS: dict[str, tuple[str, str, str]] = {
+    "eip": ("ec2", "L-0263D0A3", "EC2-VPC Elastic IPs"),
+    "vpc": ("vpc", "L-F678F1CE", "VPCs per Region"),
+}
+
 
 def quota_class(instance_type: str) -> str | None:
     """`standard`, `g` (G and VT) or `p`; None for families with quotas of their own."""
@@ -134,6 +159,11 @@ def node_ami_parameter(
         f"{EKS_AMI_PARAMETER}/{kubernetes_version}/amazon-linux-2023/{architecture}/"
         f"{variant}/{image}/image_id"
     )
+
+
+def _camel(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
@@ -207,12 +237,23 @@ class Preflight:
         client: ClientFactory,
         *,
         model_bucket: str | None = None,
+        stack: str | None = None,
+        project: str | None = None,
+        fetch: Callable[[str], bytes] | None = None,
+        chart_repositories: Mapping[str, str] | None = None,
         deployer_role_arn: str | None = None,
     ) -> None:
         self.config = config
         self.region = region
         self.client = client
         self.model_bucket = model_bucket
+        self.stack = stack
+        self.project = project
+        self.fetch = fetch or _fetch
+        self.chart_repositories = {key: url for key, (_, url) in CHART_REPOSITORIES.items()} | dict(
+            chart_repositories or {}
+        )
+        self.account: str | None = None
         self.deployer_role_arn = deployer_role_arn
         """The role of the stack's `aws:assumeRoles`: who `pulumi up` acts as, if set."""
         self.azs: list[str] = list(config.network.availability_zones or [])
@@ -221,6 +262,7 @@ class Preflight:
 
     def credentials(self) -> Check:
         identity = self.client("sts").get_caller_identity()
+        self.account = str(identity["Account"])
         return Check("credentials", "pass", f"account {identity['Account']} as {identity['Arn']}")
 
     def availability_zones(self) -> Check:
@@ -302,7 +344,9 @@ class Preflight:
                 largest = max(vcpus.get(t, 0) for t in listed)
                 key: tuple[str, str] = (cls, str(pool.capacity_type))
                 needed[key] = needed.get(key, 0) + pool.max_size * largest
-                pools.setdefault(key, []).append(f"{name} {pool.max_size}×{largest}")
+                pools.setdefault(key, []).append(
+                    f"nodePools.{name}.maxSize {pool.max_size}×{largest}"
+                )
         quotas = self.client("service-quotas")
         checks = []
         for key in sorted(needed):
@@ -359,8 +403,30 @@ class Preflight:
                     )
                 )
                 continue
+            published = self._published_release(parameter, pool.os)
+            if published is not None and published != pool.release_version:
+                checks.append(
+                    Check(
+                        label,
+                        "fail",
+                        f"nodePools.{name}.releaseVersion {pool.release_version}: that AMI "
+                        f"({ami}) is release {published}; pin {published}",
+                    )
+                )
+                continue
             checks.append(Check(label, "pass", f"releaseVersion {pool.release_version} is {ami}"))
         return checks
+
+    def _published_release(self, parameter: str, os: str) -> str | None:
+        """The release version EKS publishes beside an AL2023 image id (the whole value,
+        patch included); None where there is none to compare (Bottlerocket's path holds it)."""
+        if os != "al2023":
+            return None
+        name = parameter.removesuffix("/image_id") + "/release_version"
+        try:
+            return str(self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
+        except Exception:  # noqa: BLE001 (older trees lack it: the date check stands)
+            return None
 
     def addon_versions(self) -> list[Check]:
         version = self.config.cluster.kubernetes_version
@@ -388,7 +454,8 @@ class Preflight:
                     Check(
                         label,
                         "fail",
-                        f"{want} is not offered for Kubernetes {version} (newest: {newest})",
+                        f"cluster.addons.{_camel(field)} {want} is not offered for "
+                        f"Kubernetes {version} (newest: {newest})",
                     )
                 )
         return checks
@@ -517,6 +584,146 @@ class Preflight:
             return Check("image", "fail", f"{repository} {image_id}: {_error(exc)}")
         return Check("image", "pass", f"{repository} has {next(iter(image_id.values()))}")
 
+    # ----------------------------------------------------------------- issue 11: the account
+
+    def account_quotas(self) -> list[Check]:
+        """Elastic IPs (one per NAT gateway) and VPCs left under their quotas."""
+        network = self.config.network
+        nat = {"none": 0, "single": 1, "one-per-az": network.az_count}[network.nat_strategy]
+        ec2 = self.client("ec2")
+        wanted = {
+            "eip": (nat, len(ec2.describe_addresses().get("Addresses", []))),
+            "vpc": (1, len(ec2.describe_vpcs().get("Vpcs", []))),
+        }
+        checks = []
+        for key, (new, used) in wanted.items():
+            if not new:
+                continue
+            service, code, title = ACCOUNT_QUOTAS[key]
+            label = f"quota {title}"
+            try:
+                value = self.client("service-quotas").get_service_quota(
+                    ServiceCode=service, QuotaCode=code
+                )["Quota"]["Value"]
+            except Exception as exc:  # noqa: BLE001
+                checks.append(Check(label, "fail", f"{code}: cannot read it ({_error(exc)})"))
+                continue
+            why = (
+                f"network.natStrategy {network.nat_strategy!r} needs {new}"
+                if key == "eip"
+                else "the stack creates 1"
+            )
+            detail = f"{code}: {used} in use, {why}, quota {value:g}"
+            checks.append(Check(label, "pass" if used + new <= value else "fail", detail))
+        return checks
+
+    def leftovers(self) -> list[Check]:
+        """A log group or cluster of the same name makes CreateCluster or CreateLogGroup fail."""
+        name = self.config.cluster.name
+        group = f"/aws/eks/{name}/cluster"
+        groups = self.client("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        checks = []
+        if any(g.get("logGroupName") == group for g in groups):
+            checks.append(
+                Check(
+                    "leftover log group",
+                    "fail",
+                    f"{group} exists (left by an earlier cluster named {name!r}): the stack "
+                    "creates it, so delete it or choose another cluster.name",
+                )
+            )
+        else:
+            checks.append(Check("leftover log group", "pass", f"no {group}"))
+        try:
+            self.client("eks").describe_cluster(name=name)
+        except Exception as exc:  # noqa: BLE001
+            if "ResourceNotFound" not in _error(exc):
+                checks.append(Check("cluster name", "fail", f"cannot check it ({_error(exc)})"))
+            else:
+                checks.append(Check("cluster name", "pass", f"no EKS cluster named {name!r}"))
+            return checks
+        checks.append(
+            Check(
+                "cluster name",
+                "fail",
+                f"cluster.name {name!r}: an EKS cluster of that name already exists in "
+                f"{self.region}",
+            )
+        )
+        return checks
+
+    def charts(self) -> list[Check]:
+        """Each pinned chart version is listed in its repository's index.yaml."""
+        import yaml
+
+        cluster = self.config.cluster
+        service = self.config.service
+        used = {
+            "clusterAutoscaler": cluster.cluster_autoscaler,
+            "nvidiaDevicePlugin": cluster.nvidia_device_plugin,
+            "awsLoadBalancerController": cluster.aws_load_balancer_controller,
+        }
+        needed = {
+            "clusterAutoscaler": True,
+            "nvidiaDevicePlugin": any(
+                p.is_gpu and p.os == "al2023" for p in self.config.node_pools.values()
+            ),
+            "awsLoadBalancerController": service is not None and service.exposure != "cluster-ip",
+        }
+        checks = []
+        for key, chart in used.items():
+            if not chart.enabled or not needed[key]:
+                continue
+            name, _ = CHART_REPOSITORIES[key]
+            url = self.chart_repositories[key].rstrip("/") + "/index.yaml"
+            label = f"chart {name}"
+            try:
+                index = yaml.safe_load(self.fetch(url))
+            except Exception as exc:  # noqa: BLE001
+                checks.append(Check(label, "fail", f"cannot read {url} ({_error(exc)})"))
+                continue
+            entries = (index or {}).get("entries", {}).get(name, [])
+            versions = [str(e.get("version")) for e in entries if isinstance(e, dict)]
+            if chart.version in versions:
+                checks.append(Check(label, "pass", f"{chart.version} is in {url}"))
+            else:
+                checks.append(
+                    Check(
+                        label,
+                        "fail",
+                        f"cluster.{key}.version {chart.version} is not in {url} "
+                        f"(newest: {', '.join(versions[:3]) or 'none'})",
+                    )
+                )
+        return checks
+
+    def certificate(self) -> Check:
+        service = self.config.service
+        if service is None or service.tls_certificate_arn is None:
+            return Check("TLS certificate", "skipped", "no service.tlsCertificateArn")
+        arn = service.tls_certificate_arn
+        if arn.split(":")[3] != self.region:
+            return Check(
+                "TLS certificate",
+                "fail",
+                f"service.tlsCertificateArn {arn} is not in {self.region}",
+            )
+        try:
+            described = self.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]
+        except Exception as exc:  # noqa: BLE001
+            return Check(
+                "TLS certificate", "fail", f"service.tlsCertificateArn {arn}: {_error(exc)}"
+            )
+        status = described.get("Status")
+        if status != "ISSUED":
+            return Check(
+                "TLS certificate",
+                "fail",
+                f"service.tlsCertificateArn {arn} is {status}, not ISSUED: the HTTPS listener "
+                "would be refused",
+            )
+        return Check("TLS certificate", "pass", f"{arn} is issued")
+
     def image_pull(self) -> Check:
         """The nodes can pull the existing image the config names.
 
@@ -644,6 +851,10 @@ class Preflight:
             ("node group sizes", self.node_group_sizes),
             ("model object", self.model_object),
             ("image", self.image),
+            ("account quotas", self.account_quotas),
+            ("leftovers", self.leftovers),
+            ("Helm charts", self.charts),
+            ("TLS certificate", self.certificate),
             ("image pull", self.image_pull),
             ("deployer access", self.deployer_access),
         ]
@@ -656,6 +867,14 @@ class Preflight:
         return checks
 
 
+def _fetch(url: str) -> bytes:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"not an HTTP(S) URL: {url}")
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (checked above)
+        data: bytes = response.read()
+    return data
+
+
 def run_checks(
     config: StackConfig,
     region: str,
@@ -663,6 +882,10 @@ def run_checks(
     session: Any = None,
     clients: Mapping[str, Any] | None = None,
     model_bucket: str | None = None,
+    stack: str | None = None,
+    project: str | None = None,
+    fetch: Callable[[str], bytes] | None = None,
+    chart_repositories: Mapping[str, str] | None = None,
     deployer_role_arn: str | None = None,
 ) -> list[Check]:
     """All checks; `clients` overrides the boto3 client of a service (tests stub one)."""
@@ -678,7 +901,15 @@ def run_checks(
         return overrides[service]
 
     return Preflight(
-        config, region, client, model_bucket=model_bucket, deployer_role_arn=deployer_role_arn
+        config,
+        region,
+        client,
+        model_bucket=model_bucket,
+        stack=stack,
+        project=project,
+        fetch=fetch,
+        chart_repositories=chart_repositories,
+        deployer_role_arn=deployer_role_arn,
     ).run()
 
 
@@ -695,9 +926,9 @@ def format_table(checks: Sequence[Check]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _load(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
+def _load(project_dir: Path, stack: str) -> tuple[StackConfig, str, str]:
     stack_file = read_stack_file(project_dir, stack)
-    return stack_file.platform(), stack_file.region
+    return stack_file.platform(), stack_file.region, stack_file.project
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -710,7 +941,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no stack config Pulumi.{args.stack}.yaml", file=sys.stderr)
         return 2
     try:
-        config, region = _load(args.project_dir, args.stack)
+        config, region, project = _load(args.project_dir, args.stack)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -734,6 +965,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         region,
         session=session,
         model_bucket=args.model_bucket,
+        stack=args.stack,
+        project=project,
         deployer_role_arn=auth.role_arn,
     )
     print(format_table(checks))

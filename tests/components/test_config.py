@@ -216,9 +216,12 @@ def test_rejected(
     assert "Traceback" not in text
 
 
-def test_single_az_is_allowed_when_asked_for(dev_raw: Raw) -> None:
+def test_single_az_is_refused_even_when_asked_for(dev_raw: Raw) -> None:
+    """EKS CreateCluster: "Subnets specified must be in at least two different AZs"
+    (EKS user guide, "VPC and subnet requirements"): one AZ fails at the cluster."""
     dev_raw["network"].update(azCount=1, allowSingleAz=True)
-    assert parse_stack_config(dev_raw).network.az_count == 1
+    with pytest.raises(ConfigError, match=r"network\.azCount: 1 AZ, but EKS"):
+        parse_stack_config(dev_raw)
 
 
 def test_every_error_is_reported_at_once(dev_raw: Raw) -> None:
@@ -340,6 +343,8 @@ def test_service_cannot_ask_for_more_gpus_than_a_node_has(prod_raw: Raw) -> None
         parse_stack_config(prod_raw)
     assert "service.gpus is 2 but a node of pool 'gpu' has 1" in str(info.value)
     prod_raw["nodePools"]["gpu"]["instanceTypes"] = ["g6.12xlarge", "g5.12xlarge"]
+    # Two 2-GPU pods per node: 6 nodes hold the 12 replicas of maxReplicas.
+    prod_raw["nodePools"]["gpu"]["maxSize"] = 6
     config = parse_stack_config(prod_raw)
     assert config.node_pools["gpu"].gpus_per_node == 4
 

@@ -169,6 +169,10 @@ def test_spot_discount_comes_from_config() -> None:
 def test_no_nat_no_service_no_kms_means_no_such_lines() -> None:
     raw = raw_stack_config("dev")
     raw["network"]["natStrategy"] = "none"
+    # Without NAT, nodes reach ECR and STS through endpoints only, and nothing can pull
+    # cluster-autoscaler's image from registry.k8s.io.
+    raw["network"]["enableInterfaceEndpoints"] = True
+    raw["cluster"]["clusterAutoscaler"]["enabled"] = False
     raw["modelStore"]["kmsEncryption"] = False
     raw["service"]["exposure"] = "cluster-ip"
     raw["service"].pop("allowedSourceCidrs", None)  # only for an internet-facing ALB

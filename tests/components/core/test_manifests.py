@@ -80,7 +80,16 @@ VARIANTS = [
     ("prod", {}),
     ("dev", {"exposure": "nlb-internal"}),
     ("dev", {"exposure": "cluster-ip", "minReplicas": 2, "maxReplicas": 2}),
-    ("prod", {"nodePool": "gpu", "gpus": 1, "image": {"digest": "sha256:" + "a" * 64}}),
+    (
+        "prod",
+        # Four single-GPU nodes at most: maxReplicas 4 (more is refused by the config).
+        {
+            "nodePool": "gpu",
+            "gpus": 1,
+            "maxReplicas": 4,
+            "image": {"digest": "sha256:" + "a" * 64},
+        },
+    ),
     ("prod", {"preStopSeconds": 0}),
     # Issue 11: an HPA target above 100% and a model name that is a label value, not a
     # DNS label; both must render to objects the API server accepts.
@@ -232,7 +241,7 @@ def test_the_pdb_allows_a_drain_at_the_minimum_replica_count(min_replicas: int) 
 
 @pytest.mark.parametrize(("pool", "gpus"), [("cpu", 0), ("gpu", 1)])
 def test_tolerations_and_selector_match_the_target_pool(pool: str, gpus: int) -> None:
-    cfg = config("prod", nodePool=pool, gpus=gpus)
+    cfg = config("prod", nodePool=pool, gpus=gpus, maxReplicas=4)
     pod = one(stack_manifests(cfg, region=REGION), "Deployment")["spec"]["template"]["spec"]
     taints = pool_taints(cfg.node_pools[pool])
     tolerations = pod.get("tolerations", [])
@@ -249,7 +258,7 @@ def test_tolerations_and_selector_match_the_target_pool(pool: str, gpus: int) ->
 
 
 def test_gpu_pods_ask_for_their_gpus_and_cpu_pods_for_none() -> None:
-    gpu = container(objects("prod", nodePool="gpu", gpus=1))["resources"]
+    gpu = container(objects("prod", nodePool="gpu", gpus=1, maxReplicas=4))["resources"]
     assert gpu["limits"]["nvidia.com/gpu"] == "1"
     cpu = container(objects("prod"))["resources"]
     assert "nvidia.com/gpu" not in cpu["limits"]
@@ -523,11 +532,11 @@ def test_without_a_load_balancer_there_is_no_readiness_gate() -> None:
 
 @st.composite
 def service_variants(draw: st.DrawFn) -> dict[str, Any]:
-    low = draw(st.integers(1, 6))
+    gpu = draw(st.booleans())
+    low = draw(st.integers(1, 4 if gpu else 6))
     exposure = draw(
         st.sampled_from(["alb-internet-facing", "alb-internal", "nlb-internal", "cluster-ip"])
     )
-    gpu = draw(st.booleans())
     image = draw(
         st.one_of(
             st.builds(
@@ -543,7 +552,8 @@ def service_variants(draw: st.DrawFn) -> dict[str, Any]:
         # An internet-facing ALB needs TLS or an allow-list (plain HTTP to all is refused).
         "allowedSourceCidrs": ["198.51.100.0/24"] if exposure == "alb-internet-facing" else [],
         "minReplicas": low,
-        "maxReplicas": low + draw(st.integers(0, 10)),
+        # Prod's GPU pool holds four one-GPU pods at its maxSize; the CPU pool twelve.
+        "maxReplicas": min(low + draw(st.integers(0, 10)), 4 if gpu else 12),
         "nodePool": "gpu" if gpu else "cpu",
         # Prod's GPU nodes (g6.xlarge, g5.xlarge) have one GPU; more is refused.
         "gpus": 1 if gpu else 0,

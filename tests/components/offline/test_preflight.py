@@ -31,11 +31,16 @@ from components.offline.preflight import (
     quota_class,
     run_checks,
 )
+from tests.components.offline.moto_account import EksWithAddonVersions
 from tests.conftest import ROOT, raw_stack_config
 
 REGION = "us-west-2"
 REPO_URL = f"{DEFAULT_ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/iris"
-ENOUGH = {code: 1000.0 for code, _ in preflight.QUOTAS.values()}
+ENOUGH = {
+    **{code: 1000.0 for code, _ in preflight.QUOTAS.values()},
+    # Elastic IPs and VPCs per region (issue 11's account checks).
+    **{code: 5.0 for _, code, _ in preflight.ACCOUNT_QUOTAS.values()},
+}
 IMAGE: dict[str, str] = {}
 """The digest moto gave the pushed image (set by the `moto_account` fixture)."""
 
@@ -51,8 +56,12 @@ def moto_account() -> Iterator[dict[str, Any]]:
     original = ServiceQuotasBackend.get_service_quota
 
     def get_service_quota(self: Any, service_code: str, quota_code: str) -> dict[str, Any]:
-        if service_code == "ec2" and quota_code in quotas:
-            return {"ServiceCode": "ec2", "QuotaCode": quota_code, "Value": quotas[quota_code]}
+        if quota_code in quotas:
+            return {
+                "ServiceCode": service_code,
+                "QuotaCode": quota_code,
+                "Value": quotas[quota_code],
+            }
         return original(self, service_code, quota_code)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -127,23 +136,31 @@ def node_ami(config: StackConfig, pool: Any) -> str:
 
 
 def stub_addons(config: StackConfig, *, missing: str | None = None) -> Any:
-    """An EKS client answering DescribeAddonVersions with the pinned versions."""
-    client = SESSION.client("eks")
-    stubber = Stubber(client)
+    """moto's EKS client, answering DescribeAddonVersions (which moto lacks) with the
+    pinned versions; DescribeCluster and the rest go to moto."""
     pinned = config.cluster.addons.model_dump()
-    for field, addon in ADDON_NAMES.items():
-        version = "v0.0.1-eksbuild.1" if addon == missing else pinned[field]
-        stubber.add_response(
-            "describe_addon_versions",
-            {"addons": [{"addonName": addon, "addonVersions": [{"addonVersion": version}]}]},
-            {"addonName": addon, "kubernetesVersion": config.cluster.kubernetes_version},
-        )
-    # The node group size check comes next: no cluster yet.
-    stubber.add_client_error(
-        "describe_cluster", "ResourceNotFoundException", "No cluster found", 404
-    )
-    stubber.activate()
-    return client
+    versions = {
+        addon: ["v0.0.1-eksbuild.1" if addon == missing else pinned[field]]
+        for field, addon in ADDON_NAMES.items()
+    }
+    return EksWithAddonVersions(SESSION.client("eks"), versions)
+
+
+def chart_indexes(config: StackConfig) -> Any:
+    """index.yaml of each chart repository listing the pinned version (the real HTTP
+    fetch is tested in test_preflight_account.py against a local server)."""
+
+    def fetch(url: str) -> bytes:
+        cluster = config.cluster
+        pinned = {
+            "cluster-autoscaler": cluster.cluster_autoscaler.version,
+            "nvidia-device-plugin": cluster.nvidia_device_plugin.version,
+            "aws-load-balancer-controller": cluster.aws_load_balancer_controller.version,
+        }
+        entries = {name: [{"version": version}] for name, version in pinned.items()}
+        return json.dumps({"entries": entries}).encode()
+
+    return fetch
 
 
 def prod(**changes: Any) -> StackConfig:
@@ -187,6 +204,7 @@ def checks(config: StackConfig, **kwargs: Any) -> dict[str, Check]:
         "sts": kwargs.pop("sts", None) or deployer_sts(),
         **kwargs.pop("clients", {}),
     }
+    kwargs.setdefault("fetch", chart_indexes(config))
     result = run_checks(
         config, REGION, session=SESSION, clients=clients, model_bucket="models", **kwargs
     )
@@ -406,9 +424,14 @@ def test_an_image_of_another_account_that_does_not_share_it_fails(
 
 
 def test_main_prints_a_table_and_exits_1_on_a_failure(
-    account: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    account: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Without the Stubber, moto answers DescribeAddonVersions with "not implemented".
+    # Without the Stubber, moto answers DescribeAddonVersions with "not implemented";
+    # the chart indexes are not fetched in a test.
+    def offline(url: str) -> bytes:
+        raise OSError(f"offline test: {url}")
+
+    monkeypatch.setattr(preflight, "_fetch", offline)
     assert preflight.main(["--stack", "prod", "--project-dir", str(ROOT)]) == 1
     out = capsys.readouterr().out
     assert "PASS" in out and "FAIL" in out and "SKIP" in out
