@@ -154,7 +154,8 @@ class Observability(pulumi.ComponentResource):
 
         budget = config.observability.budget
         if budget.enabled and args.estimate_max is not None:
-            limit = budget_limit(args.estimate_max, budget.margin_percent)
+            margin = 0 if budget.limit_usd is not None else budget.margin_percent
+            limit = budget_limit(args.estimate_max, margin)
             notifications = [
                 aws.budgets.BudgetNotificationArgs(
                     comparison_operator="GREATER_THAN",

@@ -283,19 +283,36 @@ class Platform(pulumi.ComponentResource):
 
 
 def budget_estimate(config: StackConfig) -> float | None:
-    """The cost estimate's monthly maximum, for the budget; read before any resource, so a
-    region without prices is a config error that costs nothing."""
+    """The budget's base, the cost estimate's monthly maximum (or `budget.limitUsd`); read
+    before any resource, so a region without prices is a config error that costs nothing."""
     observability = config.observability
-    if not (observability.enabled and observability.budget.enabled):
+    budget = observability.budget
+    if not (observability.enabled and budget.enabled):
         return None
+    if budget.limit_usd is not None:
+        return budget.limit_usd
     region = pulumi.Config("aws").get("region") or "us-west-2"
     try:
-        return estimate(config, load_prices(region)).total[1]
+        result = estimate(config, load_prices(region))
     except CostError as exc:
         raise ConfigError(
             "observability.budget: its limit comes from the cost estimate, which failed: "
-            f"{exc} (or set observability.budget.enabled: false)"
+            f"{exc} (or set observability.budget.limitUsd)"
         ) from None
+    high = result.total[1]
+    if result.unknown:
+        missing = ", ".join(sorted({line.item for line in result.unknown}))
+        if high <= 0:
+            pulumi.log.warn(
+                f"observability.budget: no line of the cost estimate for {region} is priced "
+                f"({missing}), so no budget is created: set observability.budget.limitUsd"
+            )
+            return None
+        pulumi.log.warn(
+            f"observability.budget: the budget's limit leaves out unpriced lines ({missing}); "
+            "set observability.budget.limitUsd to include them"
+        )
+    return high
 
 
 def release_model(config: StackConfig, project_dir: Path) -> ModelArtifact | None:

@@ -693,6 +693,9 @@ class BudgetConfig(_Model):
     enabled: bool = True
     margin_percent: int = Field(default=20, ge=0, le=1000)
     """The limit is the estimate's maximum plus this margin."""
+    limit_usd: float | None = Field(default=None, gt=0)
+    """A fixed monthly limit instead of the estimate's (needed where the estimate has
+    unpriced lines, e.g. a region without price data)."""
 
 
 class ObservabilityConfig(_Model):

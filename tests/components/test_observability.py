@@ -182,3 +182,20 @@ def test_the_readme_has_a_runbook_line_for_every_alarm(prod: StackRun) -> None:
     section = text[text.index("## When it breaks") :]
     for key in alarms(prod):
         assert f"`{key}`" in section, key
+
+
+def test_a_fixed_budget_limit_replaces_the_estimate() -> None:
+    raw = json.loads(read_stack_file(ROOT, "dev").config["mlops-platform:platform"])
+    raw["observability"]["budget"]["limitUsd"] = 750
+    run = run_stack("dev", project_dir=ROOT, config={"platform": raw})
+    budget = run.one("aws:budgets/budget:Budget")
+    assert float(budget.inputs["limitAmount"]) == 750.0  # fixed: no margin on top
+
+
+def test_a_region_without_any_price_warns_and_creates_no_budget() -> None:
+    """cn-north-1 has no price data: the estimate cannot set a limit, so the program
+    says so (a warning naming observability.budget.limitUsd) rather than fail."""
+    raw = json.loads(read_stack_file(ROOT, "dev").config["mlops-platform:platform"])
+    run = run_stack("dev", project_dir=ROOT, config={"platform": raw, "aws:region": "cn-north-1"})
+    assert not run.by_type("aws:budgets/budget:Budget")
+    assert run.by_type("aws:sns/topic:Topic")
