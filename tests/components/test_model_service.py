@@ -141,9 +141,10 @@ def test_deployment_inputs_are_the_rendered_ones_with_deploy_time_values(
 
 
 def test_gpu_pool_scheduling_comes_from_the_pool(kit: PlatformMocks) -> None:
-    box = deploy(kit, stack_config("prod", nodePool="gpu", gpus=1))
+    # Prod's GPU pool holds four one-GPU pods at its maxSize: more replicas are refused.
+    box = deploy(kit, stack_config("prod", nodePool="gpu", gpus=1, maxReplicas=4))
     pod = find(box, "kubernetes:apps/v1:Deployment").inputs["spec"]["template"]["spec"]
-    config = stack_config("prod", nodePool="gpu", gpus=1)
+    config = stack_config("prod", nodePool="gpu", gpus=1, maxReplicas=4)
     expected = pool_scheduling("gpu", config.node_pools["gpu"])
     assert pod["nodeSelector"] == expected.node_selector
     assert pod["tolerations"] == expected.tolerations
