@@ -95,7 +95,7 @@ def test_the_wheel_works_for_each_extra(wheel: Path, tmp_path: Path) -> None:
     site = _site_packages(python)
     assert (site / "components" / "py.typed").is_file()
     assert (site / "serving" / "py.typed").is_file()
-    assert (site / "components" / "core" / "data" / "prices_us-west-2.json").is_file()
+    assert (site / "components" / "core" / "data" / "prices.json").is_file()
     serve = _run(venv / "bin" / "mlops-serve", cwd=work)
     assert serve.returncode == 5, serve.stderr
     assert "pip install 'mlops-platform[serving]'" in serve.stderr

@@ -60,13 +60,16 @@ JSON = [("Host", "test"), ("Content-Type", "application/json")]
 def test_sigterm_drains_every_accepted_request_then_exits_0(
     server_process: Callable[[dict[str, str]], ServerProcess], tmp_path: Path, workers: int
 ) -> None:
-    write_slow_model(tmp_path, iterations=100_000)  # a few hundred ms per inference
+    # Over a second per inference: with workers the in-flight gauge reaches /metrics once a
+    # second, so shorter inferences could all finish between two samples.
+    write_slow_model(tmp_path, iterations=600_000)
     server = server_process(
         {
             "SERVING_MODEL_REPOSITORY": str(tmp_path),
             "SERVING_MODEL_NAME": "slow",
             "SERVING_WORKERS": str(workers),
             "SERVING_REQUEST_TIMEOUT_MS": "60000",
+            "SERVING_DRAIN_TIMEOUT_SECONDS": "60",
         }
     )
     server.wait_ready()
