@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile preflight clean
+.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile preflight clean proto
 
 $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,3 +90,13 @@ bench: $(STAMP) $(BENCH_VENVS)/mlserver/.installed $(BENCH_VENVS)/kserve/.instal
 ## PROFILE_CONNECTIONS, PROFILE_BATCHING=on|off, PROFILE_MODEL=small|heavy, PROFILE_SECONDS.
 bench-profile: $(STAMP) $(BENCH_VENVS)/tools/.installed $(BENCH_WORK)/models/.built
 	$(BIN)/python bench/profile_server.py
+
+## Regenerate serving/proto's Python modules from grpc_predict_v2.proto (committed; run after
+## editing the .proto). grpcio-tools 1.71 is the last that emits protobuf-5 gencode, which the
+## protobuf 5.29 that pulumi-policy pins can load; it gets a venv of its own.
+PROTO_VENV ?= .venv-proto
+proto:
+	@test -x $(PROTO_VENV)/bin/python || $(PYTHON) -m venv $(PROTO_VENV)
+	$(PROTO_VENV)/bin/python -m pip install --quiet "grpcio-tools==1.71.0"
+	$(PROTO_VENV)/bin/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. \
+		--grpc_python_out=. serving/proto/grpc_predict_v2.proto
