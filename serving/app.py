@@ -34,10 +34,12 @@ from serving.batching import (
     choose_offload,
     inline_rows,
 )
+from serving.grpc_service import Backend, GrpcServer
 from serving.openapi import openapi_document
 from serving.protocol import (
     ProtocolError,
     decode_infer_request,
+    encode_binary_response,
     encode_error,
     encode_infer_response,
     metadata_tensor,
@@ -284,8 +286,26 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loading = asyncio.create_task(load_model())
         app.state.loading = loading  # a reference keeps the task alive
+        grpc_server: GrpcServer | None = None
+        if settings.grpc_enabled:
+            backend = Backend(
+                state=state,
+                server_version=server_version,
+                count=lambda code, model: metrics.requests.labels(model, code).inc(),
+                observe=metrics.latency.observe,
+            )
+            try:
+                grpc_server = await GrpcServer.start(
+                    backend, settings.host, settings.grpc_port, max_body
+                )
+            except RuntimeError as error:
+                fail(str(error))
+        app.state.grpc = grpc_server
         yield
         loading.cancel()
+        if grpc_server is not None:
+            # Drain already waited for gRPC calls too (one in-flight count for both listeners).
+            await grpc_server.stop(1)
         if state.served is not None:
             state.served.batcher.close()
 
@@ -330,20 +350,32 @@ def create_app(
             try:
                 # A client trickling its body must not hold an in-flight slot past the deadline.
                 async with asyncio.timeout_at(deadline):
-                    body = await _read_body(request, max_body)
+                    body, header_length = await _read_body(request, max_body)
             except TimeoutError:
                 raise DeadlineExceededError from None
-            decoded = decode_infer_request(body, served.model.inputs, served.model.output_names)
+            decoded = decode_infer_request(
+                body, served.model.inputs, served.model.output_names, header_length
+            )
             request_id = decoded.id
             outputs = await served.batcher.infer(
                 decoded.inputs, deadline, alone=state.inflight == 1
             )
             if decoded.outputs is not None:
                 outputs = {output: outputs[output] for output in decoded.outputs}
-            payload = encode_infer_response(
-                name, version, request_id, outputs, served.model.outputs
-            )
-            response = Response(payload, media_type=_JSON)
+            if decoded.raw_outputs:
+                payload, json_length = encode_binary_response(
+                    name, version, request_id, outputs, served.model.outputs, decoded.raw_outputs
+                )
+                response = Response(
+                    payload,
+                    media_type="application/octet-stream",
+                    headers={"Inference-Header-Content-Length": str(json_length)},
+                )
+            else:
+                payload = encode_infer_response(
+                    name, version, request_id, outputs, served.model.outputs
+                )
+                response = Response(payload, media_type=_JSON)
         except ProtocolError as error:
             response = _error(error.status, error.message, error.retry_after is not None)
         except DeadlineExceededError:
@@ -457,16 +489,22 @@ def create_app(
     return app
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+async def _read_body(request: Request, limit: int) -> tuple[bytes, int | None]:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes, and the JSON
+    part's length when the client uses the binary tensor extension."""
     length: bytes | None = None
+    header_length: int | None = None
     for key, value in request.scope["headers"]:
         if key == b"content-length":
             length = value
         elif key == b"inference-header-content-length":
-            raise ProtocolError(
-                400, "the binary tensor extension is not supported; send JSON 'data'"
-            )
+            if not value.isdigit():
+                raise ProtocolError(
+                    400,
+                    f"Inference-Header-Content-Length {value.decode(errors='replace')!r} "
+                    "is not a number",
+                )
+            header_length = int(value)
     if length is not None:
         if not length.isdigit():
             raise ProtocolError(
@@ -489,7 +527,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise ProtocolError(413, f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), header_length
 
 
 def _request_fields(
