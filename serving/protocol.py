@@ -328,8 +328,6 @@ def decode_tensor(
         raise _bad(
             f"input '{name}': unknown datatype {datatype!r}; expected one of {', '.join(DATATYPES)}"
         )
-    if type(data) is MissingData:
-        raise _bad(data.message)
 
     model_shape = spec.shape
     if len(shape) != len(model_shape) or any(
@@ -338,6 +336,9 @@ def decode_tensor(
         raise _bad(f"input '{name}': shape {shape} does not match the model's {list(model_shape)}")
     if 0 in shape:
         raise _bad(f"input '{name}': shape {shape} holds no values")
+    if type(data) is MissingData:
+        # After the shape checks: protobuf cannot tell an empty tensor's values from none.
+        raise _bad(data.message)
     where = f"input '{name}'"
     if datatype != spec.datatype:
         # As Triton: the client states the model's datatype; converting would hide its mistake.
