@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile preflight clean proto
+.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile preflight clean proto bench-grpc
 
 $(STAMP): requirements.txt requirements-serving.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,15 @@ bench: $(STAMP) $(BENCH_VENVS)/mlserver/.installed $(BENCH_VENVS)/kserve/.instal
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update && $$SUDO apt-get install -y wrk; }
 	$(BIN)/python bench/run.py
+	$(MAKE) bench-grpc
+
+## gRPC (ours, a bare grpc.aio floor, KServe's) with h2load, and binary REST with wrk (issue 16).
+## Part of `make bench`; alone after it has built the models and venvs. Writes bench/results-grpc.md.
+bench-grpc: $(STAMP) $(BENCH_VENVS)/kserve/.installed $(BENCH_WORK)/models/.built
+	@command -v h2load >/dev/null && command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y nghttp2-client wrk; }
+	$(BIN)/python bench/grpc_run.py
 
 ## py-spy and GC counts for our server under wrk load (after `make bench`): where the time goes.
 ## PROFILE_CONNECTIONS, PROFILE_BATCHING=on|off, PROFILE_MODEL=small|heavy, PROFILE_SECONDS.
