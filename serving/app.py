@@ -70,17 +70,20 @@ class Metrics:
         registry = self.registry
         self.requests = Counter(
             "serving_requests",
-            "Inference requests by model and HTTP status.",
-            ["model", "status"],
+            "Inference requests by model, protocol (rest, grpc) and status (the HTTP status; "
+            "the gRPC status code's name).",
+            ["model", "protocol", "status"],
             registry=registry,
         )
-        self.latency = Histogram(
+        latency = Histogram(
             "serving_request_duration_seconds",
-            "Inference request latency, body read to response, in seconds.",
-            ["model"],
+            "Inference request latency, body read to response, in seconds, by protocol.",
+            ["model", "protocol"],
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry,
-        ).labels(model)
+        )
+        self.latency = latency.labels(model, "rest")
+        self.grpc_latency = latency.labels(model, "grpc")
         self.batch_size = Histogram(
             "serving_batch_size",
             "Rows per inference run.",
@@ -120,12 +123,16 @@ class Metrics:
 
     def count(self, status: int, model: str | None = None) -> None:
         if model is not None:
-            self.requests.labels(model, str(status)).inc()
+            self.requests.labels(model, "rest", str(status)).inc()
             return
         child = self._by_status.get(status)
         if child is None:
-            child = self._by_status[status] = self.requests.labels(self._model, str(status))
+            child = self._by_status[status] = self.requests.labels(self._model, "rest", str(status))
         child.inc()
+
+    def count_grpc(self, code: str, model: str) -> None:
+        """Count one finished gRPC inference call by its status code's name (`OK`, ...)."""
+        self.requests.labels(model, "grpc", code).inc()
 
     def exposition(self) -> bytes:
         if not self.multiprocess:
@@ -291,8 +298,8 @@ def create_app(
             backend = Backend(
                 state=state,
                 server_version=server_version,
-                count=lambda code, model: metrics.requests.labels(model, code).inc(),
-                observe=metrics.latency.observe,
+                count=metrics.count_grpc,
+                observe=metrics.grpc_latency.observe,
             )
             try:
                 grpc_server = await GrpcServer.start(

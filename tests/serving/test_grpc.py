@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -25,7 +26,7 @@ from serving.proto import grpc_predict_v2_pb2 as pb
 from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.runtime import OnnxModel
 from tests.serving.conftest import IRIS, IRIS_ROWS, iris_request
-from tests.serving.test_app import INFER, expected_iris, gated_loader
+from tests.serving.test_app import INFER, FaultyModel, expected_iris, gated_loader
 
 Stub = Any
 ROWS = np.asarray(IRIS_ROWS, dtype=np.float32)
@@ -428,3 +429,68 @@ def test_grpc_can_be_turned_off(app_client: Callable[..., TestClient]) -> None:
     client = app_client(grpc_enabled=False)
     assert client.app.state.grpc is None  # type: ignore[attr-defined]
     assert client.post(INFER, content=orjson.dumps(iris_request())).status_code == 200
+
+
+def test_an_unexpected_error_is_internal_for_that_call_only(
+    app_client: Callable[..., TestClient], channels: Callable[[TestClient], Stub]
+) -> None:
+    def load() -> tuple[OnnxModel, str]:
+        return FaultyModel.load(IRIS / "model.onnx"), "faulty"
+
+    stub = channels(app_client(load=load))
+    unlucky = np.asarray([[13.0, 1.0, 1.0, 1.0]], np.float32)
+    error = failure(lambda: stub.ModelInfer(typed_request(unlucky)))
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert error.details() == "inference failed: RuntimeError: unlucky row"
+    assert stub.ModelInfer(typed_request()).outputs
+
+
+def test_a_failed_load_is_unavailable_and_says_why(
+    app_client: Callable[..., TestClient],
+    channels: Callable[[TestClient], Stub],
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"not onnx")
+
+    def load() -> tuple[OnnxModel, str]:
+        return OnnxModel.load(tmp_path / "model.onnx", source="s3://b/m/model.onnx"), "x"
+
+    client = app_client(ready=False, load=load)
+    stub = channels(client)
+    deadline = time.monotonic() + 10
+    while "loading" in (details := failure(lambda: stub.ModelInfer(typed_request())).details()):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert details.startswith("cannot load model: s3://b/m/model.onnx: not a loadable")
+    error = failure(lambda: stub.ModelMetadata(pb.ModelMetadataRequest(name="iris")))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_an_unknown_method_is_unimplemented(
+    app_client: Callable[..., TestClient], channels: Callable[[TestClient], Stub]
+) -> None:
+    client = app_client()
+    port = client.app.state.grpc.port  # type: ignore[attr-defined]
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary("/inference.GRPCInferenceService/RepositoryIndex")
+        error = failure(lambda: call(b""))
+    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_metrics_count_grpc_calls_by_protocol_and_code(
+    app_client: Callable[..., TestClient], channels: Callable[[TestClient], Stub]
+) -> None:
+    client = app_client()
+    stub = channels(client)
+    stub.ModelInfer(typed_request())
+    failure(lambda: stub.ModelInfer(_tensor(shape=[1, 3], values=[1.0] * 3)))
+    client.post(INFER, content=orjson.dumps(iris_request()))
+    text = client.get("/metrics").text
+    for line in (
+        'serving_requests_total{model="iris",protocol="grpc",status="OK"} 1.0',
+        'serving_requests_total{model="iris",protocol="grpc",status="INVALID_ARGUMENT"} 1.0',
+        'serving_requests_total{model="iris",protocol="rest",status="200"} 1.0',
+        'serving_request_duration_seconds_count{model="iris",protocol="grpc"} 1.0',
+        'serving_request_duration_seconds_count{model="iris",protocol="rest"} 1.0',
+    ):
+        assert line in text
