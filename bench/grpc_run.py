@@ -249,7 +249,11 @@ def measure(server: run.Server, plan: list[int], load: str) -> Result:
             got = ROW.expected
         if got != ROW.expected:
             raise RuntimeError(f"known row: label {got!r}, expected {ROW.expected!r}")
-        measure_one = run_h2load if load == "grpc" else run_wrk_binary
+        measure_one = {
+            "grpc": run_h2load,
+            "binary": run_wrk_binary,
+            "json": lambda c, d, pid: run.run_wrk("small", c, d, pid),
+        }[load]
         measure_one(32, run.WARMUP, running.proc.pid)
         runs = []
         for conns in plan:
@@ -271,7 +275,7 @@ def measure(server: run.Server, plan: list[int], load: str) -> Result:
     finally:
         running.stop()
     return Result(
-        server=server.name if load == "grpc" else f"{server.name}-binary",
+        server=server.name if load == "grpc" else f"ours-rest-{load}",
         workers=server.workers,
         peer=server.peer,
         command=server.command(),
@@ -300,8 +304,9 @@ def render(results: list[Result], load_before: str) -> str:
         f"- gRPC load: `{' '.join(h2load_argv(32, run.DURATION, run.WARMUP, Path('LOG')))}` "
         f"(and -c1); {run.DURATION} s per run after a {run.WARMUP} s warm-up; percentiles "
         "from h2load's per-request log",
-        "- binary REST load: wrk with bench/v2_post.lua, BENCH_HEADER_LENGTH set: the same row as "
-        "raw FP32 after the JSON, every output asked for as binary (`binary_data_output`)",
+        "- REST load: wrk with bench/v2_post.lua; `ours-rest-binary` with BENCH_HEADER_LENGTH set: "
+        "the same row as raw FP32 after the JSON, every output asked for as binary "
+        "(`binary_data_output`); `ours-rest-json` the plain V2 JSON request of bench/run.py",
         "- every server answered the known row with the expected label first; our gRPC server "
         "counted every answer as OK (its metrics)",
         "",
@@ -385,6 +390,7 @@ def main() -> None:
         (floor_grpc(small), "grpc"),
         (ours_grpc(small), "grpc"),
         (ours_grpc(small), "binary"),
+        (ours_grpc(small), "json"),
     ]
     if (run.VENVS / "kserve" / "bin" / "python").exists():
         configs.append((kserve_grpc(small), "grpc"))
