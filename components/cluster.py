@@ -29,8 +29,10 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components.config import ClusterConfig
+from components._irsa import irsa_role
 from components.core import iam
+from components.core.config import ClusterConfig
+from components.core.constants import CONTROL_PLANE_LOG_TYPES
 from components.core.tags import component_tags
 
 __all__ = [
@@ -42,15 +44,6 @@ __all__ = [
     "kubeconfig_fields",
     "managed_addon",
 ]
-
-#: All five EKS control-plane log types.
-CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = (
-    "api",
-    "audit",
-    "authenticator",
-    "controllerManager",
-    "scheduler",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -303,26 +296,16 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
 
-        cni_role = aws.iam.Role(
+        cni_role, cni_policy = irsa_role(
             f"{name}-vpc-cni",
+            parent=self,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            namespace="kube-system",
+            service_account="aws-node",
             description=f"IRSA role of the VPC CNI in EKS {args.cluster_name}",
-            assume_role_policy=pulumi.Output.all(
-                cluster.oidc_provider_arn, cluster.oidc_issuer
-            ).apply(
-                lambda values: iam.to_json(
-                    iam.irsa_trust(
-                        values[0], values[1], namespace="kube-system", service_account="aws-node"
-                    )
-                )
-            ),
             tags=tags("vpc-cni"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        cni_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-vpc-cni",
-            role=cni_role.name,
             policy_arn=iam.managed_policy_arn(iam.CNI_POLICY, partition=partition),
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
         # The private endpoint answers in the cluster security group, which admits only

@@ -21,9 +21,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components._irsa import IrsaRole, irsa_role
 from components.cluster import Cluster, managed_addon
-from components.config import ClusterConfig
 from components.core import iam
+from components.core.config import ClusterConfig
 from components.core.scheduling import (
     GPU_TAINT_KEY,
     POOL_LABEL,
@@ -143,29 +144,31 @@ class ClusterAddons(pulumi.ComponentResource):
         region = aws.get_region(opts=invoke).region
         account_id = aws.get_caller_identity(opts=invoke).account_id
 
-        def irsa_role(suffix: str, namespace: str, service_account: str) -> aws.iam.Role:
-            return aws.iam.Role(
+        def pod_role(
+            suffix: str,
+            account: tuple[str, str],
+            *,
+            policy_arn: pulumi.Input[str] | None = None,
+            policy: pulumi.Input[str] | None = None,
+        ) -> IrsaRole:
+            namespace, service_account = account
+            return irsa_role(
                 f"{name}-{suffix}",
+                parent=self,
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer=cluster.oidc_issuer,
+                namespace=namespace,
+                service_account=service_account,
                 description=f"IRSA role of {namespace}/{service_account}",
-                assume_role_policy=pulumi.Output.all(
-                    cluster.oidc_provider_arn, cluster.oidc_issuer
-                ).apply(
-                    lambda v: iam.to_json(
-                        iam.irsa_trust(
-                            v[0], v[1], namespace=namespace, service_account=service_account
-                        )
-                    )
-                ),
                 tags=tags(suffix),
-                opts=pulumi.ResourceOptions(parent=self),
+                policy_arn=policy_arn,
+                policy=policy,
             )
 
-        ebs_role = irsa_role("ebs-csi", *EBS_CSI_SERVICE_ACCOUNT)
-        ebs_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-ebs-csi",
-            role=ebs_role.name,
+        ebs_role, ebs_policy = pod_role(
+            "ebs-csi",
+            EBS_CSI_SERVICE_ACCOUNT,
             policy_arn=iam.managed_policy_arn(iam.EBS_CSI_POLICY, partition=partition),
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
         def addon(
@@ -208,10 +211,9 @@ class ClusterAddons(pulumi.ComponentResource):
 
         if args.cluster_autoscaler_chart is not None:
             namespace, service_account = AUTOSCALER_SERVICE_ACCOUNT
-            autoscaler_role = irsa_role("autoscaler", namespace, service_account)
-            autoscaler_policy = aws.iam.RolePolicy(
-                f"{name}-autoscaler",
-                role=autoscaler_role.id,
+            autoscaler_role, autoscaler_policy = pod_role(
+                "autoscaler",
+                AUTOSCALER_SERVICE_ACCOUNT,
                 policy=cluster.cluster_name.apply(
                     lambda cluster_name: iam.to_json(
                         iam.cluster_autoscaler_policy(
@@ -222,7 +224,6 @@ class ClusterAddons(pulumi.ComponentResource):
                         )
                     )
                 ),
-                opts=pulumi.ResourceOptions(parent=self),
             )
             self.autoscaler_role_arn = autoscaler_role.arn
             self.releases["cluster-autoscaler"] = k8s.helm.v3.Release(

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components._irsa import irsa_role
 from components.core import iam
 from components.core.lbc import published_policy
 from components.core.scheduling import Scheduling, placement_values
@@ -87,19 +88,17 @@ class LoadBalancerController(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        role = aws.iam.Role(
+        role, attachment = irsa_role(
             f"{name}-role",
+            parent=self,
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
             description="IRSA role of the AWS Load Balancer Controller",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda a: iam.to_json(
-                    iam.irsa_trust(a[0], a[1], namespace=NAMESPACE, service_account=SERVICE_ACCOUNT)
-                )
-            ),
             tags=tags,
-            opts=child,
-        )
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-policy", role=role.name, policy_arn=policy.arn, opts=child
+            policy_arn=policy.arn,
+            grant_name=f"{name}-policy",
         )
 
         values: dict[str, object] = {

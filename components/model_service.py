@@ -31,8 +31,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.config import ModelServiceConfig, StackConfig
+from components._irsa import irsa_role
 from components.core import iam
+from components.core.config import ModelServiceConfig, StackConfig
 from components.core.manifests import (
     Manifest,
     ServiceSpec,
@@ -188,29 +189,21 @@ class ModelService(pulumi.ComponentResource):
             else aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
         )
 
-        role = aws.iam.Role(
-            f"{name}-model-reader",
-            description=f"IRSA role of {service.namespace}/{service.name}: reads its model",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda a: iam.to_json(
-                    iam.irsa_trust(
-                        a[0], a[1], namespace=service.namespace, service_account=service.name
-                    )
-                )
-            ),
-            tags=component_tags(args.tags, "model-service", name=f"{name}-model-reader"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         kms_key: pulumi.Input[str | None] = args.bucket_kms_key_arn
-        policy = aws.iam.RolePolicy(
+        role, policy = irsa_role(
             f"{name}-model-reader",
-            role=role.id,
+            parent=self,
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            namespace=service.namespace,
+            service_account=service.name,
+            description=f"IRSA role of {service.namespace}/{service.name}: reads its model",
+            tags=component_tags(args.tags, "model-service", name=f"{name}-model-reader"),
             policy=pulumi.Output.all(args.bucket_arn, kms_key, region).apply(
                 lambda a: iam.to_json(
                     iam.model_reader(a[0], service.model_prefix, kms_key_arn=a[1], region=a[2])
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
         spec = ServiceSpec(

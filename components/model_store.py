@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.config import ModelStoreConfig
 from components.core import iam
+from components.core.config import ModelStoreConfig
 from components.core.tags import component_tags
 
 __all__ = ["ModelStore", "ModelStoreArgs"]

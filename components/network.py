@@ -8,20 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import get_args
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import NetworkConfig
 from components.core import iam
+from components.core.config import InterfaceEndpoint, NatStrategy, NetworkConfig
 from components.core.subnets import nat_gateway_azs, nat_gateway_for, plan_subnets
 from components.core.tags import component_tags
 
 __all__ = ["Network", "NetworkArgs"]
 
-NatStrategy = Literal["none", "single", "one-per-az"]
-INTERFACE_ENDPOINTS: tuple[str, ...] = ("ecr.api", "ecr.dkr", "sts", "logs", "ec2")
+INTERFACE_ENDPOINTS: tuple[str, ...] = get_args(InterfaceEndpoint)
 
 
 @dataclass(frozen=True, kw_only=True)

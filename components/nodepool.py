@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.config import NodePoolConfig
 from components.core import amis, iam, userdata
+from components.core.config import NodePoolConfig
+from components.core.constants import IMDS_HOP_LIMIT, IMDS_HTTP_TOKENS
 from components.core.scheduling import (
     AUTOSCALER_TEMPLATE,
     Scheduling,
@@ -188,10 +189,10 @@ class NodePool(pulumi.ComponentResource):
             update_default_version=True,
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
-                http_tokens="required",
+                http_tokens=IMDS_HTTP_TOKENS,
                 # 1: a pod's packets die one hop out, so pods cannot reach the node's
                 # role through IMDS; 2 only where the pool explicitly allows it.
-                http_put_response_hop_limit=2 if pool.allow_pod_imds_access else 1,
+                http_put_response_hop_limit=2 if pool.allow_pod_imds_access else IMDS_HOP_LIMIT,
                 instance_metadata_tags="disabled",
             ),
             block_device_mappings=_block_devices(pool),

@@ -8,7 +8,7 @@ import pulumi
 
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
-from components.config import StackConfig
+from components.core.config import StackConfig
 from components.core.scheduling import Scheduling, system_pool
 from components.core.tags import stack_tags
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs

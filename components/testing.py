@@ -36,12 +36,13 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from components.core.stackfile import read_stack_file
 
 __all__ = [
     "ACCOUNT_ID",
@@ -530,14 +531,8 @@ class _MotoBacking:
 
 def load_stack_config_file(project_dir: Path, stack: str) -> tuple[str, dict[str, str]]:
     """The project name and `Pulumi.<stack>.yaml` config as the CLI would pass it."""
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
-    path = project_dir / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
-    config: dict[str, str] = {}
-    for key, value in (document.get("config") or {}).items():
-        full = key if ":" in key else f"{project}:{key}"
-        config[full] = value if isinstance(value, str) else json.dumps(value)
-    return project, config
+    stack_file = read_stack_file(project_dir, stack)
+    return stack_file.project, stack_file.config
 
 
 @contextmanager

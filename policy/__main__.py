@@ -1,4 +1,4 @@
-"""The CrossGuard entry point: one policy per rule of components/core/policies.py."""
+"""The CrossGuard entry point: one policy per rule of components/core/policies/."""
 
 import sys
 from pathlib import Path

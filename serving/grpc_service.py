@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import grpc
 import numpy as np
@@ -27,6 +27,7 @@ from serving.batching import DeadlineExceededError
 from serving.proto import grpc_predict_v2_pb2 as pb
 from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.protocol import (
+    EXTENSIONS,
     TYPED_CONTENTS,
     InferenceRequest,
     MissingData,
@@ -41,8 +42,16 @@ from serving.protocol import (
     raw_bytes,
 )
 from serving.runtime import InferenceError, ModelInputError
+from serving.state import ServerState
 
-__all__ = ["SERVICE_NAME", "GrpcServer", "decode_grpc_request", "encode_grpc_response"]
+__all__ = [
+    "SERVICE_NAME",
+    "Backend",
+    "GrpcServer",
+    "decode_grpc_request",
+    "encode_grpc_response",
+    "start_grpc",
+]
 
 log = logging.getLogger("serving")
 
@@ -69,14 +78,7 @@ class Backend:
     The server passes the live objects; nothing here copies the model or its settings.
     """
 
-    def __init__(
-        self,
-        *,
-        state: Any,
-        server_version: str,
-        count: Callable[[str, str], None],
-        observe: Callable[[float], None],
-    ) -> None:
+    def __init__(self, state: ServerState, server_version: str) -> None:
         self.state = state
         settings = state.settings
         self.name: str = settings.model_name
@@ -84,9 +86,9 @@ class Backend:
         self.timeout_ms: int = settings.request_timeout_ms
         self.max_inflight: int = settings.max_inflight
         self.server_version = server_version
-        self.count = count
+        self.count = state.metrics.count_grpc
         """Counts one finished ModelInfer by its gRPC code name and model label."""
-        self.observe = observe
+        self.observe = state.metrics.grpc_latency.observe
         """Observes the latency of one successful ModelInfer."""
 
     def find_model(self, model: str, version: str) -> None:
@@ -220,7 +222,7 @@ class _InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ServerMetadataResponse:
         return pb.ServerMetadataResponse(
-            name="mlops-serving", version=self._backend.server_version, extensions=[]
+            name="mlops-serving", version=self._backend.server_version, extensions=EXTENSIONS
         )
 
     async def ModelMetadata(  # noqa: N802
@@ -313,7 +315,6 @@ class _InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[
         fields["error"] = error.message
         log.warning("infer failed", extra=fields)
         await _fail(context, error)
-        raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
 def _fields(code: grpc.StatusCode, elapsed: float, request_id: str) -> dict[str, Any]:
@@ -331,7 +332,7 @@ def _code(error: ProtocolError) -> grpc.StatusCode:
     return _CODES.get(error.status, grpc.StatusCode.INTERNAL)
 
 
-async def _fail(context: grpc.aio.ServicerContext[Any, Any], error: ProtocolError) -> None:
+async def _fail(context: grpc.aio.ServicerContext[Any, Any], error: ProtocolError) -> NoReturn:
     """Abort the call with the error's gRPC code and the REST path's message; a retryable error
     carries `google.rpc.RetryInfo` (1 s) in the rich status, as gRPC's error model defines."""
     code = _code(error)
@@ -412,3 +413,27 @@ async def _keep_health(checker: health.aio.HealthServicer, backend: Backend) -> 
                 await checker.set(service, status)
             current = status
         await asyncio.sleep(_HEALTH_POLL_SECONDS)
+
+
+async def start_grpc(
+    state: ServerState, server_version: str, on_fatal: Callable[[str], None] | None = None
+) -> GrpcServer | None:
+    """Start the gRPC listener for the app's state when the settings ask for it.
+
+    A port that cannot be bound is fatal, as a model that cannot load: the reason goes to
+    readiness and `on_fatal` (the process exits), never a server silently without gRPC.
+    """
+    settings = state.settings
+    if not settings.grpc_enabled:
+        return None
+    backend = Backend(state, server_version)
+    try:
+        return await GrpcServer.start(
+            backend, settings.host, settings.grpc_port, settings.max_body_bytes
+        )
+    except RuntimeError as error:
+        state.load_error = str(error)
+        log.error(str(error))
+        if on_fatal is not None:
+            on_fatal(str(error))
+        return None

@@ -22,6 +22,7 @@ import orjson
 
 __all__ = [
     "DATATYPES",
+    "EXTENSIONS",
     "ONNX_DATATYPES",
     "TYPED_CONTENTS",
     "InferenceRequest",
@@ -61,6 +62,10 @@ DATATYPES: Final[Mapping[str, np.dtype[Any]]] = {
     "BYTES": np.dtype(np.object_),
 }
 """V2 datatype → the numpy dtype a tensor of it decodes to."""
+
+EXTENSIONS: Final = ("binary_tensor_data",)
+"""The protocol extensions server metadata lists, by Triton's names: the binary tensor data
+extension (REST's `Inference-Header-Content-Length`, gRPC's raw contents)."""
 
 ONNX_DATATYPES: Final[Mapping[str, str]] = {
     "tensor(bool)": "BOOL",

@@ -27,11 +27,12 @@ from types import FrameType
 
 import uvicorn
 
-from serving.app import ServerState, create_app
+from serving.app import create_app
 from serving.logs import configure_logging
 from serving.repository import ModelFile
 from serving.runtime import OnnxModel
 from serving.settings import Settings
+from serving.state import ServerState
 
 __all__ = ["STARTUP_FAILURE", "DrainingServer", "serve", "supervise"]
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 __all__ = [
     "AMI_TYPES",
+    "ROOT_DEVICE",
     "AmiType",
     "ami_type",
     "check_release_version",
@@ -22,6 +23,9 @@ Accelerator = Literal["none", "nvidia"]
 Architecture = Literal["x86_64", "arm64"]
 OperatingSystem = Literal["al2023", "bottlerocket"]
 AmiType = str
+
+#: The root device of every EKS AMI we run (AL2023 and Bottlerocket alike).
+ROOT_DEVICE = "/dev/xvda"
 
 #: (os, architecture, accelerator) -> EKS `amiType`.
 AMI_TYPES: dict[tuple[OperatingSystem, Architecture, Accelerator], AmiType] = {
@@ -63,7 +67,7 @@ def data_volume_device(os: str) -> str:
     AL2023 keeps everything on the root volume (`/dev/xvda`); Bottlerocket keeps a small
     OS volume on `/dev/xvda` and puts images and pod storage on `/dev/xvdb`.
     """
-    return "/dev/xvdb" if os == "bottlerocket" else "/dev/xvda"
+    return "/dev/xvdb" if os == "bottlerocket" else ROOT_DEVICE
 
 
 #: Bottlerocket's OS volume (`/dev/xvda`: the active and passive OS partitions, no
@@ -75,7 +79,7 @@ BOTTLEROCKET_OS_VOLUME_GIB = 4
 
 def os_volume_device(os: str) -> str | None:
     """The separate OS volume to map besides the data volume; None when there is none."""
-    return "/dev/xvda" if os == "bottlerocket" else None
+    return ROOT_DEVICE if os == "bottlerocket" else None
 
 
 _AL2023_RELEASE = re.compile(r"^(\d+\.\d+)\.\d+-\d{8}$")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from components.config import NodePoolConfig, StackConfig
 from components.core import catalog
+from components.core.config import NodePoolConfig, StackConfig
 
 __all__ = [
     "CostError",

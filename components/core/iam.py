@@ -10,6 +10,8 @@ __all__ = [
     "CNI_POLICY",
     "EBS_CSI_POLICY",
     "NODE_POLICIES",
+    "NODE_ROLE_POLICIES",
+    "REGISTRY_PULL_ONLY_POLICY",
     "SSM_POLICY",
     "PolicyDocument",
     "access_policy_arn",
@@ -74,6 +76,13 @@ NODE_POLICIES: tuple[str, ...] = (
     "AmazonEC2ContainerRegistryReadOnly",
 )
 SSM_POLICY = "AmazonSSMManagedInstanceCore"
+#: The newer, narrower registry policy; a node role may carry it instead of ReadOnly.
+REGISTRY_PULL_ONLY_POLICY = "AmazonEC2ContainerRegistryPullOnly"
+#: What a node role may carry (the `iam-least-privilege` rule checks it): the worker and
+#: registry policies, and SSM when enabled.
+NODE_ROLE_POLICIES: frozenset[str] = frozenset(
+    {*NODE_POLICIES, REGISTRY_PULL_ONLY_POLICY, SSM_POLICY}
+)
 CNI_POLICY = "AmazonEKS_CNI_Policy"
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 CLUSTER_ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"

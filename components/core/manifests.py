@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from components.config import ImageRef, ModelServiceConfig, StackConfig
+from components.core.config import ImageRef, ModelServiceConfig, StackConfig
 from components.core.scheduling import Scheduling, pool_scheduling
 from components.core.subnets import subnet_cidrs
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.config import NodePoolConfig
 from components.core import catalog
+from components.core.config import NodePoolConfig
 
 POOL_LABEL = "mlops.dev/pool"
 ACCELERATOR_LABEL = "mlops.dev/accelerator"

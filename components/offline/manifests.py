@@ -14,24 +14,17 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
-from components.config import ConfigError, StackConfig, parse_stack_config
+from components.core.config import ConfigError, StackConfig
 from components.core.manifests import stack_manifests, write_manifests
+from components.core.stackfile import read_stack_file
 
 __all__ = ["main", "read_stack", "write_stack_manifests"]
 
 
 def read_stack(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
     """The validated `StackConfig` and the `aws:region` of `Pulumi.<stack>.yaml`."""
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
-    path = project_dir / f"Pulumi.{stack}.yaml"
-    if not path.exists():
-        raise ConfigError(f"no stack file {path}")
-    values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    key = f"{project}:platform"
-    config = parse_stack_config(values.get(key), root=key)
-    return config, str(values.get("aws:region", "us-west-2"))
+    stack_file = read_stack_file(project_dir, stack)
+    return stack_file.platform(), stack_file.region
 
 
 def write_stack_manifests(

@@ -22,16 +22,15 @@ Exit status 1 when a check fails, 2 for a bad stack config.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from components.config import CONFIG_KEY, ConfigError, StackConfig, parse_stack_config
 from components.core import catalog
-from components.testing import load_stack_config_file
+from components.core.config import ConfigError, StackConfig
+from components.core.stackfile import read_stack_file
 
 __all__ = [
     "ADDON_NAMES",
@@ -439,11 +438,8 @@ def format_table(checks: Sequence[Check]) -> str:
 
 
 def _load(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
-    project, raw = load_stack_config_file(project_dir, stack)
-    key = f"{project}:{CONFIG_KEY}"
-    if key not in raw:
-        raise ConfigError(f"missing stack config {key!r} in Pulumi.{stack}.yaml")
-    return parse_stack_config(json.loads(raw[key]), root=key), raw.get("aws:region", "us-west-2")
+    stack_file = read_stack_file(project_dir, stack)
+    return stack_file.platform(), stack_file.region
 
 
 def main(argv: Sequence[str] | None = None) -> int:

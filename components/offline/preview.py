@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from components.config import CONFIG_KEY, ConfigError, StackConfig, parse_stack_config
+from components.core.config import ConfigError, StackConfig
 from components.core.cost import CostError, Estimate, estimate, format_estimate, load_prices
 from components.core.policies import (
     RULES,
@@ -39,12 +39,12 @@ from components.core.policies import (
     Resource,
     evaluate,
 )
+from components.core.stackfile import read_stack_file
 from components.offline.diagram import build_diagram, render
 from components.testing import (
     PlatformMocks,
     Registration,
     StackRun,
-    load_stack_config_file,
     run_stack,
 )
 
@@ -268,12 +268,8 @@ class Plan:
 
 
 def _load(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
-    project, raw = load_stack_config_file(project_dir, stack)
-    key = f"{project}:{CONFIG_KEY}"
-    if key not in raw:
-        raise ConfigError(f"missing stack config {key!r} in Pulumi.{stack}.yaml")
-    config = parse_stack_config(json.loads(raw[key]), root=key)
-    return config, raw.get("aws:region", "us-west-2")
+    stack_file = read_stack_file(project_dir, stack)
+    return stack_file.platform(), stack_file.region
 
 
 def build_plan(

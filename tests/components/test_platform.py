@@ -94,3 +94,18 @@ def test_aws_managed_arns_follow_the_partition() -> None:
     for entry in entries:
         for policy in entry["accessPolicies"].values():
             assert policy["policyArn"].startswith("arn:aws-us-gov:eks::aws:cluster-access-policy/")
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_resource_keeps_its_recorded_urn(name: str) -> None:
+    """A changed URN (type, name or parent) makes `pulumi up` replace the resource: an IAM
+    role, a node group or the cluster, in every user's stack. Refactors keep them.
+
+    The lists were recorded before the IRSA and add-on helpers were introduced. After an
+    intended rename or a new resource, regenerate and review the diff:
+    `.venv/bin/python -c 'import sys; from components.testing import run_stack;
+    print(*sorted(r.urn for r in run_stack(sys.argv[1]).resources), sep="\\n")' dev
+    > tests/components/data/urns_dev.txt` (and prod).
+    """
+    recorded = (ROOT / "tests" / "components" / "data" / f"urns_{name}.txt").read_text()
+    assert sorted(r.urn for r in stack(name).resources) == recorded.split("\n")[:-1]

@@ -94,7 +94,7 @@ def test_metadata_comes_from_the_onnx_graph(iris_client: TestClient) -> None:
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
         ]
     server = iris_client.get("/v2").json()
-    assert server["name"] == "mlops-serving" and server["extensions"] == []
+    assert server["name"] == "mlops-serving" and server["extensions"] == ["binary_tensor_data"]
 
 
 def test_health_and_model_readiness(iris_client: TestClient) -> None:

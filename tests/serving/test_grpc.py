@@ -125,6 +125,7 @@ def test_health_metadata_and_readiness(
     server = stub.ServerMetadata(pb.ServerMetadataRequest())
     assert server.name == "mlops-serving"
     assert server.name == client.get("/v2").json()["name"]
+    assert list(server.extensions) == client.get("/v2").json()["extensions"]
     metadata = stub.ModelMetadata(pb.ModelMetadataRequest(name="iris"))
     assert (metadata.name, list(metadata.versions), metadata.platform) == (
         "iris",

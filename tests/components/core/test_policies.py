@@ -628,7 +628,7 @@ def test_the_bundled_load_balancer_controller_policy_is_not_a_wildcard() -> None
 
 def test_a_remote_eks_component_with_no_visible_props_is_not_flagged() -> None:
     """In a real preview pulumi-eks's component arrives with empty props; its child is checked."""
-    from components.core.policies import EKS_CLUSTER, PolicyContext, Resource, check_resource
+    from components.core.policies.eks import EKS_CLUSTER
 
     empty = Resource(type=EKS_CLUSTER, name="cluster", inputs={})
     assert check_resource(empty, PolicyContext(production=True)) == []
@@ -638,7 +638,7 @@ def test_a_remote_eks_component_with_no_visible_props_is_not_flagged() -> None:
 
 
 def test_wildcards_in_disguise_and_partly_mutable_tags_are_caught() -> None:
-    from components.core.policies import _allows_wildcard
+    from components.core.policies.iam import _allows_wildcard
 
     not_action = {"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}
     service_star = {
@@ -653,3 +653,24 @@ def test_wildcards_in_disguise_and_partly_mutable_tags_are_caught() -> None:
         "aws:ecr/repository:Repository", imageTagMutability="IMMUTABLE_WITH_EXCLUSION"
     )
     assert rules_fired(excluded) == {"ecr-immutable-tags"}
+
+
+def test_every_rule_declared_in_a_service_module_is_registered_once() -> None:
+    """A rule declared on its check but left out of RULES/STACK_RULES would never run."""
+    import importlib
+    import pkgutil
+
+    import components.core.policies as package
+    from components.core.policies import Rule, StackRule
+
+    declared: list[Rule | StackRule] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        declared.extend(
+            value for value in vars(module).values() if isinstance(value, Rule | StackRule)
+        )
+    registered = [*RULES, *STACK_RULES]
+    assert len(declared) == len(registered) == len({id(r) for r in registered})
+    assert {id(r) for r in declared} == {id(r) for r in registered}
