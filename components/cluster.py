@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from components.core.tags import component_tags
 
 __all__ = [
     "CONTROL_PLANE_LOG_TYPES",
+    "AddonTarget",
     "Cluster",
     "ClusterArgs",
     "creator_admin_transform",
@@ -153,30 +154,41 @@ def _cidr_slug(cidr: str) -> str:
     return re.sub(r"[./]", "-", cidr)
 
 
+@dataclass(frozen=True)
+class AddonTarget:
+    """Where a component installs EKS managed add-ons: the cluster, names, tags, order."""
+
+    parent: pulumi.Resource
+    prefix: str
+    """Add-on resources are named `<prefix>-<add-on name>`."""
+    cluster_name: pulumi.Input[str]
+    tags: Callable[[str], Mapping[str, str]]
+    """The tags of the resource named `<prefix>-<suffix>`, given the suffix."""
+    after: Sequence[pulumi.Resource] = ()
+    """Created first (the node pools, for add-ons that run as Deployments)."""
+
+
 def managed_addon(
-    parent: pulumi.Resource,
-    resource_name: str,
-    *,
-    cluster_name: pulumi.Input[str],
+    target: AddonTarget,
     addon_name: str,
     version: str,
-    tags: Mapping[str, str],
+    *,
     role_arn: pulumi.Input[str] | None = None,
     configuration: Mapping[str, Any] | None = None,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> aws.eks.Addon:
     """An EKS managed add-on at a pinned version; EKS's own settings give way to ours."""
     return aws.eks.Addon(
-        resource_name,
-        cluster_name=cluster_name,
+        f"{target.prefix}-{addon_name}",
+        cluster_name=target.cluster_name,
         addon_name=addon_name,
         addon_version=version,
         service_account_role_arn=role_arn,
         configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
         resolve_conflicts_on_create="OVERWRITE",
         resolve_conflicts_on_update="OVERWRITE",
-        tags=dict(tags),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        tags=dict(target.tags(addon_name)),
+        opts=pulumi.ResourceOptions(parent=target.parent, depends_on=[*target.after, *depends_on]),
     )
 
 
@@ -327,27 +339,9 @@ class Cluster(pulumi.ComponentResource):
         fields = cluster.kubeconfig_json.apply(kubeconfig_fields)
         cluster_name = fields.apply(lambda f: f[0])
 
-        def addon(
-            addon_name: str,
-            version: str,
-            *,
-            role_arn: pulumi.Input[str] | None = None,
-            configuration: Mapping[str, Any] | None = None,
-            depends_on: Sequence[pulumi.Resource] = (),
-        ) -> aws.eks.Addon:
-            return managed_addon(
-                self,
-                f"{name}-{addon_name}",
-                cluster_name=cluster_name,
-                addon_name=addon_name,
-                version=version,
-                role_arn=role_arn,
-                configuration=configuration,
-                tags=tags(addon_name),
-                depends_on=depends_on,
-            )
-
-        vpc_cni = addon(
+        target = AddonTarget(self, name, cluster_name, tags)
+        vpc_cni = managed_addon(
+            target,
             "vpc-cni",
             args.vpc_cni_version,
             role_arn=cni_role.arn,
@@ -355,8 +349,10 @@ class Cluster(pulumi.ComponentResource):
             configuration={"enableNetworkPolicy": "true"},
             depends_on=[cni_policy],
         )
-        kube_proxy = addon("kube-proxy", args.kube_proxy_version)
-        pod_identity = addon("eks-pod-identity-agent", args.pod_identity_agent_version)
+        kube_proxy = managed_addon(target, "kube-proxy", args.kube_proxy_version)
+        pod_identity = managed_addon(
+            target, "eks-pod-identity-agent", args.pod_identity_agent_version
+        )
 
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(cluster.kubeconfig_json)  # type: ignore[arg-type]
         provider = k8s.Provider(

@@ -22,7 +22,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components._irsa import IrsaRole, irsa_role
-from components.cluster import Cluster, managed_addon
+from components.cluster import AddonTarget, Cluster, managed_addon
 from components.core import iam
 from components.core.config import ClusterConfig
 from components.core.scheduling import (
@@ -171,35 +171,19 @@ class ClusterAddons(pulumi.ComponentResource):
             policy_arn=iam.managed_policy_arn(iam.EBS_CSI_POLICY, partition=partition),
         )
 
-        def addon(
-            addon_name: str,
-            version: str,
-            *,
-            role_arn: pulumi.Input[str] | None = None,
-            configuration: Mapping[str, Any] | None = None,
-            depends_on: Sequence[pulumi.Resource] = (),
-        ) -> aws.eks.Addon:
-            return managed_addon(
-                self,
-                f"{name}-{addon_name}",
-                cluster_name=cluster.cluster_name,
-                addon_name=addon_name,
-                version=version,
-                role_arn=role_arn,
-                configuration=configuration,
-                tags=tags(addon_name),
-                depends_on=[*after_pools, *depends_on],
-            )
+        target = AddonTarget(self, name, cluster.cluster_name, tags, after=after_pools)
 
         self.addons = {
-            "coredns": addon("coredns", args.coredns_version),
+            "coredns": managed_addon(target, "coredns", args.coredns_version),
             # Off the spot pools: the HPA loses its metrics whenever a spot node goes.
-            "metrics-server": addon(
+            "metrics-server": managed_addon(
+                target,
                 "metrics-server",
                 args.metrics_server_version,
                 configuration=placement_values(args.system_scheduling),
             ),
-            "aws-ebs-csi-driver": addon(
+            "aws-ebs-csi-driver": managed_addon(
+                target,
                 "aws-ebs-csi-driver",
                 args.ebs_csi_driver_version,
                 role_arn=ebs_role.arn,

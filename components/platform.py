@@ -86,8 +86,12 @@ class Platform(pulumi.ComponentResource):
             "vpcId": self.network.vpc_id,
             "privateSubnetIds": self.network.private_subnet_ids,
             "publicSubnetIds": self.network.public_subnet_ids,
+            # Plain CIDRs from the subnet plan: another stack's NetworkPolicy admits them.
+            "privateSubnetCidrs": self.network.private_subnet_cidrs,
+            "publicSubnetCidrs": self.network.public_subnet_cidrs,
             "clusterName": self.cluster.cluster_name,
             "clusterEndpoint": self.cluster.endpoint,
+            "kubernetesVersion": self.cluster.kubernetes_version,
             "kubeconfig": self.cluster.kubeconfig,
             "oidcProviderArn": self.cluster.oidc_provider_arn,
             "oidcProviderUrl": self.cluster.oidc_provider_url,
@@ -101,7 +105,7 @@ class Platform(pulumi.ComponentResource):
             },
         }
 
-        # ---- workload (issue 5): the model store needs nothing from the cluster.
+        # The model store needs nothing from the cluster.
         self.model_store = ModelStore(
             "model-store",
             ModelStoreArgs.from_config(config.model_store, tags=tags),
@@ -110,6 +114,8 @@ class Platform(pulumi.ComponentResource):
         self.outputs.update(
             {
                 "modelBucketName": self.model_store.bucket_name,
+                "modelBucketArn": self.model_store.bucket_arn,
+                "modelBucketKmsKeyArn": self.model_store.kms_key_arn,
                 "modelRepositoryUrl": self.model_store.repository_url,
             }
         )
@@ -129,7 +135,9 @@ class Platform(pulumi.ComponentResource):
             tags=tags,
         )
         self.outputs.update(self.workload.outputs)
-        # ---- end of workload
+        # Model stacks of other teams (examples/second-model) need the controller for an
+        # ALB or NLB exposure; they read whether this platform runs one.
+        self.outputs["loadBalancerController"] = self.workload.load_balancer_controller is not None
 
         self.register_outputs(self.outputs)
 

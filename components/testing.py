@@ -11,6 +11,11 @@ Public API, for this repo's tests and for the stacks that import our components:
 or, around a single component, with `pulumi.runtime.set_mocks(PlatformMocks(), ...)`
 and `@pulumi.runtime.test` (see `examples/consumer/test_stack.py`).
 
+A program that reads another stack (`pulumi.StackReference`) gets that stack's outputs
+from `PlatformMocks(stack_references={"org/project/stack": outputs})`, for instance the
+outputs of the platform's own offline run (`run_stack("dev", project_dir=...).outputs`);
+see `examples/second-model/`. A reference the kit was not given fails the run, naming it.
+
 `PlatformMocks` records every registration (type, name, inputs, parent URN, custom or
 component), answers with outputs in AWS's formats (ids like `vpc-0…`, ARNs with a fixed
 account and the stack's region, AZ names, SSM AMI parameters, the outputs of
@@ -29,7 +34,7 @@ import json
 import runpy
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +54,7 @@ __all__ = [
     "PlatformMocks",
     "Registration",
     "StackRun",
+    "UnknownStackReferenceError",
     "load_stack_config_file",
     "run_program",
     "run_stack",
@@ -56,6 +62,11 @@ __all__ = [
 
 ACCOUNT_ID = "123456789012"
 STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
+class UnknownStackReferenceError(LookupError):
+    """The program read a stack the kit was given no outputs for."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,8 @@ class Registration:
     """Property paths the engine is told to ignore, as sent on the wire (camelCase)."""
     transforms: int = 0
     """How many resource transforms the registration carries (they run in the engine)."""
+    read: bool = False
+    """Read, not created: a `StackReference` or a resource's `.get(...)`."""
 
     @property
     def is_component(self) -> bool:
@@ -205,12 +218,35 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        registered = self.resources.get(response.urn)
+        self._kit._record(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent or None,
+                custom=True,
+                inputs=_ints(rpc.deserialize_properties(request.properties)),
+                outputs=dict(registered.state) if registered else {},
+                id=request.id,
+                dependencies=tuple(request.dependencies),
+                provider=request.provider or None,
+                read=True,
+            )
+        )
+        return response
+
 
 class PlatformMocks(pulumi.runtime.Mocks):
     """Records every registration and answers with AWS-shaped outputs.
 
     `outputs` maps a type token to a function `(name, inputs) -> extra outputs`, for
     resource types of your own (it is consulted before the built-in table).
+    `stack_references` maps a referenced stack's full name (`org/project/stack`, as the
+    program passes it to `pulumi.StackReference`) to that stack's outputs, as
+    `pulumi stack output --json` prints them; `secret_outputs` names the secret ones.
     """
 
     def __init__(
@@ -221,6 +257,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         az_count: int = 4,
         moto: bool = False,
         outputs: Mapping[str, Callable[[str, dict[str, Any]], dict[str, Any]]] | None = None,
+        stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+        secret_outputs: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -228,6 +266,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         self.registrations: list[Registration] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._custom_outputs = dict(outputs or {})
+        self.stack_references = {k: dict(v) for k, v in (stack_references or {}).items()}
+        self._secret_outputs = {k: sorted(v) for k, v in (secret_outputs or {}).items()}
         self._lock = threading.Lock()
         self._moto = _MotoBacking(region) if moto else None
 
@@ -255,6 +295,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
         inputs = _ints(dict(args.inputs))
+        if args.typ == STACK_REFERENCE_TYPE:
+            return self._stack_reference(str(args.resource_id or inputs.get("name")))
         if not args.custom and args.typ != "eks:index:Cluster":
             return None, {}
         key = f"{args.typ}::{args.name}"
@@ -310,6 +352,20 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "insecureValue": f"ami-0{_stable_hex(name)}",
             }
         return {}
+
+    def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
+        """What the engine reads for a `StackReference`: the stack's name and outputs."""
+        if stack not in self.stack_references:
+            known = sorted(self.stack_references) or "none"
+            raise UnknownStackReferenceError(
+                f"the program reads stack {stack!r}, but the mocks were given no outputs for it "
+                f"(PlatformMocks(stack_references=...); known: {known})"
+            )
+        return stack, {
+            "name": stack,
+            "outputs": self.stack_references[stack],
+            "secretOutputNames": self._secret_outputs.get(stack, []),
+        }
 
     # ----------------------------------------------------------------- outputs
 

@@ -2,8 +2,10 @@
 
 The folder or prefix holds `model.onnx` and `model.onnx.sha256` (the hex digest, optionally
 followed by a file name as `sha256sum` writes it). For S3 the object's own full-object SHA256
-checksum stands in for a missing sidecar. S3 uses boto3's default credential chain, so IRSA and
-EKS Pod Identity work unchanged; downloads go to the cache folder and are verified before use.
+checksum stands in for a missing sidecar, whether S3 answers its absence with 404 or, under
+the stack's least-privilege policy (no unconditional s3:ListBucket), with 403. S3 uses
+boto3's default credential chain, so IRSA and EKS Pod Identity work unchanged; downloads go
+to the cache folder and are verified before use.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ MODEL_FILE = "model.onnx"
 SIDECAR_SUFFIX = ".sha256"
 _HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _CHUNK = 1024 * 1024
+_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED = frozenset({"AccessDenied", "403", "Forbidden"})
 
 
 class RepositoryError(Exception):
@@ -118,7 +122,12 @@ def _expected_s3_checksum(client: S3Client, bucket: str, key: str, uri: str) -> 
         body = client.get_object(Bucket=bucket, Key=key + SIDECAR_SUFFIX)["Body"].read()
         return _parse_sidecar(sidecar_uri, body)
     except ClientError as error:
-        if _code(error) not in {"NoSuchKey", "404", "NotFound"}:
+        # The pod's policy (components/core/iam.py `model_reader`) grants s3:ListBucket
+        # only under an `s3:prefix` condition, which a GetObject never carries; S3 then
+        # answers a missing key with 403, not 404 (S3 API reference, GetObject:
+        # "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP
+        # status code 403"). Both mean "no readable sidecar": fall back to S3's checksum.
+        if _code(error) not in _MISSING | _DENIED:
             raise RepositoryError(f"{sidecar_uri}: {_describe(error)}") from None
     head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     checksum = head.get("ChecksumSHA256")
@@ -163,10 +172,13 @@ def _code(error: Exception) -> str:
 
 def _describe(error: Exception) -> str:
     code = _code(error)
-    if code in {"NoSuchKey", "404", "NotFound"}:
+    if code in _MISSING:
         return "no such object"
     if code in {"NoSuchBucket"}:
         return "no such bucket"
-    if code in {"AccessDenied", "403", "Forbidden"}:
-        return "access denied (check the pod's IAM role)"
+    if code in _DENIED:
+        return (
+            "access denied: no such object, or the pod's IAM role may not read it "
+            "(without s3:ListBucket S3 answers 403 for a missing key too)"
+        )
     return f"{code or type(error).__name__}: {error}"

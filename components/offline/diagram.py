@@ -1,9 +1,11 @@
 """The stack diagram, derived from the recorded resources: Graphviz DOT or Mermaid text.
 
-Boxes are drawn only for what the plan contains (network, cluster, each node pool, the
-model store, the service and its load balancer), labelled with what a reviewer checks
-first (CIDR and AZs, Kubernetes version, instance types and sizes, exposure), and
-linked by what connects them. Output is sorted and free of ids, so it is stable.
+Boxes are drawn only for what the plan contains (network, cluster, the cluster services
+it runs from Helm charts, each node pool, the model store, the service and its load
+balancer), labelled with what a reviewer checks first (CIDR and AZs, Kubernetes version,
+instance types and sizes, exposure), and linked by what connects them: an
+internet-facing load balancer is drawn with its edge from the Internet. Output is sorted
+and free of ids, so it is stable.
 """
 
 from __future__ import annotations
@@ -15,7 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Box", "Diagram", "build_diagram", "render", "to_dot", "to_mermaid"]
+__all__ = ["MERMAID_HINT", "Box", "Diagram", "build_diagram", "render", "to_dot", "to_mermaid"]
+
+#: What the preview says when it could only write Mermaid text.
+MERMAID_HINT = (
+    "Diagram: Graphviz's `dot` is not installed, so stack.mmd (Mermaid) was written instead "
+    "of stack.svg and stack.png. For the pictures, install Graphviz (apt-get install "
+    "graphviz, brew install graphviz) and run the preview again, or paste stack.mmd into "
+    "https://mermaid.live (GitHub also renders it in a ```mermaid block)."
+)
+
+# Helm charts the platform installs as cluster services, and how the diagram names them.
+_CLUSTER_SERVICES = {
+    "aws-load-balancer-controller": "AWS Load Balancer Controller",
+    "cluster-autoscaler": "cluster-autoscaler",
+    "nvidia-device-plugin": "NVIDIA device plugin",
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,12 @@ def build_diagram(resources: Sequence[Any]) -> Diagram:
         )
         if vpcs:
             links.append(("network", "cluster", "private subnets"))
+        releases = _of(resources, "kubernetes:helm.sh/v3:Release")
+        charts = {str(r.inputs.get("chart")) for r in releases}
+        services = [label for chart, label in _CLUSTER_SERVICES.items() if chart in charts]
+        if services:
+            boxes.append(Box("services", "Cluster services", tuple(services), "cluster"))
+            links.append(("cluster", "services", "Helm releases"))
 
     for index, group in enumerate(_of(resources, "aws:eks/nodeGroup:NodeGroup")):
         scaling = group.inputs.get("scalingConfig") or {}
@@ -160,13 +183,13 @@ def build_diagram(resources: Sequence[Any]) -> Diagram:
             if _get(s.inputs, "spec", "type") == "LoadBalancer"
         ]
         if ingresses or lb_services:
+            schemes = [
+                _get(i.inputs, "metadata", "annotations", "alb.ingress.kubernetes.io/scheme")
+                for i in ingresses
+            ]
+            # One internet-facing ALB is enough for the Internet edge.
             scheme = (
-                _get(
-                    ingresses[0].inputs,
-                    "metadata",
-                    "annotations",
-                    "alb.ingress.kubernetes.io/scheme",
-                )
+                ("internet-facing" if "internet-facing" in schemes else schemes[0])
                 if ingresses
                 else "internal NLB"
             )
@@ -179,6 +202,13 @@ def build_diagram(resources: Sequence[Any]) -> Diagram:
                 )
             )
             links.append(("lb", "service", "HTTP"))
+            if scheme == "internet-facing":
+                if not any(box.id == "internet" for box in boxes):
+                    boxes.append(Box("internet", "Internet", (), "edge"))
+                links.append(("internet", "lb", "clients"))
+            controller = _CLUSTER_SERVICES["aws-load-balancer-controller"]
+            if any(box.id == "services" and controller in box.lines for box in boxes):
+                links.append(("services", "lb", "creates"))
     return Diagram(boxes=tuple(boxes), links=tuple(links))
 
 

@@ -1,36 +1,52 @@
 """The offline plan of a stack: run its program under the mocks kit and show what it creates.
 
     python -m components.offline.preview --stack dev      # `make preview STACK=dev`
+    python -m components.offline.preview --project-dir examples/second-model --stack dev \
+        --stack-reference organization/mlops-platform/dev=.
 
 No AWS account and no Pulumi CLI are needed: the program runs in-process against
-`components.testing.PlatformMocks`. It prints the resource tree with counts, the monthly
-cost estimate and the policy results, and writes under `build/<stack>/`:
+`components.testing.PlatformMocks`. Any Pulumi program built from these components works,
+not only this repository's: it prints the resource tree with counts, the monthly cost
+estimate and the policy results, and writes under `<project-dir>/build/<stack>/`:
 
     plan.json           every resource: urn, type, name, parent, inputs (secrets masked)
     cost.json           the estimate, per line, per component and in total
     policy.json         every rule's violations and the resource types checked
-    manifests/*.yaml    the rendered Kubernetes objects (the workload's renderer)
+    manifests/*.yaml    the rendered Kubernetes objects (a platform stack's service)
     stack.dot           the diagram; stack.svg + stack.png with Graphviz, else stack.mmd
 
-Exit status: 0, or 1 when a mandatory policy fails, or 2 for a bad stack config or a
-missing price. Two runs write byte-identical files: no timestamps, sorted keys.
+A stack with the platform's config (`<project>:platform`) is priced from its config
+(`core.cost.estimate`); any other program from the resources it registered, for the kinds
+the price table knows (NAT gateways, EKS control planes, node groups, interface endpoints,
+KMS keys, load balancers). A program reading another stack (`pulumi.StackReference`)
+needs `--stack-reference NAME=SOURCE`: SOURCE is `pulumi stack output --json` saved to a
+file, or the referenced project's folder, whose stack then runs offline first.
+
+Exit status: 0, or 1 when a mandatory policy fails, or 2 for a bad stack config, a
+missing price or a stack reference without outputs. Two runs write byte-identical files.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import json
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from components.core.config import ConfigError, StackConfig
-from components.core.cost import CostError, Estimate, estimate, format_estimate, load_prices
+from components.core.config import ConfigError, CostAssumptions, StackConfig
+from components.core.cost import (
+    CostError,
+    CostLine,
+    Estimate,
+    PriceTable,
+    estimate,
+    format_estimate,
+    load_prices,
+)
 from components.core.policies import (
     RULES,
     STACK_RULES,
@@ -40,11 +56,13 @@ from components.core.policies import (
     evaluate,
 )
 from components.core.stackfile import read_stack_file
-from components.offline.diagram import build_diagram, render
+from components.offline.diagram import MERMAID_HINT, build_diagram, render
+from components.offline.manifests import write_stack_manifests
 from components.testing import (
     PlatformMocks,
     Registration,
     StackRun,
+    UnknownStackReferenceError,
     run_stack,
 )
 
@@ -56,6 +74,8 @@ __all__ = [
     "plan_document",
     "policy_resources",
     "render_tree",
+    "resource_estimate",
+    "stack_reference_outputs",
     "write_manifests",
 ]
 
@@ -201,38 +221,142 @@ def _write_json(path: Path, document: Any) -> Path:
     return path
 
 
-# The workload's manifest writer (components/offline/manifests.py):
-#     write_stack_manifests(config, directory, *, region, ...) -> list[Path]
-# renders the service with the same pure renderer ModelService uses. The preview empties
-# build/<stack>/manifests of *.yaml first and lists what it wrote; without that module
-# (a stack built from the components alone) it writes nothing and says so.
-MANIFEST_MODULE = "components.offline.manifests"
-MANIFEST_WRITER = "write_stack_manifests"
+def write_manifests(config: StackConfig, directory: Path, *, region: str) -> list[Path]:
+    """The stack's Kubernetes objects as YAML (`components.offline.manifests`), sorted.
+
+    Offline, the deploy-time names (bucket, repository, role) are placeholders, marked in
+    every file; `make manifests OUTPUTS=...` writes them with a deployed stack's values.
+    """
+    return sorted(write_stack_manifests(config, directory, region=region))
 
 
-def write_manifests(
-    config: StackConfig, directory: Path, run: StackRun, *, region: str
-) -> list[Path] | None:
-    """The rendered Kubernetes manifests, or None when no renderer exists."""
+# --------------------------------------------------------------------------- cost
+
+
+def _component_of(resource: Registration, index: Mapping[str, Registration]) -> str:
+    """The name of the nearest of our components above `resource`, else its type."""
+    parent = resource.parent
+    while parent and parent in index:
+        if index[parent].type.startswith("mlops:"):
+            return index[parent].name
+        parent = index[parent].parent
+    return resource.type
+
+
+def resource_estimate(
+    resources: Sequence[Registration],
+    prices: PriceTable,
+    usage: CostAssumptions | None = None,
+) -> Estimate:
+    """The monthly cost of what a program registered, for the kinds the price table knows.
+
+    For programs without the platform's stack config (a consumer's own stack): NAT
+    gateways, EKS control planes, managed node groups (first instance type on demand, the
+    list's average less the spot discount on spot), interface endpoints per subnet, KMS
+    keys, and the load balancers that Ingresses and LoadBalancer Services ask for. Usage
+    (data, LCUs) takes `CostAssumptions`' defaults.
+    """
+    usage = usage or CostAssumptions()
+    hours = prices.hours_per_month
+    index = {r.urn: r for r in resources}
+    lines: list[CostLine] = []
+
+    def flat(r: Registration, item: str, detail: str, monthly: float) -> None:
+        lines.append(CostLine(_component_of(r, index), item, detail, monthly, monthly))
+
+    for r in sorted(resources, key=lambda r: r.urn):
+        if r.read:
+            continue
+        if r.type == "aws:ec2/natGateway:NatGateway":
+            rate = prices.rate("nat_gateway_hourly") + prices.rate("public_ipv4_hourly")
+            flat(r, "NAT gateway", f"{r.name}: ${rate:.3f}/h with its IPv4", hours * rate)
+        elif r.type in ("eks:index:Cluster", "aws:eks/cluster:Cluster"):
+            rate = prices.rate("eks_cluster_hourly")
+            flat(r, "EKS control plane", f"{r.name}: ${rate}/h", hours * rate)
+        elif r.type == "aws:eks/nodeGroup:NodeGroup":
+            types = [str(t) for t in r.inputs.get("instanceTypes") or []]
+            scaling = r.inputs.get("scalingConfig") or {}
+            if not types:
+                continue
+            where = f"node group {r.name}"
+            if r.inputs.get("capacityType") == "SPOT":
+                each = sum(prices.instance(t, where) for t in types) / len(types)
+                each *= 1 - usage.spot_discount
+                basis = f"spot, average of {len(types)} types less {usage.spot_discount:.0%}"
+            else:
+                each = prices.instance(types[0], where)
+                basis = f"on demand {types[0]}"
+            low, high = int(scaling.get("minSize", 0)), int(scaling.get("maxSize", 0))
+            lines.append(
+                CostLine(
+                    _component_of(r, index),
+                    "nodes",
+                    f"{r.name}: {low}-{high} × ${each:.4f}/h ({basis})",
+                    low * hours * each,
+                    high * hours * each,
+                )
+            )
+        elif r.type == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            if r.inputs.get("vpcEndpointType") == "Interface":
+                azs = len(r.inputs.get("subnetIds") or []) or 1
+                rate = prices.rate("interface_endpoint_hourly_per_az")
+                detail = f"{r.name}: {azs} AZs × ${rate}/h"
+                flat(r, "interface endpoint", detail, azs * hours * rate)
+        elif r.type == "aws:kms/key:Key":
+            flat(r, "KMS key", r.name, prices.rate("kms_key_month"))
+        elif r.type == "kubernetes:networking.k8s.io/v1:Ingress":
+            rate = prices.rate("alb_hourly") + usage.load_balancer_lcu * prices.rate(
+                "alb_lcu_hourly"
+            )
+            detail = f"{r.name}: ALB ${rate:.4f}/h with {usage.load_balancer_lcu:g} LCU"
+            flat(r, "load balancer", detail, hours * rate)
+        elif (
+            r.type == "kubernetes:core/v1:Service"
+            and (r.inputs.get("spec") or {}).get("type") == "LoadBalancer"
+        ):
+            rate = prices.rate("nlb_hourly") + usage.load_balancer_lcu * prices.rate(
+                "nlb_lcu_hourly"
+            )
+            detail = f"{r.name}: NLB ${rate:.4f}/h with {usage.load_balancer_lcu:g} LCU"
+            flat(r, "load balancer", detail, hours * rate)
+    return Estimate(
+        region=prices.region,
+        prices_date=prices.date,
+        currency=prices.currency,
+        lines=tuple(lines),
+        assumptions={
+            "source": "registered resources (no platform stack config)",
+            "spotDiscount": usage.spot_discount,
+            "loadBalancerLcu": usage.load_balancer_lcu,
+        },
+    )
+
+
+# --------------------------------------------------------------------------- references
+
+
+def stack_reference_outputs(source: str, *, name: str) -> tuple[dict[str, Any], list[str]]:
+    """A referenced stack's outputs and its secret output names, from `source`.
+
+    `source` is a file of `pulumi stack output --json` (add `--show-secrets` for the
+    kubeconfig), or the folder of the referenced project: its stack (the last part of
+    `name`) then runs offline under the kit, as `make preview` would run it.
+    """
+    path = Path(source)
+    if path.is_dir():
+        stack = name.rsplit("/", 1)[-1]
+        run = run_stack(stack, project_dir=path)
+        secret = sorted(k for k in run.outputs if _secret_key(k))
+        return dict(run.outputs), secret
+    if not path.is_file():
+        raise ConfigError(f"--stack-reference {name}={source}: no such file or folder")
     try:
-        module = importlib.import_module(MANIFEST_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != MANIFEST_MODULE:
-            raise
-        return None
-    writer = getattr(module, MANIFEST_WRITER, None)
-    if writer is None:
-        return None
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.yaml"):
-        stale.unlink()
-    accepted = inspect.signature(writer).parameters
-    extra: dict[str, Any] = {}
-    if "region" in accepted:
-        extra["region"] = region
-    if "run" in accepted:
-        extra["run"] = run
-    return sorted(Path(p) for p in (writer(config, directory, **extra) or []))
+        outputs = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--stack-reference {name}={source}: not JSON ({exc})") from None
+    if not isinstance(outputs, dict):
+        raise ConfigError(f"--stack-reference {name}={source}: expected a JSON object")
+    return outputs, []
 
 
 # --------------------------------------------------------------------------- the run
@@ -259,41 +383,82 @@ class _ProgressMocks(PlatformMocks):
 @dataclass(frozen=True)
 class Plan:
     run: StackRun
-    config: StackConfig
+    config: StackConfig | None
+    """The platform's stack config; None for another program built from the components."""
     region: str
     cost: Estimate
     policy: PolicyReport
     files: tuple[Path, ...]
-    manifests: tuple[Path, ...] | None
+    manifests: tuple[Path, ...]
+    mermaid: bool
+    """The diagram is Mermaid text only (no Graphviz here)."""
 
 
-def _load(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
+def _load(project_dir: Path, stack: str) -> tuple[StackConfig | None, str]:
+    """The platform config of the stack (None when it has none) and its region."""
     stack_file = read_stack_file(project_dir, stack)
+    if stack_file.platform_key not in stack_file.config:
+        return None, stack_file.region
     return stack_file.platform(), stack_file.region
 
 
+def _production(stack: str, config: StackConfig | None) -> bool:
+    if config is not None:
+        return config.environment == "prod"
+    return stack in ("prod", "production") or stack.startswith("prod-") or stack.endswith("-prod")
+
+
 def build_plan(
-    stack: str, project_dir: Path, out_root: Path, *, progress: TextIO | None = None
+    stack: str,
+    project_dir: Path,
+    out_root: Path,
+    *,
+    progress: TextIO | None = None,
+    stack_references: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Run the stack offline and write build/<stack>/*; raises ConfigError or CostError."""
+    """Run the stack offline and write build/<stack>/*; raises ConfigError or CostError.
+
+    `stack_references` maps a referenced stack's name to its outputs' source (see
+    `stack_reference_outputs`).
+    """
     config, region = _load(project_dir, stack)
     prices = load_prices(region)
-    cost = estimate(config, prices)  # before the run: a missing price fails fast
-    kit = _ProgressMocks(progress or sys.stderr, region=region)
+    # Before the run: a missing price fails fast.
+    cost = estimate(config, prices) if config is not None else None
+    references: dict[str, dict[str, Any]] = {}
+    secrets: dict[str, list[str]] = {}
+    for name, source in (stack_references or {}).items():
+        references[name], secrets[name] = stack_reference_outputs(source, name=name)
+    kit = _ProgressMocks(
+        progress or sys.stderr,
+        region=region,
+        stack_references=references,
+        secret_outputs=secrets,
+    )
     try:
         run = run_stack(stack, project_dir=project_dir, mocks=kit)
+    except UnknownStackReferenceError as exc:
+        raise ConfigError(
+            f"{exc}: pass --stack-reference NAME=FILE (`pulumi stack output --json "
+            "--show-secrets` of that stack) or NAME=PROJECT-DIR (run it offline first)"
+        ) from None
     finally:
         kit.close()
-    policy = evaluate(policy_resources(run), PolicyContext(production=config.environment == "prod"))
+    if cost is None:
+        cost = resource_estimate(run.resources, prices)
+    policy = evaluate(policy_resources(run), PolicyContext(production=_production(stack, config)))
     out = out_root / stack
     files = [
         _write_json(out / "plan.json", plan_document(run, region=region)),
         _write_json(out / "cost.json", cost.to_dict()),
         _write_json(out / "policy.json", _policy_document(policy)),
     ]
-    manifests = write_manifests(config, out / "manifests", run, region=region)
+    manifests = (
+        write_manifests(config, out / "manifests", region=region) if config is not None else []
+    )
     title = f"{run.project}/{stack} ({region})"
-    files.extend(render(build_diagram(run.resources), title, out))
+    diagram = render(build_diagram(run.resources), title, out)
+    files.extend(diagram)
     return Plan(
         run=run,
         config=config,
@@ -301,7 +466,8 @@ def build_plan(
         cost=cost,
         policy=policy,
         files=tuple(files),
-        manifests=tuple(manifests) if manifests is not None else None,
+        manifests=tuple(manifests),
+        mermaid=any(p.suffix == ".mmd" for p in diagram),
     )
 
 
@@ -362,20 +528,22 @@ def _report(plan: Plan, project_dir: Path) -> str:
         except ValueError:
             return str(path)
 
-    if plan.manifests is None:
-        manifests = f"  manifests: none ({MANIFEST_MODULE}.{MANIFEST_WRITER} does not exist yet)\n"
+    if plan.config is None:
+        manifests = "  manifests: none (no platform stack config; the plan holds the objects)\n"
     else:
-        manifests = f"  manifests: {len(plan.manifests)} files\n" + "".join(
-            f"    {shown(p)}\n" for p in plan.manifests
-        )
+        manifests = (
+            f"  manifests: {len(plan.manifests)} files, with placeholder names for the "
+            "bucket, image repository and role (make manifests OUTPUTS=... fills them in)\n"
+        ) + "".join(f"    {shown(p)}\n" for p in plan.manifests)
     files = "".join(f"  {shown(p)}\n" for p in plan.files)
+    diagram = f"\n{MERMAID_HINT}\n" if plan.mermaid else ""
     return (
         f"Stack {run.project}/{run.stack}: {custom} resources in "
         f"{len(run.resources) - custom} components (offline, under mocks)\n\n"
         f"{render_tree(run.resources)}\n\nResources by type:\n{table}\n\n"
         f"{format_estimate(plan.cost)}\n"
         f"{_format_policy(plan.policy)}\n"
-        f"Wrote:\n{files}{manifests}"
+        f"Wrote:\n{files}{manifests}{diagram}"
     )
 
 
@@ -386,7 +554,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out", default=None, type=Path, help="output folder (default: <project-dir>/build)"
     )
+    parser.add_argument(
+        "--stack-reference",
+        action="append",
+        default=[],
+        metavar="NAME=SOURCE",
+        help="outputs of a stack the program references: a `pulumi stack output --json` "
+        "file, or the referenced project's folder (its stack runs offline first)",
+    )
     args = parser.parse_args(argv)
+    references: dict[str, str] = {}
+    for item in args.stack_reference:
+        name, sep, source = item.partition("=")
+        if not sep or not name or not source:
+            parser.error(f"--stack-reference {item!r}: expected NAME=SOURCE")
+        references[name] = source
 
     project_dir: Path = args.project_dir
     config_file = project_dir / f"Pulumi.{args.stack}.yaml"
@@ -395,7 +577,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"Running the {args.stack} stack's program offline…", file=sys.stderr, flush=True)
     try:
-        plan = build_plan(args.stack, project_dir, args.out or project_dir / "build")
+        plan = build_plan(
+            args.stack,
+            project_dir,
+            args.out or project_dir / "build",
+            stack_references=references,
+        )
     except (ConfigError, CostError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,14 @@ import pulumi_aws as aws
 import pytest
 
 from components.config import ConfigError
-from components.testing import ACCOUNT_ID, PlatformMocks, StackRun, run_program, run_stack
+from components.testing import (
+    ACCOUNT_ID,
+    PlatformMocks,
+    StackRun,
+    UnknownStackReferenceError,
+    run_program,
+    run_stack,
+)
 from tests.conftest import ROOT
 
 
@@ -121,3 +128,25 @@ def test_eks_cluster_outputs_are_realistic() -> None:
     )
     assert outputs["oidcProviderUrl"] == "https://" + outputs["oidcIssuer"]
     assert outputs["kubeconfig"]["clusters"][0]["cluster"]["server"].startswith("https://")
+
+
+def test_a_stack_reference_reads_the_outputs_the_kit_was_given() -> None:
+    def program() -> None:
+        ref = pulumi.StackReference("platform", stack_name="org/platform/dev")
+        pulumi.export("cluster", ref.get_output("clusterName"))
+        pulumi.export("missing", ref.get_output("nothing"))
+
+    mocks = PlatformMocks(stack_references={"org/platform/dev": {"clusterName": "ml-dev"}})
+    run = run_program(program, mocks=mocks)
+    assert run.outputs == {"cluster": "ml-dev", "missing": None}
+    ref = run.one("pulumi:pulumi:StackReference")
+    assert ref.read and ref.id == "org/platform/dev" and ref.custom
+
+
+def test_an_unknown_stack_reference_fails_naming_it() -> None:
+    def program() -> None:
+        pulumi.StackReference("platform", stack_name="org/platform/prod")
+
+    mocks = PlatformMocks(stack_references={"org/platform/dev": {}})
+    with pytest.raises(UnknownStackReferenceError, match=r"'org/platform/prod'.*org/platform/dev"):
+        run_program(program, mocks=mocks)

@@ -139,3 +139,100 @@ def test_invalid_settings_fail_with_one_line(
     assert line.startswith("invalid settings: ")
     assert "SERVING_PORT='eighty': Input should be a valid integer" in line
     assert "SERVING_MODEL_REPOSITORY: Field required" in line
+
+
+# --------------------------------------------------------------------------- least privilege
+
+
+@pytest.fixture
+def without_list_bucket(s3: object) -> Iterator[None]:
+    """S3 as the pod's own policy sees it: a missing key answers 403 AccessDenied, not 404.
+
+    moto does not evaluate IAM, so this answers as S3 does for a principal without
+    s3:ListBucket on the bucket (S3 API reference, GetObject and HeadObject: "If you don't
+    have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 Access
+    Denied error"). `test_the_stack_policy_lacks_list_bucket_for_object_reads` ties this
+    to the policy the stack writes. The answer is given by a `before-call` hook on the
+    default session, so the server's own `boto3.client("s3")` gets it unchanged.
+    """
+    from botocore.awsrequest import AWSResponse
+
+    inspector = boto3.session.Session().client("s3")
+
+    def remember(params: dict[str, str], context: dict[str, object], **_: object) -> None:
+        context["object"] = (params["Bucket"], params["Key"])
+
+    def deny_missing(context: dict[str, tuple[str, str]], **_: object) -> object:
+        bucket, key = context["object"]
+        try:
+            inspector.head_object(Bucket=bucket, Key=key)
+        except inspector.exceptions.ClientError:
+            response = AWSResponse("https://s3.amazonaws.com", 403, {}, None)  # type: ignore[arg-type]
+            error = {"Code": "AccessDenied", "Message": "Access Denied"}
+            return response, {
+                "Error": error,
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            }
+        return None
+
+    boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    for operation in ("GetObject", "HeadObject"):
+        session.events.register(f"before-parameter-build.s3.{operation}", remember)
+        session.events.register(f"before-call.s3.{operation}", deny_missing)
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = None
+
+
+def test_the_stack_policy_lacks_list_bucket_for_object_reads() -> None:
+    """The premise of the 403 fixture: the pod's policy grants s3:ListBucket only under an
+    `s3:prefix` condition, a key a GetObject request never carries, so for an object read
+    S3 finds no ListBucket permission and answers a missing key with 403."""
+    from components.core.iam import model_reader
+
+    statements = model_reader("arn:aws:s3:::models", "iris/1")["Statement"]
+    listing = [s for s in statements if "s3:ListBucket" in str(s["Action"])]
+    assert listing and all(s["Condition"]["StringLike"]["s3:prefix"] for s in listing)
+
+
+@pytest.mark.usefixtures("without_list_bucket")
+def test_a_denied_sidecar_falls_back_to_the_s3_checksum(s3: object, tmp_path: Path) -> None:
+    s3.put_object(  # type: ignore[attr-defined]
+        Bucket="models", Key="iris/2/model.onnx", Body=MODEL, ChecksumAlgorithm="SHA256"
+    )
+    with pytest.raises(Exception) as denied:
+        boto3.client("s3").get_object(Bucket="models", Key="iris/2/model.onnx.sha256")
+    assert "AccessDenied" in str(denied.value)  # the fixture answers as S3 would
+
+    model_file = fetch_model("s3://models/iris/2", tmp_path)
+    assert model_file.sha256 == DIGEST and model_file.path.read_bytes() == MODEL
+
+
+@pytest.mark.usefixtures("without_list_bucket")
+def test_a_denied_sidecar_still_uses_a_present_sidecar(s3: object, tmp_path: Path) -> None:
+    put_model(s3, "iris/3")
+    assert fetch_model("s3://models/iris/3", tmp_path).sha256 == DIGEST
+    put_model(s3, "iris/4", digest="0" * 64)
+    with pytest.raises(RepositoryError, match="checksum mismatch"):
+        fetch_model("s3://models/iris/4", tmp_path)
+
+
+@pytest.mark.usefixtures("without_list_bucket")
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("bare", r"^s3://models/p/model.onnx: no checksum: upload s3://models/p/model.onnx.sha256"),
+        ("nothing", r"^s3://models/p/model.onnx: access denied: no such object, or the pod's"),
+    ],
+)
+def test_under_403_a_missing_checksum_or_model_is_one_clear_error(
+    s3: object, tmp_path: Path, setup: str, expected: str
+) -> None:
+    if setup == "bare":
+        put_model(s3, "p", digest=None)
+    with pytest.raises(RepositoryError, match=expected) as error:
+        fetch_model("s3://models/p", tmp_path)
+    assert "\n" not in str(error.value)

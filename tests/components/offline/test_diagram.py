@@ -120,3 +120,26 @@ def test_with_graphviz_the_diagram_is_rendered_to_svg_and_png(
     assert "<svg" in (tmp_path / "stack.svg").read_text()
     assert (tmp_path / "stack.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "stack.mmd").exists()
+
+
+def test_an_internet_facing_alb_has_its_internet_edge_and_the_cluster_services() -> None:
+    def program() -> None:
+        _full_stack()
+        k8s.networking.v1.Ingress(
+            "public",
+            metadata={"annotations": {"alb.ingress.kubernetes.io/scheme": "internet-facing"}},
+            spec={},
+        )
+        for chart in ("aws-load-balancer-controller", "cluster-autoscaler", "unrelated"):
+            k8s.helm.v3.Release(chart, chart=chart, version="1.0.0")
+
+    diagram = build_diagram(run_program(program).resources)
+    services = next(b for b in diagram.boxes if b.id == "services")
+    assert services.lines == ("AWS Load Balancer Controller", "cluster-autoscaler")
+    links = {(a, b) for a, b, _ in diagram.links}
+    assert {("internet", "lb"), ("cluster", "services"), ("services", "lb")} <= links
+
+
+def test_an_internal_load_balancer_has_no_internet_edge(full_run: StackRun) -> None:
+    links = {(a, b) for a, b, _ in build_diagram(full_run.resources).links}
+    assert ("internet", "lb") not in links and ("lb", "service") in links

@@ -8,11 +8,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import types
 from pathlib import Path
 
 import pytest
 
+from components.core.cost import load_prices
 from components.offline import preview
 from components.offline.preview import (
     MASK,
@@ -21,9 +21,10 @@ from components.offline.preview import (
     mask_secrets,
     policy_resources,
     render_tree,
+    resource_estimate,
     write_manifests,
 )
-from components.testing import Registration, StackRun, run_stack
+from components.testing import ACCOUNT_ID, Registration, StackRun, run_stack
 from tests.conftest import ROOT
 
 
@@ -210,34 +211,86 @@ def test_an_unpriced_instance_type_stops_the_preview(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_the_manifest_hook_calls_the_workload_renderer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_preview_writes_the_stacks_manifests_with_marked_placeholders(tmp_path: Path) -> None:
     config, _ = preview._load(ROOT, "dev")
+    assert config is not None
+    (tmp_path / "stale.yaml").write_text("old")
+    written = write_manifests(config, tmp_path, region="us-west-2")
+    assert written == sorted(written) and {p.suffix for p in written} == {".yaml"}
+    assert not (tmp_path / "stale.yaml").exists()
+    texts = [p.read_text() for p in written]
+    assert any("kind: Deployment" in t for t in texts)
+    # The mocks' account never reaches the YAML; every file says what is a placeholder.
+    assert not any(ACCOUNT_ID in t for t in texts)
+    assert all(t.startswith("# PLACEHOLDER bucket: replace-me-") for t in texts)
+
+
+def test_the_documented_command_keeps_the_exit_codes(tmp_path: Path) -> None:
+    """README: `.venv/bin/python -m components.offline.preview` exits 1 on a mandatory
+    violation (make would turn it into 2)."""
+    project = _project(tmp_path, 'aws.ecr.Repository("images", image_tag_mutability="MUTABLE")\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "components.offline.preview", "--project-dir", str(project)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "mandatory policy violations" in result.stderr
+
+
+def test_without_graphviz_the_preview_says_it_wrote_mermaid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    assert main(["--stack", "dev", "--project-dir", str(ROOT), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "stack.mmd (Mermaid) was written instead of stack.svg and stack.png" in out
+    assert "apt-get install graphviz" in out and "mermaid.live" in out
+    assert (tmp_path / "dev" / "stack.mmd").exists()
+
+
+SECOND_MODEL = ROOT / "examples" / "second-model"
+PLATFORM_STACK = "organization/mlops-platform/dev"
+
+
+def test_any_program_of_our_components_previews_with_its_references(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--project-dir", str(SECOND_MODEL), "--stack", "dev", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert repr(PLATFORM_STACK) in err and "--stack-reference" in err
+    assert "Traceback" not in err
+
+    # The platform's outputs, as `pulumi stack output --json` would save them.
+    outputs = tmp_path / "platform.json"
+    outputs.write_text(json.dumps(run_stack("dev", project_dir=ROOT).outputs))
+    assert main([*argv, "--stack-reference", f"{PLATFORM_STACK}={outputs}"]) == 0
+    out = capsys.readouterr().out
+    assert "└─ platform  (mlops:platform_reference:PlatformReference)" in out
+    assert "service-digits  (mlops:model_service:ModelService)" in out
+    assert "PASS" in out
+    cost = json.loads((tmp_path / "dev" / "cost.json").read_text())
+    assert [(x["component"], x["item"]) for x in cost["lines"]] == [
+        ("service-digits", "load balancer")
+    ]
+    assert cost["total"]["monthlyMin"] > 0
+    plan = json.loads((tmp_path / "dev" / "plan.json").read_text())
+    assert plan["project"] == "second-model"
+    # A project folder works too: the referenced stack then runs offline first.
+    assert main([*argv, "--stack-reference", f"{PLATFORM_STACK}={ROOT}"]) == 0
+    assert json.loads((tmp_path / "dev" / "plan.json").read_text()) == plan
+
+
+def test_resource_estimate_prices_what_a_program_registered() -> None:
     run = run_stack("dev", project_dir=ROOT)
-    written = write_manifests(config, tmp_path / "real", run, region="us-west-2")
-    assert written, "the workload's renderer wrote nothing"
-    assert {p.suffix for p in written} == {".yaml"}
-    assert any("Deployment" in p.read_text() for p in written)
-
-    module = types.ModuleType("fake_manifests")
-    seen: dict[str, object] = {}
-
-    def writer(config: object, directory: Path, *, region: str) -> list[Path]:
-        seen.update(config=config, region=region)
-        path = directory / "deployment.yaml"
-        path.write_text("kind: Deployment\n")
-        return [path]
-
-    module.write_stack_manifests = writer  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fake_manifests", module)
-    monkeypatch.setattr(preview, "MANIFEST_MODULE", "fake_manifests")
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "stale.yaml").write_text("old")
-    written = write_manifests(config, tmp_path / "m", run, region="eu-west-1")
-    assert written == [tmp_path / "m" / "deployment.yaml"]
-    assert not (tmp_path / "m" / "stale.yaml").exists()
-    assert seen == {"config": config, "region": "eu-west-1"}
-
-    monkeypatch.setattr(preview, "MANIFEST_MODULE", "no_such_module_here")
-    assert write_manifests(config, tmp_path / "none", run, region="us-west-2") is None
+    prices = load_prices("us-west-2")
+    by_resources = resource_estimate(run.resources, prices)
+    items = {(line.item, line.component) for line in by_resources.lines}
+    assert ("EKS control plane", "cluster") in items
+    assert ("NAT gateway", "network") in items
+    assert ("load balancer", "service-iris") in items
+    nodes = [line for line in by_resources.lines if line.item == "nodes"]
+    assert len(nodes) == 2 and all(line.monthly_max > line.monthly_min > 0 for line in nodes)
