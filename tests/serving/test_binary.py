@@ -281,3 +281,11 @@ def test_rest_binary_errors_and_the_body_limit(app_client: Callable[..., TestCli
         INFER, content=body, headers={"Inference-Header-Content-Length": str(length)}
     )
     assert response.status_code == 413
+
+
+def test_the_openapi_description_names_the_binary_extension(iris_client: TestClient) -> None:
+    infer = iris_client.get("/v2/openapi.json").json()["paths"]["/v2/models/{model_name}/infer"]
+    post = infer["post"]
+    assert "Inference-Header-Content-Length" in [p["name"] for p in post["parameters"]]
+    assert set(post["requestBody"]["content"]) == {"application/json", "application/octet-stream"}
+    assert "Inference-Header-Content-Length" in post["responses"]["200"]["headers"]
