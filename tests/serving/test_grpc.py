@@ -6,6 +6,7 @@ REST checks' error cases (tests/serving/test_app.py) are repeated here as gRPC s
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,12 +20,15 @@ import orjson
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import ValidationError
 from starlette.testclient import TestClient
 
+from serving.__main__ import main
 from serving.grpc_service import SERVICE_NAME
 from serving.proto import grpc_predict_v2_pb2 as pb
 from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.runtime import OnnxModel
+from serving.settings import Settings
 from tests.serving.conftest import IRIS, IRIS_ROWS, iris_request
 from tests.serving.test_app import INFER, FaultyModel, expected_iris, gated_loader
 
@@ -495,3 +499,45 @@ def test_metrics_count_grpc_calls_by_protocol_and_code(
         'serving_request_duration_seconds_count{model="iris",protocol="rest"} 1.0',
     ):
         assert line in text
+
+
+def test_grpc_settings_come_from_the_environment_and_need_their_own_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SERVING_MODEL_REPOSITORY", str(IRIS))
+    monkeypatch.setenv("SERVING_GRPC_PORT", "9001")
+    monkeypatch.setenv("SERVING_GRPC_ENABLED", "false")
+    settings = Settings()
+    assert (settings.grpc_port, settings.grpc_enabled) == (9001, False)
+    with pytest.raises(ValidationError, match="SERVING_GRPC_PORT 8080 is SERVING_PORT too"):
+        Settings(model_repository=str(IRIS), grpc_port=8080, grpc_enabled=True)
+    assert Settings(model_repository=str(IRIS), grpc_port=8080, grpc_enabled=False).port == 8080
+
+
+def test_a_grpc_port_in_use_is_fatal_and_says_which(app_client: Callable[..., TestClient]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        client = app_client(ready=False, host="127.0.0.1", grpc_port=port)
+        state = client.app.state.serving  # type: ignore[attr-defined]
+        assert client.app.state.grpc is None  # type: ignore[attr-defined]
+        assert state.load_error.startswith(f"cannot listen for gRPC on 127.0.0.1:{port}")
+        assert client.get("/v2/health/ready").status_code == 503
+
+
+def test_a_grpc_port_equal_to_the_http_port_stops_the_process_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SERVING_MODEL_REPOSITORY", str(IRIS))
+    monkeypatch.setenv("SERVING_GRPC_PORT", "8080")
+    monkeypatch.delenv("SERVING_GRPC_ENABLED", raising=False)
+    monkeypatch.delenv("SERVING_PORT", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    (line,) = capfd.readouterr().err.strip().splitlines()
+    assert line == (
+        "invalid settings: SERVING_GRPC_PORT 8080 is SERVING_PORT too; give gRPC its own port "
+        "or set SERVING_GRPC_ENABLED=false"
+    )
