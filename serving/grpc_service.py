@@ -389,8 +389,10 @@ class GrpcServer:
             bound = server.add_insecure_port(address)
         except RuntimeError as error:
             raise RuntimeError(f"cannot listen for gRPC on {address}: {error}") from None
+        # grpc_health starts with "" SERVING: say the truth before the first call can ask.
+        current = await _sync_health(checker, backend, None)
         await server.start()
-        watch = asyncio.create_task(_keep_health(checker, backend))
+        watch = asyncio.create_task(_keep_health(checker, backend, current))
         return cls(server=server, health=checker, port=bound, _watch=watch)
 
     async def stop(self, grace: float) -> None:
@@ -400,19 +402,26 @@ class GrpcServer:
         await self.server.stop(grace)
 
 
-async def _keep_health(checker: health.aio.HealthServicer, backend: Backend) -> None:
+async def _sync_health(
+    checker: health.aio.HealthServicer, backend: Backend, current: int | None
+) -> int:
     """Mirror readiness into grpc.health.v1, for the server ("") and the V2 service: SERVING
     once the model is warm (every worker's), NOT_SERVING while loading or draining."""
-    serving = health_pb2.HealthCheckResponse.SERVING
-    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
-    current: int | None = None
+    status: int = (
+        health_pb2.HealthCheckResponse.SERVING
+        if backend.state.ready
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    if status != current:
+        for service in ("", SERVICE_NAME):
+            await checker.set(service, status)
+    return status
+
+
+async def _keep_health(checker: health.aio.HealthServicer, backend: Backend, current: int) -> None:
     while True:
-        status = serving if backend.state.ready else not_serving
-        if status != current:
-            for service in ("", SERVICE_NAME):
-                await checker.set(service, status)
-            current = status
         await asyncio.sleep(_HEALTH_POLL_SECONDS)
+        current = await _sync_health(checker, backend, current)
 
 
 async def start_grpc(
