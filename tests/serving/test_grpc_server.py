@@ -40,6 +40,9 @@ def test_sigterm_drains_grpc_calls_under_load_and_loses_none(
             "SERVING_MODEL_NAME": "slow",
             "SERVING_WORKERS": str(workers),
             "SERVING_REQUEST_TIMEOUT_MS": "60000",
+            # One call after another on the inference thread: the drain lasts seconds, long
+            # enough to see it from outside however loaded the machine is.
+            "SERVING_BATCHING_ENABLED": "false",
         }
     )
     server.wait_ready()
