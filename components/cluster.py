@@ -9,10 +9,12 @@ IRSA role, kube-proxy, the pod identity agent), and a Kubernetes provider for wo
 Add-ons that run as Deployments (CoreDNS, metrics-server, the EBS CSI controller) and the
 Helm releases need nodes; `ClusterAddons` creates them after the node pools exist.
 
-With the public endpoint off (prod), everything that talks to the Kubernetes API (the
-Helm releases, the workloads) does so through the private endpoint: run `pulumi up` from
-inside the VPC or a network routed to it, listed in `cluster.apiAccessCidrs`, which opens
-443 on the cluster security group to it.
+The private endpoint is always on (nodes and pods use it). The shipped stacks keep the
+public endpoint too, open only to `publicAccessCidrs` (the deploy runners), so the first
+`pulumi up` reaches the API from outside a VPC it is creating. With the public endpoint
+off, everything that talks to the Kubernetes API (the Helm releases, the workloads) does
+so through the private endpoint: run `pulumi up` from a network routed to the VPC, listed
+in `cluster.apiAccessCidrs`, which opens 443 on the cluster security group to it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import pulumi_kubernetes as k8s
 
 from components._irsa import irsa_role
 from components.core import iam
-from components.core.config import ClusterConfig
+from components.core.config import ClusterConfig, KubeconfigAuth
 from components.core.constants import CONTROL_PLANE_LOG_TYPES
 from components.core.tags import component_tags
 
@@ -71,6 +73,9 @@ class ClusterArgs:
     vpc_cni_version: str
     kube_proxy_version: str
     pod_identity_agent_version: str
+    kubeconfig_auth: KubeconfigAuth = field(default_factory=KubeconfigAuth)
+    """The AWS profile and role `aws eks get-token` uses in the kubeconfig (and so the
+    Kubernetes provider): the AWS provider's own (`components.config.load_kubeconfig_auth`)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +86,7 @@ class ClusterArgs:
         vpc_id: pulumi.Input[str],
         private_subnet_ids: Sequence[pulumi.Input[str]],
         tags: Mapping[str, str],
+        kubeconfig_auth: KubeconfigAuth | None = None,
     ) -> ClusterArgs:
         return cls(
             cluster_name=config.name,
@@ -96,6 +102,7 @@ class ClusterArgs:
             vpc_cni_version=config.addons.vpc_cni,
             kube_proxy_version=config.addons.kube_proxy,
             pod_identity_agent_version=config.addons.pod_identity_agent,
+            kubeconfig_auth=kubeconfig_auth or KubeconfigAuth(),
             tags=tags,
         )
 
@@ -296,6 +303,18 @@ class Cluster(pulumi.ComponentResource):
             # cluster would silently move to extended support at six times the price.
             # STANDARD upgrades it instead; the config refuses extended versions anyway.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            # The kubeconfig (and so our Kubernetes provider) authenticates as the AWS
+            # provider does: pulumi-eks writes the profile as AWS_PROFILE into the exec
+            # environment and the role as `--role-arn` (KubeconfigOptionsArgs docs in
+            # pulumi_eks/_inputs.py and Cluster.get_kubeconfig in pulumi_eks/cluster.py).
+            provider_credential_opts=(
+                eks.KubeconfigOptionsArgs(
+                    profile_name=args.kubeconfig_auth.profile,
+                    role_arn=args.kubeconfig_auth.role_arn,
+                )
+                if args.kubeconfig_auth.profile or args.kubeconfig_auth.role_arn
+                else None
+            ),
             tags=tags("eks"),
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -17,6 +17,7 @@ from components.core.config import (
     CONFIG_KEY,
     ClusterConfig,
     ImageRef,
+    KubeconfigAuth,
     ModelServiceConfig,
     ModelStoreConfig,
     NetworkConfig,
@@ -29,11 +30,13 @@ __all__ = [
     "ClusterConfig",
     "ConfigError",
     "ImageRef",
+    "KubeconfigAuth",
     "ModelServiceConfig",
     "ModelStoreConfig",
     "NetworkConfig",
     "NodePoolConfig",
     "StackConfig",
+    "load_kubeconfig_auth",
     "load_stack_config",
     "parse_stack_config",
 ]
@@ -61,3 +64,17 @@ def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
             "see Pulumi.dev.yaml for a complete example"
         )
     return parse_stack_config(raw, root=config.full_key(CONFIG_KEY))
+
+
+def load_kubeconfig_auth(aws_config: pulumi.Config | None = None) -> KubeconfigAuth:
+    """The AWS provider's `aws:profile` and `aws:assumeRoles`, for the kubeconfig.
+
+    The default provider reads the same keys (pulumi_aws/config/vars.py), so the
+    Kubernetes provider then calls `aws eks get-token` as the identity that created the
+    cluster, not whatever `AWS_PROFILE` or the default chain happen to give.
+    """
+    aws_config = aws_config or pulumi.Config("aws")
+    try:
+        return core.kubeconfig_auth(aws_config.get("profile"), aws_config.get_object("assumeRoles"))
+    except core.ConfigError as exc:
+        raise ConfigError(str(exc)) from None

@@ -47,7 +47,7 @@ from components.core.tags import component_tags
 
 __all__ = ["ModelService", "ModelServiceArgs"]
 
-_PLACEHOLDER = re.compile(r"\$\{(repository|bucket|role_arn|region)\}")
+_PLACEHOLDER = re.compile(r"\$\{(repository|bucket|role_arn|region|digest)\}")
 
 # Kubernetes kinds the renderer emits, and the typed resource for each.
 _TYPED: dict[tuple[str, str], Any] = {
@@ -93,6 +93,15 @@ class ModelServiceArgs:
     Services and pods, and the Ingress or NLB gets a load balancer at once."""
     requires: Sequence[pulumi.Resource] = ()
     """Created before the namespace (and so before everything): the node pools, say."""
+    image_tag: str | None = None
+    """The tag the stack pushed (`ModelRelease`); with `image_digest`, the pods run
+    `<image_repository>:<image_tag>@<image_digest>` and the config's image is ignored."""
+    image_digest: pulumi.Input[str] | None = None
+    """The pushed image's digest, `sha256:<64 hex>`."""
+    model_sha256: str | None = None
+    """The uploaded model's sha256, carried by the pod template (a new model rolls)."""
+    release: Sequence[pulumi.Resource] = ()
+    """The Deployment waits for these: the uploaded model objects and the pushed image."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -112,6 +121,10 @@ class ModelServiceArgs:
         private_subnet_cidrs: Sequence[str] | None = None,
         public_subnet_cidrs: Sequence[str] | None = None,
         requires: Sequence[pulumi.Resource] = (),
+        image_tag: str | None = None,
+        image_digest: pulumi.Input[str] | None = None,
+        model_sha256: str | None = None,
+        release: Sequence[pulumi.Resource] = (),
         tags: Mapping[str, str],
     ) -> ModelServiceArgs:
         """Subnet CIDRs default to the stack's subnet plan (what `Network` builds)."""
@@ -139,6 +152,10 @@ class ModelServiceArgs:
             kubernetes_provider=kubernetes_provider,
             load_balancer_controller=load_balancer_controller,
             requires=tuple(requires),
+            image_tag=image_tag,
+            image_digest=image_digest,
+            model_sha256=model_sha256,
+            release=tuple(release),
             tags=tags,
         )
 
@@ -206,9 +223,15 @@ class ModelService(pulumi.ComponentResource):
             ),
         )
 
+        image = image_reference("${repository}", service.image)
+        if args.image_digest is not None:
+            # The literal `@sha256:` keeps the renderer's digest logic (pull policy,
+            # checkov) and the tag keeps a readable version label; only the hex is late.
+            image = f"${{repository}}:{args.image_tag}@sha256:${{digest}}"
         spec = ServiceSpec(
             service=service,
-            image=image_reference("${repository}", service.image),
+            image=image,
+            model_sha256=args.model_sha256,
             model_uri=f"s3://${{bucket}}/{service.model_prefix.strip('/')}",
             role_arn="${role_arn}",
             region="${region}",
@@ -223,6 +246,10 @@ class ModelService(pulumi.ComponentResource):
             "role_arn": role.arn,
             "region": region,
         }
+        if args.image_digest is not None:
+            values["digest"] = pulumi.Output.from_input(args.image_digest).apply(
+                lambda digest: digest.removeprefix("sha256:")
+            )
 
         namespace_resource: pulumi.Resource | None = None
         created: dict[tuple[str, str], pulumi.CustomResource] = {}
@@ -241,6 +268,8 @@ class ModelService(pulumi.ComponentResource):
             if kind == "Deployment":
                 # The pods read the model at start: the role's policy must exist first.
                 depends += [created[("ServiceAccount", service.name)], policy]
+                # The pods pull the image and read the model at start: both must exist.
+                depends += args.release
             resource_opts = pulumi.ResourceOptions(
                 parent=self, provider=args.kubernetes_provider, depends_on=depends
             )

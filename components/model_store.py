@@ -61,6 +61,8 @@ class ModelStore(pulumi.ComponentResource):
     """The ECR repository URL, `<account>.dkr.ecr.<region>.amazonaws.com/<name>`."""
     repository_arn: pulumi.Output[str]
     """The ECR repository's ARN."""
+    registry_id: pulumi.Output[str]
+    """The repository's registry id (the account), for `aws.ecr.get_authorization_token`."""
 
     def __init__(
         self, name: str, args: ModelStoreArgs, opts: pulumi.ResourceOptions | None = None
@@ -188,6 +190,7 @@ class ModelStore(pulumi.ComponentResource):
         self.kms_key_arn = key.arn if key is not None else None
         self.repository_url = repository.repository_url
         self.repository_arn = repository.arn
+        self.registry_id = repository.registry_id
         self.register_outputs(
             {
                 "bucketName": self.bucket_name,

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from pathlib import Path
 
 import pulumi
 
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from components.config import CONFIG_KEY, ConfigError, load_kubeconfig_auth
 from components.core.config import StackConfig
-from components.core.scheduling import Scheduling, system_pool
+from components.core.release import ModelArtifact, context_hash, image_platform, model_artifact
+from components.core.release import image_tag as image_tag_for
+from components.core.scheduling import system_pool
 from components.core.tags import stack_tags
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.model_release import ModelRelease, ModelReleaseArgs
 from components.model_service import ModelService, ModelServiceArgs
 from components.model_store import ModelStore, ModelStoreArgs
 from components.network import Network, NetworkArgs
 from components.nodepool import NodePool, NodePoolArgs
 
-__all__ = ["Platform", "Workload", "build_workload"]
+__all__ = ["Platform", "release_model"]
 
 
 class Platform(pulumi.ComponentResource):
@@ -28,12 +33,24 @@ class Platform(pulumi.ComponentResource):
     node_pools: dict[str, NodePool]
     cluster_addons: ClusterAddons
     model_store: ModelStore
-    workload: Workload
+    load_balancer_controller: LoadBalancerController | None
+    """The AWS Load Balancer Controller, when the service's exposure needs one."""
+    model_release: ModelRelease | None
+    """The service's model objects and image, published before its pods."""
+    model_service: ModelService | None
+    """The model server; None without a `service` section."""
+    project_dir: Path
+    """The folder of `Pulumi.yaml`: the model source and the image's build context."""
 
     def __init__(
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        # Read before any resource: a missing model or a stale sidecar is a config error
+        # that costs nothing, not a failed rollout after the cluster was built.
+        project_dir = Path(pulumi.get_root_directory() or ".")
+        model = release_model(config, project_dir)
         super().__init__("mlops:platform:Platform", name, None, opts)
+        self.project_dir = project_dir
         tags = stack_tags(pulumi.get_project(), pulumi.get_stack(), config.tags)
 
         self.network = Network(
@@ -49,6 +66,7 @@ class Platform(pulumi.ComponentResource):
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=private_subnets,
                 tags=tags,
+                kubeconfig_auth=load_kubeconfig_auth(),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -119,27 +137,107 @@ class Platform(pulumi.ComponentResource):
                 "modelRepositoryUrl": self.model_store.repository_url,
             }
         )
-        self.workload = build_workload(
-            self,
-            config,
-            store=self.model_store,
-            cluster_name=self.cluster.cluster_name,
-            vpc_id=self.network.vpc_id,
-            oidc_provider_arn=self.cluster.oidc_provider_arn,
-            oidc_issuer=self.cluster.oidc_issuer,
-            kubernetes_provider=self.cluster.provider,
-            scheduling={n: p.scheduling for n, p in self.node_pools.items()},
-            private_subnet_cidrs=self.network.private_subnet_cidrs,
-            public_subnet_cidrs=self.network.public_subnet_cidrs,
-            requires=[self.cluster_addons],
-            tags=tags,
-        )
-        self.outputs.update(self.workload.outputs)
+        self._build_workload(config, model, tags)
         # Model stacks of other teams (examples/second-model) need the controller for an
         # ALB or NLB exposure; they read whether this platform runs one.
-        self.outputs["loadBalancerController"] = self.workload.load_balancer_controller is not None
+        self.outputs["loadBalancerController"] = self.load_balancer_controller is not None
 
         self.register_outputs(self.outputs)
+
+    def _build_workload(
+        self, config: StackConfig, model: ModelArtifact | None, tags: Mapping[str, str]
+    ) -> None:
+        """The load balancer controller (when the exposure needs one), the ModelRelease
+        and the ModelService, each a direct child of the Platform (their URNs predate
+        this method: it replaced a free `build_workload` function with the same parent).
+
+        The controller runs on the system pool (`core.scheduling.system_pool`) when there
+        is one. Without a `service` section, none of them is created.
+        """
+        self.load_balancer_controller = None
+        self.model_release = None
+        self.model_service = None
+        service = config.service
+        if service is None:
+            return
+        scheduling = {n: p.scheduling for n, p in self.node_pools.items()}
+        system = system_pool(config.node_pools)
+        chart = config.cluster.aws_load_balancer_controller
+        requires: list[pulumi.Resource] = [self.cluster_addons]
+        if service.exposure != "cluster-ip" and chart.enabled:
+            self.load_balancer_controller = LoadBalancerController(
+                "load-balancer-controller",
+                LoadBalancerControllerArgs(
+                    cluster_name=self.cluster.cluster_name,
+                    vpc_id=self.network.vpc_id,
+                    oidc_provider_arn=self.cluster.oidc_provider_arn,
+                    oidc_issuer=self.cluster.oidc_issuer,
+                    chart_version=chart.version,
+                    kubernetes_provider=self.cluster.provider,
+                    scheduling=scheduling[system] if system is not None else None,
+                    requires=requires,
+                    tags=tags,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        # The pods need the model in the bucket and the image in the registry: the stack
+        # publishes both first, and the Deployment waits for them.
+        store = self.model_store
+        built = service.image.built
+        image_tag = (
+            image_tag_for(service.image.tag or "build", context_hash(self.project_dir))
+            if built
+            else None
+        )
+        self.model_release = ModelRelease(
+            f"release-{service.name}",
+            ModelReleaseArgs(
+                bucket_name=store.bucket_name,
+                model_prefix=service.model_prefix,
+                model=model,
+                repository_url=store.repository_url if built else None,
+                registry_id=store.registry_id if built else None,
+                context=self.project_dir,
+                image_tag=image_tag or "",
+                platform=image_platform(config.node_pools[service.node_pool].architecture),
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        controller = self.load_balancer_controller
+        self.model_service = ModelService(
+            f"service-{service.name}",
+            ModelServiceArgs.from_config(
+                config,
+                scheduling=scheduling[service.node_pool],
+                oidc_provider_arn=self.cluster.oidc_provider_arn,
+                oidc_issuer=self.cluster.oidc_issuer,
+                bucket_name=store.bucket_name,
+                bucket_arn=store.bucket_arn,
+                bucket_kms_key_arn=store.kms_key_arn,
+                image_repository=store.repository_url,
+                kubernetes_provider=self.cluster.provider,
+                load_balancer_controller=controller.release if controller else None,
+                private_subnet_cidrs=self.network.private_subnet_cidrs,
+                public_subnet_cidrs=self.network.public_subnet_cidrs,
+                requires=requires,
+                image_tag=image_tag,
+                image_digest=self.model_release.image_digest,
+                model_sha256=self.model_release.model_sha256,
+                release=self.model_release.dependencies,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.outputs.update(
+            {
+                "serviceNamespace": self.model_service.namespace,
+                "serviceRoleArn": self.model_service.role_arn,
+                "serviceHostname": self.model_service.load_balancer_hostname,
+                "modelSha256": self.model_release.model_sha256,
+                "serviceImage": self.model_release.image_ref,
+            }
+        )
 
     def export(self) -> None:
         """Export the platform's outputs as the stack's outputs."""
@@ -147,86 +245,12 @@ class Platform(pulumi.ComponentResource):
             pulumi.export(key, value)
 
 
-class Workload:
-    """What `build_workload` created: the controller (when needed) and the service."""
-
-    def __init__(
-        self,
-        load_balancer_controller: LoadBalancerController | None,
-        service: ModelService | None,
-    ) -> None:
-        self.load_balancer_controller = load_balancer_controller
-        self.service = service
-        self.outputs: dict[str, object] = {}
-        if service is not None:
-            self.outputs = {
-                "serviceNamespace": service.namespace,
-                "serviceRoleArn": service.role_arn,
-                "serviceHostname": service.load_balancer_hostname,
-            }
-
-
-def build_workload(
-    parent: pulumi.Resource,
-    config: StackConfig,
-    *,
-    store: ModelStore,
-    cluster_name: pulumi.Input[str],
-    vpc_id: pulumi.Input[str],
-    oidc_provider_arn: pulumi.Input[str],
-    oidc_issuer: pulumi.Input[str],
-    kubernetes_provider: pulumi.ProviderResource,
-    scheduling: Mapping[str, Scheduling],
-    private_subnet_cidrs: Sequence[str] | None = None,
-    public_subnet_cidrs: Sequence[str] | None = None,
-    requires: Sequence[pulumi.Resource] = (),
-    tags: Mapping[str, str],
-) -> Workload:
-    """The AWS Load Balancer Controller (when the exposure needs one) and the ModelService.
-
-    The controller runs on the system pool (`core.scheduling.system_pool`) when there is
-    one. Without a `service` section, nothing is created.
-    """
+def release_model(config: StackConfig, project_dir: Path) -> ModelArtifact | None:
+    """The service's model to upload (`service.modelSource`), or `ConfigError`."""
     service = config.service
-    if service is None:
-        return Workload(None, None)
-    controller: LoadBalancerController | None = None
-    system = system_pool(config.node_pools)
-    chart = config.cluster.aws_load_balancer_controller
-    if service.exposure != "cluster-ip" and chart.enabled:
-        controller = LoadBalancerController(
-            "load-balancer-controller",
-            LoadBalancerControllerArgs(
-                cluster_name=cluster_name,
-                vpc_id=vpc_id,
-                oidc_provider_arn=oidc_provider_arn,
-                oidc_issuer=oidc_issuer,
-                chart_version=chart.version,
-                kubernetes_provider=kubernetes_provider,
-                scheduling=scheduling[system] if system is not None else None,
-                requires=requires,
-                tags=tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=parent),
-        )
-    model_service = ModelService(
-        f"service-{service.name}",
-        ModelServiceArgs.from_config(
-            config,
-            scheduling=scheduling[service.node_pool],
-            oidc_provider_arn=oidc_provider_arn,
-            oidc_issuer=oidc_issuer,
-            bucket_name=store.bucket_name,
-            bucket_arn=store.bucket_arn,
-            bucket_kms_key_arn=store.kms_key_arn,
-            image_repository=store.repository_url,
-            kubernetes_provider=kubernetes_provider,
-            load_balancer_controller=controller.release if controller else None,
-            private_subnet_cidrs=private_subnet_cidrs,
-            public_subnet_cidrs=public_subnet_cidrs,
-            requires=requires,
-            tags=tags,
-        ),
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    return Workload(controller, model_service)
+    if service is None or service.model_source is None:
+        return None
+    try:
+        return model_artifact(project_dir / service.model_source)
+    except ValueError as exc:
+        raise ConfigError(f"{CONFIG_KEY}.service.modelSource: {exc}") from None

@@ -19,7 +19,8 @@ see `examples/second-model/`. A reference the kit was not given fails the run, n
 `PlatformMocks` records every registration (type, name, inputs, parent URN, custom or
 component), answers with outputs in AWS's formats (ids like `vpc-0…`, ARNs with a fixed
 account and the stack's region, AZ names, SSM AMI parameters, the outputs of
-`pulumi_eks.Cluster`), and, with `moto=True`, also creates VPCs, subnets, route tables,
+`pulumi_eks.Cluster`, the digest a `pulumi_docker_build.Image` push answers), and,
+with `moto=True`, also creates VPCs, subnets, route tables,
 security groups, launch templates and IAM roles and policies in moto, so AWS's own
 rules (overlapping CIDRs, malformed policy documents) fail the test with AWS's text.
 Ids and physical names are derived from the URN, so two runs give identical results.
@@ -56,6 +57,7 @@ __all__ = [
     "StackRun",
     "UnknownStackReferenceError",
     "load_stack_config_file",
+    "reveal_secrets",
     "run_program",
     "run_stack",
 ]
@@ -129,6 +131,25 @@ class StackRun:
             chain.append(index[parent])
             parent = index[parent].parent
         return chain
+
+
+#: How the SDK marks a secret value in a registration's inputs (pulumi/runtime/rpc.py).
+_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+
+
+def reveal_secrets(value: Any) -> Any:
+    """`value` with every secret wrapper the SDK put around recorded inputs removed.
+
+    Registrations keep secrets wrapped (`{<sig>: <secret sig>, "value": ...}`) so the
+    preview can mask them; a test that asserts on a secret's content unwraps it here.
+    """
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1] and "value" in value:
+            return reveal_secrets(value["value"])
+        return {k: reveal_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal_secrets(v) for v in value]
+    return value
 
 
 def _stable_hex(*parts: str, length: int = 17) -> str:
@@ -275,11 +296,24 @@ class PlatformMocks(pulumi.runtime.Mocks):
         """The monitor to hand to `pulumi.runtime.set_mocks(..., monitor=...)`."""
         return _RecordingMonitor(self)
 
-    def install(self, *, project: str, stack: str, preview: bool = False) -> None:
-        """`pulumi.runtime.set_mocks` with this kit's recording monitor."""
+    def install(
+        self,
+        *,
+        project: str,
+        stack: str,
+        preview: bool = False,
+        root_directory: str | Path | None = None,
+    ) -> None:
+        """`pulumi.runtime.set_mocks` with this kit's recording monitor.
+
+        `root_directory` is what `pulumi.get_root_directory()` answers (the folder of
+        `Pulumi.yaml`, where the stack finds its model and build context); default: the
+        current directory (the SDK's mocks would answer a placeholder string).
+        """
         pulumi.runtime.set_mocks(
             self, project=project, stack=stack, preview=preview, monitor=self.monitor()
         )
+        SETTINGS.root_directory = str(Path(root_directory or Path.cwd()).resolve())
 
     def close(self) -> None:
         if self._moto is not None:
@@ -339,6 +373,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "dnsSuffix": "amazonaws.com",
                 "id": "aws",
                 "reverseDnsPrefix": "com.amazonaws",
+            }
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            registry = str(args.args.get("registryId") or self.account_id)
+            endpoint = f"https://{registry}.dkr.ecr.{self.region}.amazonaws.com"
+            return {
+                "authorizationToken": "QVdTOm9mZmxpbmUtdG9rZW4=",
+                "expiresAt": "2099-01-01T00:00:00Z",
+                "id": self.region,
+                "password": "offline-token",
+                "proxyEndpoint": endpoint,
+                "registryId": registry,
+                "userName": "AWS",
             }
         if token == "aws:ssm/getParameter:getParameter":
             name = str(args.args.get("name", ""))
@@ -452,6 +498,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
             )
         elif typ == "eks:index:Cluster":
             out.update(self._eks_cluster_outputs(logical, key, inputs))
+        elif typ == "docker-build:index:Image":
+            # What a push answers: the manifest's digest and `<first tag>@<digest>`.
+            digest = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+            pushed = [str(t) for t in inputs.get("tags") or []]
+            out.update(
+                digest=digest,
+                ref=f"{pushed[0]}@{digest}" if pushed and inputs.get("push") else "",
+                contextHash=_stable_hex(key, "context", length=64),
+            )
         return out
 
     def _eks_cluster_outputs(
@@ -461,10 +516,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         cluster_name = str(
             (inputs or {}).get("name") or f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
         )
+        credentials = (inputs or {}).get("providerCredentialOpts") or {}
         oidc_id = _stable_hex(key, "oidc", length=32).upper()
         issuer = f"oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"
         endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com"
-        kubeconfig = {
+        kubeconfig: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
@@ -495,6 +551,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 }
             ],
         }
+        # As pulumi-eks renders `providerCredentialOpts`: the role as `--role-arn`, the
+        # profile as AWS_PROFILE in the exec environment (KubeconfigOptionsArgs docs).
+        exec_ = kubeconfig["users"][0]["user"]["exec"]
+        if credentials.get("roleArn"):
+            exec_["args"] += ["--role-arn", credentials["roleArn"]]
+        if credentials.get("profileName"):
+            exec_["env"] = [{"name": "AWS_PROFILE", "value": credentials["profileName"]}]
         return {
             "clusterName": cluster_name,
             "endpoint": endpoint,
@@ -610,6 +673,7 @@ def run_program(
     config: Mapping[str, Any] | None = None,
     mocks: PlatformMocks | None = None,
     preview: bool = False,
+    root_directory: str | Path | None = None,
 ) -> StackRun:
     """Run `program` (a function that builds resources) under the mocks and record it.
 
@@ -628,7 +692,7 @@ def run_program(
         # As `pulumi.runtime.test` does: a failed earlier run must not leak its RPCs here.
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
-        kit.install(project=project, stack=stack, preview=preview)
+        kit.install(project=project, stack=stack, preview=preview, root_directory=root_directory)
         pulumi.runtime.set_all_config(full_config)
         root = pulumi.runtime.get_root_resource()
 
@@ -691,5 +755,11 @@ def run_stack(
             runpy.run_path(str(path), run_name="__main__")
 
     return run_program(
-        main, project=project, stack=stack, config=merged, mocks=mocks, preview=preview
+        main,
+        project=project,
+        stack=stack,
+        config=merged,
+        mocks=mocks,
+        preview=preview,
+        root_directory=root_dir,
     )

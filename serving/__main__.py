@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from serving.logs import configure_logging
 from serving.repository import RepositoryError, fetch_model
-from serving.server import serve, supervise
+from serving.server import EXIT_REPOSITORY, serve, supervise
 from serving.settings import Settings
 
 __all__ = ["main"]
@@ -42,7 +42,7 @@ def main() -> None:
         model_file = fetch_model(settings.model_repository, settings.cache_dir)
     except RepositoryError as error:
         log.error(f"cannot load model: {error}")
-        sys.exit(1)
+        sys.exit(EXIT_REPOSITORY)
     if settings.workers == 1:
         sys.exit(serve(settings, model_file))
     sys.exit(supervise(settings, model_file))

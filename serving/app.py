@@ -1,6 +1,8 @@
 """The ASGI application: the route table and the lifespan (load the model, close the queue).
 
 The handlers are `serving.endpoints.Endpoints`' methods; what they read is `serving.state`.
+`POST .../infer` is also matched before Starlette (`ServingApp`): the hot path then skips
+Starlette's middleware, routing and Request/Response objects; everything else goes through it.
 """
 
 from __future__ import annotations
@@ -12,15 +14,56 @@ from importlib import metadata
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from serving.endpoints import Endpoints
+from serving.endpoints import Endpoints, refuse_path
 from serving.grpc_service import start_grpc
 from serving.settings import Settings
 from serving.state import Loader, ServerState, default_loader, load_model
 
-__all__ = ["create_app"]
+__all__ = ["ServingApp", "create_app"]
+
+_MODELS = "/v2/models/"
+_INFER = "/infer"
+
+
+class ServingApp:
+    """Starlette, with `POST /v2/models/{name}[/versions/{v}]/infer` answered before it."""
+
+    def __init__(self, starlette: Starlette, endpoints: Endpoints) -> None:
+        self.starlette = starlette
+        self._infer = endpoints.infer
+
+    @property
+    def state(self) -> State:
+        return self.starlette.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if b"%" in scope["raw_path"] and await refuse_path(scope, send):
+                return
+            path: str = scope["path"]
+            if scope["method"] == "POST" and path.startswith(_MODELS) and path.endswith(_INFER):
+                parts = path[len(_MODELS) : -len(_INFER)].split("/")
+                if len(parts) == 1 and parts[0]:
+                    return await self._infer(scope, receive, send, parts[0], None)
+                if len(parts) == 3 and parts[1] == "versions" and parts[0] and parts[2]:
+                    return await self._infer(scope, receive, send, parts[0], parts[2])
+        await self.starlette(scope, receive, send)
+
+
+class _InferRoute:
+    """The infer handler as a Starlette endpoint (ASGI), for the route table's sake."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self._infer = endpoints.infer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = scope["path_params"]
+        await self._infer(scope, receive, send, params["model_name"], params.get("model_version"))
 
 
 def create_app(
@@ -29,7 +72,7 @@ def create_app(
     load: Loader | None = None,
     on_fatal: Callable[[str], None] | None = None,
     ready_dir: Path | None = None,
-) -> Starlette:
+) -> ServingApp:
     """Build the app; the model loads in the background once the app starts (lifespan).
 
     `load` replaces the default loader (fetch the repository, open the ONNX file); `on_fatal`
@@ -43,6 +86,7 @@ def create_app(
     except metadata.PackageNotFoundError:
         server_version = "0.0.0"
     endpoints = Endpoints(state, server_version)
+    infer = _InferRoute(endpoints)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,8 +106,8 @@ def create_app(
     versioned = prefix + "/versions/{model_version}"
     routes = [
         # Inference first: Starlette tries routes in order.
-        Route(prefix + "/infer", endpoints.infer, methods=["POST"]),
-        Route(versioned + "/infer", endpoints.infer, methods=["POST"]),
+        Route(prefix + "/infer", infer, methods=["POST"]),
+        Route(versioned + "/infer", infer, methods=["POST"]),
         Route("/v2/health/live", endpoints.live, methods=["GET"]),
         Route("/v2/health/ready", endpoints.ready, methods=["GET"]),
         Route("/metrics", endpoints.metrics, methods=["GET"]),
@@ -79,5 +123,7 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: endpoints.http_error, Exception: endpoints.server_error},
     )
+    # A trailing slash is another path (404), never a redirect echoing the client's Host header.
+    app.router.redirect_slashes = False
     app.state.serving = state
-    return app
+    return ServingApp(app, endpoints)

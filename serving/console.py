@@ -12,7 +12,7 @@ import sys
 
 __all__ = ["MISSING_EXTRA_EXIT", "REQUIRED_MODULES", "main", "missing_modules"]
 
-#: Exit status when the `serving` extra is missing (1-3 are the server's own).
+#: Exit status when the `serving` extra is missing (1-4 are the server's own).
 MISSING_EXTRA_EXIT = 5
 
 #: The import name of each distribution of the `serving` extra.

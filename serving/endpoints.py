@@ -15,8 +15,10 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from serving.batching import DeadlineExceededError
+from serving.edge import ARRIVAL, BODY_LATE, BODY_REFUSED
 from serving.openapi import openapi_document
 from serving.protocol import (
     EXTENSIONS,
@@ -30,7 +32,7 @@ from serving.protocol import (
 from serving.runtime import InferenceError, ModelInputError
 from serving.state import ServerState
 
-__all__ = ["Endpoints"]
+__all__ = ["Endpoints", "refuse_path"]
 
 log = logging.getLogger("serving")
 
@@ -60,24 +62,46 @@ class Endpoints:
         self._timeout_ms = settings.request_timeout_ms
         self._max_body = settings.max_body_bytes
         self._max_inflight = settings.max_inflight
+        self._counts_inflight = state.metrics.counts_inflight
+        self._shed = 0
+        self._shed_logged = 0.0
         self._openapi = orjson.dumps(openapi_document(server_version))
 
     # -- inference ---------------------------------------------------------------------------
 
-    async def infer(self, request: Request) -> Response:
-        started = time.perf_counter()
+    async def infer(
+        self, scope: Scope, receive: Receive, send: Send, model: str, version: str | None
+    ) -> None:
+        """POST .../infer as a plain ASGI call: the hot path skips Starlette's Request and
+        Response objects and its middleware (the route table still names it)."""
         state = self.state
         metrics = state.metrics
-        counts_inflight = metrics.counts_inflight
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
+        now = loop.time()
+        started = time.perf_counter()
+        # The deadline counts from the request's first byte (the edge stamps it), so the time it
+        # waited behind other work before this handler ran is part of it.
+        arrival = scope.get(ARRIVAL, now)
+        deadline = arrival + self._timeout
         admitted = False
         request_id: str | None = None
+        close = retry = False
         try:
-            self._find_model(request)
+            if model != self.name or (version is not None and version != self.version):
+                self._no_such_model(model, version)
             served = state.served
             if served is None or state.draining:
                 raise self._unavailable()
+            if now >= deadline:
+                raise ProtocolError(
+                    503,
+                    f"the request waited {(now - arrival) * 1000:.0f} ms before the server could "
+                    f"start it, past its deadline of {self._timeout_ms} ms",
+                    retry_after=1,
+                )
+            close = True  # until the whole body is read, the connection cannot be reused
+            body, header_length = await _read_body(scope, receive, self._max_body)
+            close = False
             if state.inflight >= self._max_inflight:
                 raise ProtocolError(
                     503,
@@ -85,17 +109,11 @@ class Endpoints:
                     retry_after=1,
                 )
             state.inflight += 1
-            if counts_inflight:
+            if self._counts_inflight:
                 metrics.inflight.inc()
             admitted = True
-            try:
-                # A client trickling its body must not hold an in-flight slot past the deadline.
-                async with asyncio.timeout_at(deadline):
-                    body, header_length = await _read_body(request, self._max_body)
-            except TimeoutError:
-                raise DeadlineExceededError from None
-            model = served.model
-            decoded = decode_infer_request(body, model.inputs, model.output_names, header_length)
+            onnx = served.model
+            decoded = decode_infer_request(body, onnx.inputs, onnx.output_names, header_length)
             request_id = decoded.id
             outputs = await served.batcher.infer(
                 decoded.inputs, deadline, alone=state.inflight == 1
@@ -104,45 +122,69 @@ class Endpoints:
                 outputs = {output: outputs[output] for output in decoded.outputs}
             if decoded.raw_outputs:
                 payload, json_length = encode_binary_response(
-                    self.name, self.version, request_id, outputs, model.outputs, decoded.raw_outputs
+                    self.name, self.version, request_id, outputs, onnx.outputs, decoded.raw_outputs
                 )
-                response = Response(
-                    payload,
-                    media_type="application/octet-stream",
-                    headers={"Inference-Header-Content-Length": str(json_length)},
-                )
+                headers = _binary_headers(payload, json_length)
             else:
                 payload = encode_infer_response(
-                    self.name, self.version, request_id, outputs, model.outputs
+                    self.name, self.version, request_id, outputs, onnx.outputs
                 )
-                response = Response(payload, media_type=_JSON)
+                headers = _json_headers(payload)
+            status = 200
         except ProtocolError as error:
-            response = _error(error.status, error.message, error.retry_after is not None)
+            status, payload = error.status, encode_error(error.message)
+            retry = error.retry_after is not None
+        except _ClientGone:
+            status, payload = 0, b""
         except DeadlineExceededError:
-            response = _error(504, f"deadline of {self._timeout_ms} ms exceeded")
+            status, payload = 504, encode_error(f"deadline of {self._timeout_ms} ms exceeded")
         except ModelInputError as error:
-            response = _error(400, f"the model rejected the input: {error}")
+            status, payload = 400, encode_error(f"the model rejected the input: {error}")
         except InferenceError as error:
-            response = _error(500, f"inference failed: {error}")
+            status, payload = 500, encode_error(f"inference failed: {error}")
         except Exception as error:  # noqa: BLE001 - a fault of this request only: answer it
-            response = _error(500, f"inference failed: {type(error).__name__}: {error}")
+            status = 500
+            payload = encode_error(f"inference failed: {type(error).__name__}: {error}")
         finally:
             if admitted:
                 state.inflight -= 1
-                if counts_inflight:
+                if self._counts_inflight:
                     metrics.inflight.dec()
-        status = response.status_code
-        metrics.count(status, None if status != 404 else "_unknown")
-        elapsed = time.perf_counter() - started
         if status == 200:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+            metrics.count(200)
+            elapsed = time.perf_counter() - started
             metrics.latency.observe(elapsed)
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("infer", extra=_request_fields(request, status, elapsed, request_id))
-        else:
-            fields = _request_fields(request, status, elapsed, request_id)
-            fields["error"] = orjson.loads(bytes(response.body))["error"]
-            log.warning("infer failed", extra=fields)
-        return response
+                log.debug("infer", extra=_request_fields(scope, 200, elapsed, request_id))
+            return
+        if status == 0:
+            # The client left before its request was whole: nothing was delivered or answered.
+            metrics.disconnects.inc()
+            return
+        await _send(send, status, payload, retry_after=retry, close=close)
+        metrics.count(status, None if status != 404 else "_unknown")
+        self._log_failure(scope, status, started, request_id, payload)
+
+    def _log_failure(
+        self, scope: Scope, status: int, started: float, request_id: str | None, payload: bytes
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        if status == 503:
+            # Under overload every shed request would log a line: one a second says the same.
+            self._shed += 1
+            now = time.monotonic()
+            if now < self._shed_logged + 1:
+                return
+            fields = _request_fields(scope, status, elapsed, request_id)
+            fields["shed_since_last_line"] = self._shed
+            self._shed, self._shed_logged = 0, now
+            log.warning("infer refused (503)", extra=fields)
+            return
+        fields = _request_fields(scope, status, elapsed, request_id)
+        fields["error"] = orjson.loads(payload)["error"]
+        log.warning("infer failed", extra=fields)
 
     # -- health and metadata -----------------------------------------------------------------
 
@@ -219,15 +261,18 @@ class Endpoints:
 
     def _find_model(self, request: Request) -> None:
         params = request.path_params
+        model = params["model_name"]
+        version = params.get("model_version")
+        if model != self.name or (version is not None and version != self.version):
+            self._no_such_model(model, version)
+
+    def _no_such_model(self, model: str, version: str | None) -> None:
         name = self.name
-        if params["model_name"] != name:
-            raise ProtocolError(404, f"model '{params['model_name']}' not found; serving '{name}'")
-        requested = params.get("model_version")
-        if requested is not None and requested != self.version:
-            raise ProtocolError(
-                404,
-                f"model '{name}' has no version '{requested}'; serving version '{self.version}'",
-            )
+        if model != name:
+            raise ProtocolError(404, f"model '{model}' not found; serving '{name}'")
+        raise ProtocolError(
+            404, f"model '{name}' has no version '{version}'; serving version '{self.version}'"
+        )
 
     def _unavailable(self) -> ProtocolError:
         state = self.state
@@ -238,14 +283,64 @@ class Endpoints:
         return ProtocolError(503, f"model '{self.name}' is loading", retry_after=1)
 
 
-async def _read_body(request: Request, limit: int) -> tuple[bytes, int | None]:
-    """The body, refused with 413 as soon as it is known to exceed `limit` bytes, and the JSON
-    part's length when the client uses the binary tensor extension."""
+async def refuse_path(scope: Scope, send: Send) -> bool:
+    """Answer 400 for a path with an encoded slash (`%2F`), which would otherwise route as a
+    real `/` (`iris%2Finfer` as `iris/infer`); returns whether it answered."""
+    if b"%2f" not in scope["raw_path"].lower():
+        return False
+    raw = scope["raw_path"].decode("latin-1")
+    await _send(send, 400, encode_error(f"path {raw!r} holds an encoded '/' (%2F); not allowed"))
+    return True
+
+
+class _ClientGone(Exception):  # noqa: N818 - a condition, not an error of ours
+    """The client disconnected before the whole request body arrived."""
+
+
+def _json_headers(payload: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+
+
+def _binary_headers(payload: bytes, json_length: int) -> list[tuple[bytes, bytes]]:
+    """A binary tensor extension answer: the JSON's length, then JSON and raw values."""
+    return [
+        (b"content-type", b"application/octet-stream"),
+        (b"content-length", b"%d" % len(payload)),
+        (b"inference-header-content-length", b"%d" % json_length),
+    ]
+
+
+async def _send(
+    send: Send, status: int, payload: bytes, *, retry_after: bool = False, close: bool = False
+) -> None:
+    headers = _json_headers(payload)
+    if retry_after:
+        headers.append((b"retry-after", _RETRY_AFTER.encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _media_type(value: bytes) -> bytes:
+    return value.split(b";", 1)[0].strip().lower()
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, int | None]:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes, and the length
+    of its JSON part when the client uses the binary tensor extension (its raw values follow).
+
+    The edge (serving/edge.py) bounds a body that arrives in pieces: past the request's deadline
+    it marks the scope late (504), and past its cap on slow bodies it marks it refused (503).
+    """
     length: bytes | None = None
+    content_type: bytes | None = None
     header_length: int | None = None
-    for key, value in request.scope["headers"]:
+    for key, value in scope["headers"]:
         if key == b"content-length":
             length = value
+        elif key == b"content-type":
+            content_type = value
         elif key == b"inference-header-content-length":
             if not value.isdigit():
                 raise ProtocolError(
@@ -254,6 +349,17 @@ async def _read_body(request: Request, limit: int) -> tuple[bytes, int | None]:
                     "is not a number",
                 )
             header_length = int(value)
+    if content_type is not None:
+        media = _media_type(content_type)
+        json = media == b"application/json" or media.endswith(b"+json")
+        # A binary tensor extension body is JSON and raw bytes: octet-stream is its honest type.
+        if not json and not (header_length is not None and media == b"application/octet-stream"):
+            shown = content_type.decode("latin-1")
+            raise ProtocolError(
+                415,
+                f"Content-Type {shown!r} is not supported; send application/json (or "
+                "application/octet-stream with Inference-Header-Content-Length)",
+            )
     if length is not None:
         if not length.isdigit():
             raise ProtocolError(
@@ -263,27 +369,40 @@ async def _read_body(request: Request, limit: int) -> tuple[bytes, int | None]:
             raise ProtocolError(
                 413, f"request body of {int(length)} bytes exceeds the limit of {limit}"
             )
-    receive = request.receive
+    message = await receive()
+    if message["type"] != "http.request":
+        raise _ClientGone
+    if not message.get("more_body", False):
+        body: bytes = message.get("body", b"")
+        if len(body) > limit:
+            raise ProtocolError(413, f"request body exceeds the limit of {limit} bytes")
+        return body, header_length
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ProtocolError(400, "the client disconnected before sending the whole body")
+        if scope.get(BODY_LATE):
+            raise DeadlineExceededError
+        if scope.get(BODY_REFUSED):
+            raise ProtocolError(
+                503, "too many requests are sending their bodies slowly; retry", retry_after=1
+            )
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise ProtocolError(413, f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), header_length
+            return b"".join(chunks), header_length
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _ClientGone
 
 
 def _request_fields(
-    request: Request, status: int, elapsed: float, request_id: str | None
+    scope: Scope, status: int, elapsed: float, request_id: str | None
 ) -> dict[str, Any]:
     return {
-        "path": request.url.path,
+        "path": scope["path"],
         "status": status,
         "duration_ms": round(elapsed * 1000, 3),
         "request_id": request_id,

@@ -599,14 +599,11 @@ def encode_infer_response(
 ) -> bytes:
     """Encode output tensors as a V2 response; numeric data goes to orjson as numpy, no lists.
 
-    Raises ProtocolError(500) naming an output that holds NaN or infinity: JSON cannot carry
-    them (orjson would write null), and a silently corrupted answer is worse than an error.
+    Raises ProtocolError(400) naming an output that holds NaN or infinity: JSON cannot carry
+    them (orjson would write null), and a silently corrupted answer is worse than an error. The
+    inputs were finite (the decoder refuses anything else) and the model gave finite outputs at
+    warm-up, so the input drove it there (e.g. 3e38 overflowing a sum): the client's to fix.
     """
-    for name, array in outputs.items():
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ProtocolError(
-                500, f"output '{name}' holds a non-finite value (NaN or infinity) JSON cannot carry"
-            )
     encoded = [
         {
             "name": name,
@@ -620,7 +617,19 @@ def encode_infer_response(
     if request_id is not None:
         document["id"] = request_id
     document["outputs"] = encoded
-    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+    payload = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+    # orjson writes NaN and infinity as null, and nothing else of ours is a bare null: one scan
+    # of the bytes replaces a check of every float output (a name holding "null" costs a check).
+    if b"null" in payload:
+        for name, array in outputs.items():
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise ProtocolError(
+                    400,
+                    f"output '{name}' is not finite (NaN or infinity, which JSON cannot carry) "
+                    "for this input: its values are outside the range the model computes in; "
+                    "send smaller values",
+                )
+    return payload
 
 
 def encode_binary_response(

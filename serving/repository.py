@@ -54,7 +54,12 @@ def fetch_model(repository: str, cache_dir: Path) -> ModelFile:
         raise RepositoryError(
             f"{repository}: unsupported scheme; use a folder or s3://bucket/prefix"
         )
-    return _fetch_local(Path(repository))
+    try:
+        return _fetch_local(Path(repository))
+    except OSError as error:  # unreadable folder or file: permissions, a directory, I/O
+        where = error.filename or repository
+        reason = error.strerror or type(error).__name__
+        raise RepositoryError(f"{where}: cannot read: {reason}") from None
 
 
 def sha256_of(path: Path) -> str:

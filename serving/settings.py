@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     request_timeout_ms: int = Field(default=5000, ge=1)
     """Deadline of an inference request, queueing included; past it the answer is 504."""
 
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    """Longest a connection may take to send a request's headers (also a new, silent one)."""
+
+    write_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    """Longest a response may stay unread by the client before its connection is dropped."""
+
+    max_slow_bodies: int = Field(default=64, ge=1)
+    """Requests per worker whose body is still arriving; more get 503 with Retry-After."""
+
     drain_timeout_seconds: float = Field(default=20.0, ge=0)
     """On SIGTERM, how long in-flight and queued requests may take before the process exits."""
 

@@ -13,8 +13,10 @@ as one message without a traceback.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -29,7 +31,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.core import amis, catalog
-from components.core.subnets import SubnetPlanError, check_fits
+from components.core.subnets import MAX_AZS, SubnetPlanError, check_fits
 
 __all__ = [
     "CONFIG_KEY",
@@ -38,12 +40,14 @@ __all__ = [
     "GrpcConfig",
     "ImageRef",
     "InterfaceEndpoint",
+    "KubeconfigAuth",
     "ModelServiceConfig",
     "ModelStoreConfig",
     "NatStrategy",
     "NetworkConfig",
     "NodePoolConfig",
     "StackConfig",
+    "kubeconfig_auth",
     "parse_stack_config",
 ]
 
@@ -81,6 +85,10 @@ gateway for all AZs; one-per-az: one per AZ, so an AZ outage leaves the others o
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(pattern=_DNS_LABEL)]
+# A Kubernetes label value (apimachinery validation.IsValidLabelValue) that is also the
+# server's model name (serving/settings.py: not empty, starting with a letter or digit).
+_LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LabelValue = Annotated[str, Field(pattern=_LABEL_VALUE)]
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 
@@ -125,16 +133,19 @@ class NetworkConfig(_Model):
     @model_validator(mode="after")
     def _shape(self) -> NetworkConfig:
         low = 1 if self.allow_single_az else 2
-        if not low <= self.az_count <= 3:
+        if not low <= self.az_count <= MAX_AZS:
             hint = "" if self.allow_single_az else " (1 only with allowSingleAz: true)"
-            raise ValueError(f"azCount must be {low} to 3{hint}, got {self.az_count}")
+            raise ValueError(
+                f"azCount must be {low} to {MAX_AZS} (the subnet plan's slots){hint}, "
+                f"got {self.az_count}"
+            )
         if self.availability_zones is not None and len(self.availability_zones) != self.az_count:
             raise ValueError(
                 f"availabilityZones lists {len(self.availability_zones)} AZs "
                 f"{self.availability_zones} but azCount is {self.az_count}"
             )
         try:
-            check_fits(self.vpc, self.private_prefix, self.public_prefix)
+            check_fits(self.vpc, self.private_prefix, self.public_prefix, self.az_count)
         except SubnetPlanError as exc:
             raise ValueError(f"subnets do not fit the VPC: {exc}") from None
         return self
@@ -199,6 +210,13 @@ class ClusterConfig(_Model):
     """IAM roles or users given cluster-admin through EKS access entries."""
     bootstrap_creator_admin: bool = False
     """Also make whoever runs `pulumi up` a cluster admin (off: use access entries)."""
+    # ---- day 0 (issue 10 points 2-3): who can reach the API, and who may talk to it
+    deploy_from_inside_vpc: bool = False
+    """Acknowledge a fully private endpoint whose only `apiAccessCidrs` lie inside this
+    stack's own VPC: `pulumi up` must then run from a host inside that VPC (or a network
+    attached to it), which cannot exist before the VPC does, so the first `pulumi up` is
+    the README's two-stage bring-up (the network first, then the rest from inside it)."""
+    # ---- end of day 0
     log_retention_days: int = 90
     addons: AddonVersions
     cluster_autoscaler: HelmChart
@@ -268,6 +286,19 @@ class ClusterConfig(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _someone_may_talk(self) -> ClusterConfig:
+        # With neither, the cluster, node groups and add-ons get created and then the
+        # first Kubernetes object fails Unauthorized: nobody has an access entry.
+        if not self.admin_principal_arns and not self.bootstrap_creator_admin:
+            raise ValueError(
+                "adminPrincipalArns is empty and bootstrapCreatorAdmin is false: nobody "
+                "could use the cluster, not even `pulumi up` (its Kubernetes objects would "
+                "fail Unauthorized); list the deploying role in adminPrincipalArns, or set "
+                "bootstrapCreatorAdmin: true"
+            )
+        return self
+
 
 # --------------------------------------------------------------------------- node pools
 
@@ -319,12 +350,8 @@ class NodePoolConfig(_Model):
         for instance_type in value:
             if not _INSTANCE_TYPE.match(instance_type):
                 raise ValueError(f"instance type {instance_type!r} is not of the form family.size")
-            family = catalog.instance_family(instance_type)
-            if family not in catalog.INSTANCE_FAMILIES:
-                raise ValueError(
-                    f"unknown instance family {family!r} in {instance_type!r}; "
-                    f"known ({catalog.CATALOG_DATE}): {sorted(catalog.INSTANCE_FAMILIES)}"
-                )
+            if catalog.instance_info(instance_type) is None:
+                raise ValueError(_unknown_instance_type(instance_type))
         if len(set(value)) != len(value):
             raise ValueError(f"instance types repeat: {value}")
         return value
@@ -342,14 +369,22 @@ class NodePoolConfig(_Model):
                 f"desiredSize {self.desired_size} is greater than maxSize {self.max_size}"
             )
         for instance_type in self.instance_types:
-            family = catalog.INSTANCE_FAMILIES[catalog.instance_family(instance_type)]
-            if family.accelerator != self.accelerator:
-                kind = "GPU (accelerator: nvidia)" if self.accelerator == "nvidia" else "CPU"
-                has = "has NVIDIA GPUs" if family.accelerator == "nvidia" else "has no NVIDIA GPU"
-                raise ValueError(f"a {kind} pool cannot use {instance_type!r}: it {has}")
-            if family.architecture != self.architecture:
+            info = catalog.instance_info(instance_type)
+            if info is None:  # refused by `_types` already
+                continue
+            if info.accelerator not in ("none", "nvidia"):
                 raise ValueError(
-                    f"{instance_type!r} is {family.architecture} "
+                    f"{instance_type!r} carries {info.accelerator} accelerators "
+                    f"({info.accelerator_name}); node pools here are CPU (accelerator: none) "
+                    "or NVIDIA GPU (accelerator: nvidia)"
+                )
+            if info.accelerator != self.accelerator:
+                kind = "GPU (accelerator: nvidia)" if self.accelerator == "nvidia" else "CPU"
+                has = "has NVIDIA GPUs" if info.accelerator == "nvidia" else "has no NVIDIA GPU"
+                raise ValueError(f"a {kind} pool cannot use {instance_type!r}: it {has}")
+            if info.architecture != self.architecture:
+                raise ValueError(
+                    f"{instance_type!r} is {info.architecture} "
                     f"but the pool's architecture is {self.architecture}"
                 )
         if self.max_unavailable is not None and self.max_unavailable_percentage is not None:
@@ -358,8 +393,8 @@ class NodePoolConfig(_Model):
             unknown = [t for t in self.instance_types if t not in catalog.GPUS_PER_INSTANCE]
             if unknown:
                 raise ValueError(
-                    f"GPU count of {unknown} unknown (catalog.GPUS_PER_INSTANCE, "
-                    f"{catalog.CATALOG_DATE}): add it there rather than have it guessed"
+                    f"{unknown} have no whole GPU (fractional-GPU types such as g6f share one "
+                    "GPU between instances), so no pod could request nvidia.com/gpu on them"
                 )
         if self.autoscaled:
             _check_same_size(self.instance_types)
@@ -381,18 +416,25 @@ class NodePoolConfig(_Model):
         return self.root_volume.size_gib or (100 if self.is_gpu else 20)
 
 
+def _unknown_instance_type(instance_type: str) -> str:
+    data = catalog.instance_data()
+    if catalog.known_instance_type(instance_type):
+        return (
+            f"EC2 instance type {instance_type!r} is not in the instance catalog "
+            f"(components/core/data/instances.json of {data.date}: types an EKS node can "
+            "run); regenerate it with scripts/gen_catalog.py if the type is new"
+        )
+    close = difflib.get_close_matches(instance_type, list(data.types), n=3)
+    hint = f"; did you mean {close}?" if close else ""
+    return f"unknown EC2 instance type {instance_type!r} (not in the EC2 API's list){hint}"
+
+
 def _check_same_size(instance_types: list[str]) -> None:
     """cluster-autoscaler models a node group by one template node (its first instance
     type), so every type of an autoscaled pool needs the same vCPUs and memory."""
-    unknown = [t for t in instance_types if t not in catalog.INSTANCE_SIZES]
-    if unknown:
-        raise ValueError(
-            f"vCPUs and memory of {unknown} unknown (catalog.INSTANCE_SIZES, "
-            f"{catalog.CATALOG_DATE}); an autoscaled pool needs them to check its types match"
-        )
-    sizes = {t: catalog.INSTANCE_SIZES[t] for t in instance_types}
-    if len({(s.vcpus, s.memory_gib) for s in sizes.values()}) > 1:
-        listed = ", ".join(f"{t} ({s.vcpus} vCPU, {s.memory_gib} GiB)" for t, s in sizes.items())
+    sizes = {t: catalog.INSTANCE_SIZES[t] for t in instance_types if t in catalog.INSTANCE_SIZES}
+    if len({(s.vcpus, s.memory_mib) for s in sizes.values()}) > 1:
+        listed = ", ".join(f"{t} ({s.vcpus} vCPU, {s.memory_gib:g} GiB)" for t, s in sizes.items())
         raise ValueError(
             "an autoscaled pool's instance types must have equal vCPUs and memory "
             f"(cluster-autoscaler sizes the group from one of them): {listed}"
@@ -417,11 +459,18 @@ class ModelStoreConfig(_Model):
 
 
 class ImageRef(_Model):
-    """The server image, by immutable tag or digest; never `latest`."""
+    """The server image, by immutable tag or digest; never `latest`.
+
+    Without `repository` (and without `digest`), `pulumi up` builds `serving/Dockerfile`
+    and pushes it to the stack's own ECR repository as `<tag>-<context hash>`, and the
+    Deployment runs it by digest. With `repository`, that existing image runs, by its
+    `digest` (required: a tag of someone else's repository may move).
+    """
 
     repository: str | None = None
-    """Full repository URL; absent: the stack's own ECR repository."""
+    """Full repository URL of an existing image; absent: built and pushed by the stack."""
     tag: str | None = None
+    """The version: the tag's prefix of a built image, else the image's tag."""
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
     @field_validator("tag")
@@ -437,7 +486,18 @@ class ImageRef(_Model):
     def _one(self) -> ImageRef:
         if self.tag is None and self.digest is None:
             raise ValueError("set image.tag or image.digest")
+        if self.repository is not None and self.digest is None:
+            raise ValueError(
+                f"image.repository {self.repository!r} names an existing image: pin it by "
+                "image.digest (aws ecr describe-images --query 'imageDetails[].imageDigest'), "
+                "or drop repository to have the stack build and push serving/Dockerfile"
+            )
         return self
+
+    @property
+    def built(self) -> bool:
+        """Built from serving/Dockerfile and pushed by the stack itself."""
+        return self.repository is None and self.digest is None
 
 
 class ServerSettings(_Model):
@@ -479,9 +539,17 @@ class ModelServiceConfig(_Model):
     name: DnsLabel
     namespace: DnsLabel = "models"
     image: ImageRef
-    model_name: DnsLabel
+    model_name: LabelValue
+    """The model's name: the `mlops.dev/model` label value, the server's MODEL_NAME and
+    the `/v2/models/<name>` path segment, so what all three accept (`iris_v2`)."""
     model_prefix: str = Field(pattern=r"^[\w!.*'()/-]+$")
     """Key prefix of the model in the ModelStore bucket (e.g. `iris/1`)."""
+    # ---- day 0 (issue 10 point 1)
+    model_source: str | None = "models/iris/1"
+    """Folder, relative to the project directory, whose `model.onnx` the stack uploads to
+    `modelPrefix` with its sha256 sidecar; null: the model is put there by other means
+    (check it with `make preflight --model-bucket`)."""
+    # ---- end of day 0
     node_pool: str
     """The node pool (a key of `nodePools`) the pods run on."""
     min_replicas: int = Field(default=2, ge=1)
@@ -489,7 +557,9 @@ class ModelServiceConfig(_Model):
     cpu_request: str = Field(default="500m", pattern=_QUANTITY)
     memory_request: str = Field(default="1Gi", pattern=_QUANTITY)
     gpus: int = Field(default=0, ge=0)
-    target_cpu_utilization: int = Field(default=70, ge=10, le=100)
+    target_cpu_utilization: int = Field(default=70, ge=1, le=2**31 - 1)
+    """HPA `averageUtilization`, percent of the CPU request: above 100 is legal and is the
+    point when pods have no CPU limit and may burst past their request."""
     exposure: Literal["alb-internet-facing", "alb-internal", "nlb-internal", "cluster-ip"] = (
         "alb-internal"
     )
@@ -609,6 +679,41 @@ class StackConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _api_reachable(self) -> StackConfig:
+        """Refuse an API endpoint that no deploy runner can reach on the first `pulumi up`.
+
+        pulumi-eks skips its health check for a private endpoint, so such a stack creates
+        the control plane, node groups and add-ons and then times out on every Helm
+        release and Kubernetes object (issue 10): a runner cannot be inside a VPC that
+        did not exist a minute earlier.
+        """
+        cluster = self.cluster
+        if cluster.endpoint_public_access:
+            return self
+        vpc = self.network.vpc
+        outside = [c for c in cluster.api_access_cidrs if not _inside(c, vpc)]
+        if not cluster.api_access_cidrs:
+            raise ValueError(
+                "cluster: the API endpoint is private (endpointPublicAccess: false) and "
+                "apiAccessCidrs is empty, so nothing outside the cluster can reach it and "
+                "`pulumi up` would time out at its first Kubernetes object; set "
+                "endpointPublicAccess: true with publicAccessCidrs listing your runner's "
+                "egress CIDRs (endpointPrivateAccess stays on for the nodes), or list the "
+                "networks routed to the VPC in apiAccessCidrs"
+            )
+        if not outside and not cluster.deploy_from_inside_vpc:
+            raise ValueError(
+                "cluster: the API endpoint is private and apiAccessCidrs "
+                f"{cluster.api_access_cidrs} lie inside this stack's own VPC "
+                f"{self.network.vpc_cidr}, which does not exist before the first "
+                "`pulumi up`: no runner can reach the API then. Set endpointPublicAccess: "
+                "true with publicAccessCidrs listing your runner's egress CIDRs, or set "
+                "deployFromInsideVpc: true and follow the README's two-stage bring-up "
+                "(the network first, then `pulumi up` from a host inside the VPC)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _references(self) -> StackConfig:
         service = self.service
         if service is None:
@@ -635,6 +740,64 @@ class StackConfig(_Model):
         if pool.max_size < 1:
             raise ValueError(f"node pool {service.node_pool!r} cannot hold the service")
         return self
+
+
+# --------------------------------------------------------------------------- day 0: kubeconfig
+
+
+@dataclass(frozen=True)
+class KubeconfigAuth:
+    """How `aws eks get-token` in the kubeconfig authenticates: as the AWS provider does.
+
+    pulumi-eks puts `profile` into the kubeconfig's exec environment (`AWS_PROFILE`) and
+    `role_arn` into its arguments (`--role-arn`), per `KubeconfigOptionsArgs` in
+    pulumi_eks/_inputs.py; None leaves the default credential chain.
+    """
+
+    profile: str | None = None
+    role_arn: str | None = None
+
+
+#: Keys of an `aws:assumeRoles` entry that `aws eks get-token --role-arn` can honour.
+_GET_TOKEN_KEYS = frozenset({"roleArn", "sessionName", "duration"})
+
+
+def kubeconfig_auth(profile: str | None, assume_roles: Any) -> KubeconfigAuth:
+    """The kubeconfig's credentials from the stack's `aws:profile` and `aws:assumeRoles`.
+
+    `assume_roles` is the decoded `aws:assumeRoles` value (pulumi-aws 7: a list of
+    objects, camelCase keys, pulumi_aws/config/vars.py). `aws eks get-token` assumes one
+    role with no external id, tags or policies, so a chain or such options are refused
+    with the fix (an AWS CLI profile doing the same, named in `aws:profile`) rather than
+    leaving the Kubernetes provider on other credentials than the AWS provider's.
+    """
+    if assume_roles is None or assume_roles == []:
+        return KubeconfigAuth(profile=profile or None)
+    roles = assume_roles if isinstance(assume_roles, list) else [assume_roles]
+    fix = (
+        "configure an AWS CLI profile that assumes the role(s) (role_arn, source_profile, "
+        "external_id) and set aws:profile to it instead"
+    )
+    if len(roles) != 1 or not isinstance(roles[0], dict):
+        raise ConfigError(
+            f"aws:assumeRoles: the kubeconfig's `aws eks get-token` assumes one role, got "
+            f"{assume_roles!r}; {fix}"
+        )
+    role = roles[0]
+    extra = sorted(k for k, v in role.items() if k not in _GET_TOKEN_KEYS and v)
+    if extra:
+        raise ConfigError(
+            f"aws:assumeRoles[0]: {extra} cannot be passed to `aws eks get-token`, so the "
+            f"Kubernetes provider would authenticate differently from the AWS provider; {fix}"
+        )
+    arn = role.get("roleArn")
+    if not isinstance(arn, str) or not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/", arn):
+        raise ConfigError(f"aws:assumeRoles[0].roleArn: not an IAM role ARN (got {arn!r})")
+    return KubeconfigAuth(profile=profile or None, role_arn=arn)
+
+
+def _inside(cidr: str, network: ipaddress.IPv4Network) -> bool:
+    return ipaddress.IPv4Network(cidr).subnet_of(network)
 
 
 def _format(error: ValidationError, root: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from components.core.config import ImageRef, ModelServiceConfig, StackConfig
+from components.core.release import MODEL_SHA256_ANNOTATION
 from components.core.scheduling import Scheduling, pool_scheduling
 from components.core.subnets import subnet_cidrs
 
@@ -95,6 +96,9 @@ class ServiceSpec:
     and NLB nodes reach pod IPs directly with target type ip, from their subnets."""
     monitoring_namespace: str = MONITORING_NAMESPACE
     part_of: str = "mlops-platform"
+    model_sha256: str | None = None
+    """The uploaded model's sha256 (`core.release`): on the pod template, so a new model
+    rolls the pods and an unchanged one leaves them."""
 
 
 # --------------------------------------------------------------------------- decisions
@@ -327,6 +331,8 @@ def _deployment(spec: ServiceSpec) -> Manifest:
             "prometheus.io/port": str(PORT),
             "prometheus.io/path": METRICS_PATH,
         }
+    if spec.model_sha256 is not None:
+        pod_annotations[MODEL_SHA256_ANNOTATION] = spec.model_sha256
     container: dict[str, Any] = {
         "name": "server",
         "image": spec.image,

@@ -8,7 +8,9 @@ than the largest AZ count the config allows, so growth never renumbers.
 
 Layout inside the VPC: private blocks first (they hold nodes and pods, so they are
 large), then the public blocks (load balancers and NAT gateways only), aligned to
-their own size. What is left stays free for later use.
+their own size. Regions with more AZs (us-east-1 has six) use ``EXTRA_SLOTS`` more
+slots placed after that layout, private blocks then public ones, so the first
+``AZ_SLOTS`` keep their blocks whatever the AZ count. What is left stays free.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ import ipaddress
 from dataclasses import dataclass
 
 AZ_SLOTS = 4
+#: Slots after the first layout, for regions with more than four AZs.
+EXTRA_SLOTS = 2
+#: The most AZs a stack can use: every slot of the plan.
+MAX_AZS = AZ_SLOTS + EXTRA_SLOTS
 
 
 class SubnetPlanError(ValueError):
@@ -33,22 +39,44 @@ class AzSubnets:
     public: ipaddress.IPv4Network
 
 
-def required_addresses(vpc_prefix: int, private_prefix: int, public_prefix: int) -> int:
-    """How many addresses the slot layout needs, counted from the VPC's start."""
-    if private_prefix < vpc_prefix or public_prefix < vpc_prefix:
-        return int(2 ** (32 - vpc_prefix)) + 1
+def _align(value: int, size: int) -> int:
+    return -(-value // size) * size
+
+
+def _offsets(private_prefix: int, public_prefix: int, slot: int) -> tuple[int, int]:
+    """The private and public block offsets of `slot` from the VPC's first address."""
     private_size = 2 ** (32 - private_prefix)
     public_size = 2 ** (32 - public_prefix)
-    public_start = -(-AZ_SLOTS * private_size // public_size) * public_size
-    return int(public_start + AZ_SLOTS * public_size)
+    public_start = _align(AZ_SLOTS * private_size, public_size)
+    if slot < AZ_SLOTS:
+        return slot * private_size, public_start + slot * public_size
+    extra = slot - AZ_SLOTS
+    extra_private = _align(public_start + AZ_SLOTS * public_size, private_size)
+    extra_public = _align(extra_private + EXTRA_SLOTS * private_size, public_size)
+    return extra_private + extra * private_size, extra_public + extra * public_size
 
 
-def check_fits(vpc: ipaddress.IPv4Network, private_prefix: int, public_prefix: int) -> None:
+def required_addresses(
+    vpc_prefix: int, private_prefix: int, public_prefix: int, az_count: int = AZ_SLOTS
+) -> int:
+    """How many addresses the slot layout needs for `az_count` AZs (at least the first
+    `AZ_SLOTS` slots, kept free for growth), counted from the VPC's start."""
+    if private_prefix < vpc_prefix or public_prefix < vpc_prefix:
+        return int(2 ** (32 - vpc_prefix)) + 1
+    last = max(az_count, AZ_SLOTS) - 1
+    private, public = _offsets(private_prefix, public_prefix, last)
+    return int(max(private + 2 ** (32 - private_prefix), public + 2 ** (32 - public_prefix)))
+
+
+def check_fits(
+    vpc: ipaddress.IPv4Network, private_prefix: int, public_prefix: int, az_count: int = AZ_SLOTS
+) -> None:
     """Raise `SubnetPlanError` naming the sizes when the layout exceeds the VPC."""
-    needed = required_addresses(vpc.prefixlen, private_prefix, public_prefix)
+    needed = required_addresses(vpc.prefixlen, private_prefix, public_prefix, az_count)
     if needed > vpc.num_addresses:
+        slots = max(az_count, AZ_SLOTS)
         raise SubnetPlanError(
-            f"{AZ_SLOTS} private /{private_prefix} and {AZ_SLOTS} public /{public_prefix} "
+            f"{slots} private /{private_prefix} and {slots} public /{public_prefix} "
             f"subnets need {needed} addresses but VPC {vpc} has {vpc.num_addresses}"
         )
 
@@ -62,24 +90,24 @@ def plan_subnets(
 ) -> list[AzSubnets]:
     """The private and public subnet of each AZ, in the order of `azs`."""
     vpc = ipaddress.IPv4Network(vpc_cidr)
-    if len(azs) > AZ_SLOTS:
-        raise SubnetPlanError(f"{len(azs)} AZs requested, the plan has {AZ_SLOTS} slots")
+    if len(azs) > MAX_AZS:
+        raise SubnetPlanError(f"{len(azs)} AZs requested, the plan has {MAX_AZS} slots")
     if len(set(azs)) != len(azs):
         raise SubnetPlanError(f"AZs repeat: {azs}")
-    check_fits(vpc, private_prefix, public_prefix)
+    check_fits(vpc, private_prefix, public_prefix, len(azs))
     base = int(vpc.network_address)
-    private_size = 2 ** (32 - private_prefix)
-    public_size = 2 ** (32 - public_prefix)
-    public_start = -(-AZ_SLOTS * private_size // public_size) * public_size
-    return [
-        AzSubnets(
-            az=az,
-            slot=slot,
-            private=ipaddress.IPv4Network((base + slot * private_size, private_prefix)),
-            public=ipaddress.IPv4Network((base + public_start + slot * public_size, public_prefix)),
+    plan = []
+    for slot, az in enumerate(azs):
+        private, public = _offsets(private_prefix, public_prefix, slot)
+        plan.append(
+            AzSubnets(
+                az=az,
+                slot=slot,
+                private=ipaddress.IPv4Network((base + private, private_prefix)),
+                public=ipaddress.IPv4Network((base + public, public_prefix)),
+            )
         )
-        for slot, az in enumerate(azs)
-    ]
+    return plan
 
 
 def nat_gateway_azs(azs: list[str], strategy: str) -> list[str]:

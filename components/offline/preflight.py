@@ -14,7 +14,12 @@ Describe/Get/List: nothing is created or changed. Checks, each pass, fail or ski
 - node AMIs: each pool's pinned `releaseVersion` is a published AMI release;
 - add-on versions: each pinned add-on version exists for that Kubernetes version;
 - model object: the model prefix has an object in `--model-bucket` (when given);
-- image: the image tag (or digest) is in the ECR repository (when the config names one).
+- image: the image tag (or digest) is in the ECR repository (when the config names one);
+- image pull: the nodes may pull that image (this account's registry, or a repository
+  policy of another account's that lets this one pull);
+- deployer access: the identity running `pulumi up` (an assumed-role session resolved to
+  its role) will be a cluster admin exactly once: listed in `adminPrincipalArns` or made
+  admin by `bootstrapCreatorAdmin`, not both and not neither.
 
 Exit status 1 when a check fails, 2 for a bad stack config.
 """
@@ -22,6 +27,8 @@ Exit status 1 when a check fails, 2 for a bad stack config.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +47,7 @@ __all__ = [
     "format_table",
     "main",
     "node_ami_parameter",
+    "principal_of",
     "quota_class",
     "run_checks",
 ]
@@ -122,6 +130,56 @@ def node_ami_parameter(
         f"{EKS_AMI_PARAMETER}/{kubernetes_version}/amazon-linux-2023/{architecture}/"
         f"{variant}/{image}/image_id"
     )
+
+
+_ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
+
+
+def principal_of(caller_arn: str, role_path: str | None = None) -> str:
+    """The IAM principal EKS sees for a caller: an assumed-role session is its role.
+
+    `arn:aws:sts::111122223333:assumed-role/deploy/ci-42` → `arn:aws:iam::111122223333:
+    role/<path>deploy`; the session ARN drops the role's path, so `role_path` (from
+    `iam:GetRole`) puts it back (`/` when None). Users and roots are returned as they are.
+    EKS access entries take the role ARN, never the session (EKS user guide, "Create
+    access entries": "you can't specify an assumed role session ARN").
+    """
+    match = _ASSUMED_ROLE.match(caller_arn)
+    if match is None:
+        return caller_arn
+    partition, account, name = match.groups()
+    return f"arn:{partition}:iam::{account}:role{role_path or '/'}{name}"
+
+
+_ECR_REPOSITORY = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(.+)$")
+_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+
+
+def _listed(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _allows_pull(policy: Mapping[str, Any], account: str) -> bool:
+    """Whether a repository policy's Allow statements (without conditions) grant both
+    pull actions to `account`: its root, a principal of it, or everyone."""
+    granted: set[str] = set()
+    for statement in _listed_statements(policy):
+        if statement.get("Effect") != "Allow" or statement.get("Condition"):
+            continue
+        principal = statement.get("Principal")
+        principals = ["*"] if principal == "*" else _listed((principal or {}).get("AWS", []))
+        if not any(p == "*" or p == account or f":{account}:" in p for p in principals):
+            continue
+        for action in _listed(statement.get("Action", [])):
+            for wanted in _PULL_ACTIONS:
+                if action in (wanted, "ecr:*", "*"):
+                    granted.add(wanted)
+    return granted == set(_PULL_ACTIONS)
+
+
+def _listed_statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    statements = policy.get("Statement", [])
+    return [statements] if isinstance(statements, Mapping) else list(statements)
 
 
 def _error(exc: Exception) -> str:
@@ -355,22 +413,132 @@ class Preflight:
             return Check(
                 "image",
                 "skipped",
-                "service.image.repository not set (the stack's own ECR repository)",
+                "service.image.repository not set: `pulumi up` builds serving/Dockerfile "
+                "and pushes it to the stack's own ECR repository (needs Docker with buildx)",
             )
         repository = service.image.repository
-        if ".dkr.ecr." not in repository:
+        match = _ECR_REPOSITORY.match(repository)
+        if match is None:
             return Check("image", "skipped", f"{repository} is not an ECR repository")
-        name = repository.split("/", 1)[1] if "/" in repository else repository
+        registry, name = match.group(1), match.group(3)
+        # The config pins an existing image by digest (core/config.py, ImageRef).
         image_id = (
             {"imageDigest": service.image.digest}
             if service.image.digest
             else {"imageTag": str(service.image.tag)}
         )
         try:
-            self.client("ecr").describe_images(repositoryName=name, imageIds=[image_id])
+            # registryId: the repository may be another account's (shared images).
+            self.client("ecr").describe_images(
+                registryId=registry, repositoryName=name, imageIds=[image_id]
+            )
         except Exception as exc:  # noqa: BLE001
             return Check("image", "fail", f"{repository} {image_id}: {_error(exc)}")
         return Check("image", "pass", f"{repository} has {next(iter(image_id.values()))}")
+
+    def image_pull(self) -> Check:
+        """The nodes can pull the existing image the config names.
+
+        The node role (AmazonEC2ContainerRegistryReadOnly) pulls from its own account's
+        registries; another account's repository must allow it in its repository policy
+        (ECR user guide, "Private repository policy examples": allow another account to
+        pull, with `ecr:BatchGetImage` and `ecr:GetDownloadUrlForLayer`).
+        """
+        label = "image pull"
+        service = self.config.service
+        repository = service.image.repository if service is not None else None
+        if repository is None:
+            return Check(label, "skipped", "the image is built into the stack's own repository")
+        match = _ECR_REPOSITORY.match(repository)
+        if match is None:
+            return Check(
+                label, "skipped", f"{repository} is not in ECR: make sure the nodes can pull it"
+            )
+        registry, name = match.group(1), match.group(3)
+        account = str(self.client("sts").get_caller_identity()["Account"])
+        if registry == account:
+            return Check(label, "pass", f"{repository} is in this account ({account})")
+        try:
+            text = self.client("ecr").get_repository_policy(
+                registryId=registry, repositoryName=name
+            )["policyText"]
+        except Exception as exc:  # noqa: BLE001
+            return Check(
+                label,
+                "fail",
+                f"{repository} is in account {registry}, not {account}, and its repository "
+                f"policy cannot be read ({_error(exc)}): it must allow ecr:BatchGetImage and "
+                f"ecr:GetDownloadUrlForLayer to arn:aws:iam::{account}:root",
+            )
+        if _allows_pull(json.loads(text), account):
+            return Check(
+                label, "pass", f"{repository}: its repository policy lets account {account} pull"
+            )
+        return Check(
+            label,
+            "fail",
+            f"{repository} is in account {registry} and its repository policy does not let "
+            f"account {account} pull: add a statement allowing ecr:BatchGetImage and "
+            f"ecr:GetDownloadUrlForLayer to arn:aws:iam::{account}:root",
+        )
+
+    def deployer_access(self) -> Check:
+        """Issue 10 point 3: the deployer gets exactly one access entry.
+
+        Listed in `adminPrincipalArns` with `bootstrapCreatorAdmin: true`, pulumi-eks
+        creates a second access entry for the same principal and EKS refuses it
+        (ResourceInUseException, pulumi/pulumi-eks#2373). Neither listed nor creator
+        admin, everything up to the first Kubernetes object is created, then every Helm
+        release and object fails Unauthorized (no access entry maps the caller).
+        """
+        label = "deployer access"
+        cluster = self.config.cluster
+        caller = str(self.client("sts").get_caller_identity()["Arn"])
+        match = _ASSUMED_ROLE.match(caller)
+        principal = caller
+        resolved = ""
+        if match is not None:
+            name = match.group(3)
+            try:
+                role = self.client("iam").get_role(RoleName=name)["Role"]
+            except Exception as exc:  # noqa: BLE001 (reported, and matched by name below)
+                listed = [a for a in cluster.admin_principal_arns if a.rsplit("/", 1)[-1] == name]
+                if len(listed) != 1:
+                    return Check(
+                        label,
+                        "fail",
+                        f"cannot resolve {caller} to its role ({_error(exc)}): allow "
+                        f"iam:GetRole on role {name}, or check by hand that its role ARN "
+                        "is listed in cluster.adminPrincipalArns exactly once",
+                    )
+                principal = listed[0]
+                resolved = f" (role {name} matched by name; iam:GetRole denied)"
+            else:
+                principal = principal_of(caller, str(role.get("Path", "/")))
+            resolved = resolved or f" (session {caller})"
+        listed_here = principal in cluster.admin_principal_arns
+        if listed_here and cluster.bootstrap_creator_admin:
+            return Check(
+                label,
+                "fail",
+                f"{principal}{resolved} is in cluster.adminPrincipalArns and "
+                "bootstrapCreatorAdmin is true: pulumi-eks would create a second access "
+                "entry for it and EKS refuses it (ResourceInUseException, "
+                "pulumi/pulumi-eks#2373). Fix: set cluster.bootstrapCreatorAdmin: false "
+                "(the listed entry already makes it admin)",
+            )
+        if not listed_here and not cluster.bootstrap_creator_admin:
+            return Check(
+                label,
+                "fail",
+                f"{principal}{resolved} runs `pulumi up` but is not in "
+                "cluster.adminPrincipalArns and bootstrapCreatorAdmin is false: the "
+                "cluster and node groups would be created, then every Kubernetes object "
+                f"fail Unauthorized. Fix: add {principal} to cluster.adminPrincipalArns "
+                "(or deploy as one of the listed roles)",
+            )
+        how = "listed in adminPrincipalArns" if listed_here else "bootstrapCreatorAdmin"
+        return Check(label, "pass", f"{principal}{resolved} becomes cluster admin ({how})")
 
     # ----------------------------------------------------------------- all of them
 
@@ -391,6 +559,8 @@ class Preflight:
             ("add-on versions", self.addon_versions),
             ("model object", self.model_object),
             ("image", self.image),
+            ("image pull", self.image_pull),
+            ("deployer access", self.deployer_access),
         ]
         for name, step in steps:
             try:
@@ -457,7 +627,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Preflight of stack {args.stack} in {region} (read-only)…", file=sys.stderr)
-    checks = run_checks(config, region, model_bucket=args.model_bucket)
+    session = None
+    # The credentials `pulumi up` will use: the stack's `aws:profile` when it sets one.
+    profile = read_stack_file(args.project_dir, args.stack).config.get("aws:profile")
+    if profile:
+        import boto3
+
+        session = boto3.session.Session(region_name=region, profile_name=profile)
+    checks = run_checks(config, region, session=session, model_bucket=args.model_bucket)
     print(format_table(checks))
     return 1 if any(c.status == "fail" for c in checks) else 0
 

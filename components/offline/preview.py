@@ -423,15 +423,17 @@ def build_plan(
     """
     config, region = _load(project_dir, stack)
     prices = load_prices(region)
-    # Before the run: a missing price fails fast.
     cost = estimate(config, prices) if config is not None else None
     references: dict[str, dict[str, Any]] = {}
     secrets: dict[str, list[str]] = {}
     for name, source in (stack_references or {}).items():
         references[name], secrets[name] = stack_reference_outputs(source, name=name)
+    # Offline, the region's real AZs are unknown (preflight checks them): offer enough.
+    azs = max(4, config.network.az_count) if config is not None else 4
     kit = _ProgressMocks(
         progress or sys.stderr,
         region=region,
+        az_count=azs,
         stack_references=references,
         secret_outputs=secrets,
     )

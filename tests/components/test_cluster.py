@@ -21,7 +21,7 @@ from components.cluster import (
     entry_key,
     kubeconfig_fields,
 )
-from components.testing import PlatformMocks, Registration, StackRun, run_stack
+from components.testing import PlatformMocks, Registration, StackRun, reveal_secrets, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EKS = "eks:index:Cluster"
@@ -33,21 +33,6 @@ ADDON = "aws:eks/addon:Addon"
 def raw_platform(stack: str) -> dict[str, Any]:
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
     return copy.deepcopy(document["config"]["mlops-platform:platform"])
-
-
-@pytest.fixture(scope="module")
-def dev() -> StackRun:
-    return run_stack("dev", project_dir=ROOT)
-
-
-@pytest.fixture(scope="module")
-def prod() -> StackRun:
-    return run_stack("prod", project_dir=ROOT)
-
-
-@pytest.fixture(params=["dev", "prod"])
-def stack(request: pytest.FixtureRequest, dev: StackRun, prod: StackRun) -> StackRun:
-    return {"dev": dev, "prod": prod}[request.param]
 
 
 def trust_condition(role: Registration) -> dict[str, str]:
@@ -87,15 +72,18 @@ def test_admins_get_access_entries(stack: StackRun) -> None:
         assert policy["accessScope"] == {"type": "cluster"}
 
 
-def test_dev_endpoint_public_but_restricted_prod_endpoint_private(
+def test_both_endpoints_public_but_allow_listed_with_private_access_on(
     dev: StackRun, prod: StackRun
 ) -> None:
+    """Prod's first `pulumi up` runs from outside the VPC (issue 10 point 2): the public
+    endpoint admits only the listed runner CIDRs, the nodes use the private endpoint."""
     dev_inputs = dev.one(EKS).inputs
     assert dev_inputs["endpointPublicAccess"] is True
     assert dev_inputs["publicAccessCidrs"] == ["203.0.113.0/24"]
     prod_inputs = prod.one(EKS).inputs
-    assert prod_inputs["endpointPublicAccess"] is False
-    assert not prod_inputs.get("publicAccessCidrs")
+    assert prod_inputs["endpointPublicAccess"] is True
+    assert prod_inputs["publicAccessCidrs"] == raw_platform("prod")["cluster"]["publicAccessCidrs"]
+    assert "0.0.0.0/0" not in prod_inputs["publicAccessCidrs"]
     assert prod_inputs["endpointPrivateAccess"] is True
 
 
@@ -284,13 +272,10 @@ def assert_secret_and_name(is_secret: bool, name: str) -> None:
     assert name == "unit"
 
 
-def test_vpc_cni_enforces_network_policies() -> None:
+def test_vpc_cni_enforces_network_policies(dev: StackRun) -> None:
     import json as _json
 
-    from components.testing import run_stack
-    from tests.conftest import ROOT
-
-    run = run_stack("dev", project_dir=ROOT)
+    run = dev
     cni = next(a for a in run.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni")
     assert _json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
     # metrics-server's configuration only places it (test_cluster_addons.py).
@@ -320,13 +305,18 @@ def test_role_and_user_of_one_name_both_become_admins(dev_raw: dict[str, Any]) -
     assert sorted(e["principalArn"] for e in entries.values()) == arns
 
 
-def test_private_endpoint_reachable_from_the_listed_networks_only(
-    dev: StackRun, prod: StackRun
-) -> None:
+def test_private_endpoint_reachable_from_the_listed_networks_only(dev: StackRun) -> None:
+    """The fully private mode (README, "A fully private API endpoint"): private only,
+    the VPC listed, acknowledged with `deployFromInsideVpc`."""
     rule_type = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-    listed = raw_platform("prod")["cluster"]["apiAccessCidrs"]
-    assert listed == [raw_platform("prod")["network"]["vpcCidr"]]
+    platform = raw_platform("prod")
+    cluster = platform["cluster"]
+    cluster.pop("publicAccessCidrs")
+    listed = [platform["network"]["vpcCidr"], "172.16.0.0/12"]
+    cluster.update(endpointPublicAccess=False, apiAccessCidrs=listed, deployFromInsideVpc=True)
+    prod = run_stack("prod", project_dir=ROOT, config={"platform": platform})
     eks = prod.one(EKS)
+    assert eks.inputs["endpointPublicAccess"] is False
     rules = [r for r in prod.by_type(rule_type) if r.name.startswith("cluster-api-")]
     assert [r.inputs["cidrIpv4"] for r in rules] == listed
     for rule in rules:
@@ -397,3 +387,46 @@ def test_creator_admin_transform_on_the_child_pulumi_eks_4_creates() -> None:
         k: v for k, v in props.items() if k != "accessConfig"
     }
     assert result.opts is opts
+
+
+def test_kubernetes_provider_authenticates_as_the_aws_provider() -> None:
+    """Issue 10 point 4: `aws:profile` and `aws:assumeRoles` reach the kubeconfig.
+
+    pulumi-eks renders `providerCredentialOpts` into `kubeconfig`/`kubeconfigJson`: the
+    profile as `AWS_PROFILE` in the exec environment, the role as `--role-arn`
+    (pulumi_eks/_inputs.py, KubeconfigOptionsArgs; pulumi_eks/cluster.py,
+    `Cluster.get_kubeconfig`); our kit renders it the same way.
+    """
+    role = "arn:aws:iam::123456789012:role/deploy/ml-deployer"
+    run = run_stack(
+        "dev",
+        project_dir=ROOT,
+        config={"aws:profile": "ml-dev", "aws:assumeRoles": [{"roleArn": role}]},
+    )
+    assert run.one(EKS).inputs["providerCredentialOpts"] == {
+        "profileName": "ml-dev",
+        "roleArn": role,
+    }
+    (provider,) = run.by_type("pulumi:providers:kubernetes")
+    kubeconfig = json.loads(reveal_secrets(provider.inputs["kubeconfig"]))
+    exec_ = kubeconfig["users"][0]["user"]["exec"]
+    assert exec_["args"][-2:] == ["--role-arn", role]
+    assert exec_["env"] == [{"name": "AWS_PROFILE", "value": "ml-dev"}]
+    # Without either, the default chain: nothing is passed.
+    plain = run_stack("dev", project_dir=ROOT)
+    assert "providerCredentialOpts" not in plain.one(EKS).inputs
+
+
+def test_a_role_chain_the_kubeconfig_cannot_follow_is_refused() -> None:
+    from components.config import ConfigError
+
+    roles = [
+        {"roleArn": "arn:aws:iam::123456789012:role/a"},
+        {"roleArn": "arn:aws:iam::210987654321:role/b"},
+    ]
+    with pytest.raises(ConfigError, match="assumes one role") as info:
+        run_stack("dev", project_dir=ROOT, config={"aws:assumeRoles": roles})
+    assert "set aws:profile" in str(info.value)
+    external = [{"roleArn": "arn:aws:iam::123456789012:role/a", "externalId": "x"}]
+    with pytest.raises(ConfigError, match=r"\['externalId'\] cannot be passed"):
+        run_stack("dev", project_dir=ROOT, config={"aws:assumeRoles": external})

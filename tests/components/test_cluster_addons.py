@@ -6,8 +6,6 @@ import copy
 import json
 from pathlib import Path
 
-import pytest
-
 from components.cluster_addons import device_plugin_values
 from components.testing import StackRun, run_stack
 from tests.conftest import raw_stack_config
@@ -15,21 +13,6 @@ from tests.conftest import raw_stack_config
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = "aws:eks/addon:Addon"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-
-
-@pytest.fixture(scope="module")
-def dev() -> StackRun:
-    return run_stack("dev", project_dir=ROOT)
-
-
-@pytest.fixture(scope="module")
-def prod() -> StackRun:
-    return run_stack("prod", project_dir=ROOT)
-
-
-@pytest.fixture(params=["dev", "prod"])
-def stack(request: pytest.FixtureRequest, dev: StackRun, prod: StackRun) -> StackRun:
-    return {"dev": dev, "prod": prod}[request.param]
 
 
 def test_addons_that_need_nodes_depend_on_every_pool(stack: StackRun) -> None:

@@ -17,7 +17,7 @@ def test_both_stacks_parse(dev_raw: Raw, prod_raw: Raw) -> None:
     dev, prod = parse_stack_config(dev_raw), parse_stack_config(prod_raw)
     assert isinstance(dev, StackConfig)
     assert dev.network.nat_strategy == "single" and prod.network.nat_strategy == "one-per-az"
-    assert not prod.cluster.endpoint_public_access
+    assert prod.cluster.endpoint_public_access and prod.cluster.public_access_cidrs
     assert prod.node_pools["gpu"].is_gpu and prod.node_pools["gpu"].min_size == 0
 
 
@@ -67,9 +67,9 @@ REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "one AZ without the flag",
         _set("network.azCount", 1),
         "platform.network",
-        "azCount must be 2 to 3 (1 only with allowSingleAz: true), got 1",
+        "azCount must be 2 to 6 (the subnet plan's slots) (1 only with allowSingleAz: true), got 1",
     ),
-    ("four AZs", _set("network.azCount", 4), "platform.network", "got 4"),
+    ("seven AZs", _set("network.azCount", 7), "platform.network", "got 7"),
     (
         "unknown NAT strategy",
         _set("network.natStrategy", "per-subnet"),
@@ -104,7 +104,7 @@ REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "unknown family",
         _set("nodePools.cpu.instanceTypes", ["zz9.large"]),
         "platform.nodePools.cpu.instanceTypes",
-        "unknown instance family 'zz9'",
+        "unknown EC2 instance type 'zz9.large' (not in the EC2 API's list)",
     ),
     (
         "GPU pool on a CPU family",
@@ -236,7 +236,8 @@ def test_catalog_is_dated_and_consistent() -> None:
         family = catalog.INSTANCE_FAMILIES[catalog.instance_family(instance_type)]
         assert family.accelerator == "nvidia", instance_type
     gpu_families = {f for f, v in catalog.INSTANCE_FAMILIES.items() if v.accelerator == "nvidia"}
-    assert {catalog.instance_family(t) for t in catalog.GPUS_PER_INSTANCE} == gpu_families
+    whole = {catalog.instance_family(t) for t in catalog.GPUS_PER_INSTANCE}
+    assert gpu_families - whole == {"g6f", "gr6f"}  # fractional GPUs only
     # Every family has sizes, and every GPU type has its vCPUs and memory.
     sized = {catalog.instance_family(t) for t in catalog.INSTANCE_SIZES}
     assert sized == set(catalog.INSTANCE_FAMILIES)
@@ -270,18 +271,32 @@ REVIEW_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "c7i.large (2 vCPU, 4 GiB), c7i.xlarge (4 vCPU, 8 GiB)",
     ),
     (
-        "autoscaled pool with a type of unknown size",
-        _set("nodePools.cpu.instanceTypes", ["c7i.8xlarge"]),
-        "platform.nodePools.cpu",
-        "vCPUs and memory of ['c7i.8xlarge'] unknown (catalog.INSTANCE_SIZES",
+        "a type EC2 knows but no EKS node runs (macOS host)",
+        _set("nodePools.cpu.instanceTypes", ["mac2.metal"]),
+        "platform.nodePools.cpu.instanceTypes",
+        "EC2 instance type 'mac2.metal' is not in the instance catalog",
     ),
     (
-        "GPU type of unknown GPU count",
+        "GPU type that does not exist",
         lambda raw: raw["nodePools"]["cpu"].update(
             accelerator="nvidia", instanceTypes=["g5.96xlarge"], autoscaled=False
         ),
+        "platform.nodePools.cpu.instanceTypes",
+        "unknown EC2 instance type 'g5.96xlarge'",
+    ),
+    (
+        "GPU pool of fractional-GPU types (no whole nvidia.com/gpu to request)",
+        lambda raw: raw["nodePools"]["cpu"].update(
+            accelerator="nvidia", instanceTypes=["g6f.xlarge"], autoscaled=False
+        ),
         "platform.nodePools.cpu",
-        "GPU count of ['g5.96xlarge'] unknown (catalog.GPUS_PER_INSTANCE",
+        "['g6f.xlarge'] have no whole GPU",
+    ),
+    (
+        "CPU pool on Inferentia",
+        _set("nodePools.cpu.instanceTypes", ["inf2.xlarge"]),
+        "platform.nodePools.cpu",
+        "'inf2.xlarge' carries neuron accelerators (inferentia2)",
     ),
     (
         "private API endpoint open to all",
@@ -336,3 +351,159 @@ def test_internet_facing_alb_with_tls_alone_is_accepted(dev_raw: Raw) -> None:
         "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"
     )
     assert parse_stack_config(dev_raw).service is not None
+
+
+# Issue 10 points 2 and 3: a stack nobody can reach or use on day 0 is refused.
+def _private(*cidrs: str, **extra: Any) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        cluster = raw["cluster"]
+        cluster.pop("publicAccessCidrs", None)
+        cluster.update(endpointPublicAccess=False, apiAccessCidrs=list(cidrs), **extra)
+
+    return mutate
+
+
+DAY0_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    (
+        "private endpoint, no allow-listed network",
+        _private(),
+        "platform: cluster: the API endpoint is private",
+        "apiAccessCidrs is empty, so nothing outside the cluster can reach it",
+    ),
+    (
+        "private endpoint, only this stack's own VPC listed",
+        _private("10.20.0.0/16"),
+        "platform: cluster: the API endpoint is private",
+        "apiAccessCidrs ['10.20.0.0/16'] lie inside this stack's own VPC 10.20.0.0/16",
+    ),
+    (
+        "private endpoint, a subnet of the VPC listed",
+        _private("10.20.4.0/24"),
+        "platform: cluster",
+        "set deployFromInsideVpc: true and follow the README's two-stage bring-up",
+    ),
+    (
+        "nobody is admin",
+        lambda raw: raw["cluster"].update(adminPrincipalArns=[], bootstrapCreatorAdmin=False),
+        "platform.cluster",
+        "adminPrincipalArns is empty and bootstrapCreatorAdmin is false",
+    ),
+    (
+        "nobody is admin (both defaulted)",
+        lambda raw: raw["cluster"].pop("adminPrincipalArns"),
+        "platform.cluster",
+        "list the deploying role in adminPrincipalArns, or set bootstrapCreatorAdmin: true",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "path", "message"), DAY0_REJECTED, ids=[c[0] for c in DAY0_REJECTED]
+)
+def test_day0_unreachable_or_unusable_cluster_rejected(
+    dev_raw: Raw, case: str, mutate: Callable[[Raw], None], path: str, message: str
+) -> None:
+    test_rejected(dev_raw, case, mutate, path, message)
+
+
+def test_day0_ways_in_that_are_accepted(dev_raw: Raw, prod_raw: Raw) -> None:
+    # Prod ships a public endpoint allow-listed to the runners; private access is always on.
+    prod = parse_stack_config(prod_raw).cluster
+    assert prod.endpoint_public_access and prod.public_access_cidrs
+    assert "0.0.0.0/0" not in prod.public_access_cidrs
+    # A network outside the VPC (a VPN routed to it) is a way in.
+    _private("172.16.0.0/12")(dev_raw)
+    assert parse_stack_config(dev_raw).cluster.api_access_cidrs == ["172.16.0.0/12"]
+    # Only the VPC itself: accepted with the explicit two-stage acknowledgment.
+    _private("10.20.0.0/16", deployFromInsideVpc=True)(dev_raw)
+    assert parse_stack_config(dev_raw).cluster.deploy_from_inside_vpc
+    # The creator as the only admin is accepted.
+    dev_raw["cluster"].update(adminPrincipalArns=[], bootstrapCreatorAdmin=True)
+    assert parse_stack_config(dev_raw).cluster.bootstrap_creator_admin
+
+
+# Issue 11's false positives: instance types EC2 and EKS accept that the old, hand-written
+# catalog refused (medium sizes, 8xlarge and larger, metal, current Graviton).
+ACCEPTED_INSTANCE_TYPES: list[tuple[str, dict[str, Any]]] = [
+    ("medium x86", {"instanceTypes": ["t3.medium", "t3a.medium"]}),
+    ("medium Graviton", {"instanceTypes": ["m7g.medium"], "architecture": "arm64"}),
+    ("8xlarge", {"instanceTypes": ["c7i.8xlarge", "c6i.8xlarge"]}),
+    ("48xlarge", {"instanceTypes": ["m7i.48xlarge"]}),
+    ("metal", {"instanceTypes": ["m7i.metal-24xl"]}),
+    ("Graviton 4", {"instanceTypes": ["c8g.4xlarge", "c7g.4xlarge"], "architecture": "arm64"}),
+    ("r8g 16xlarge", {"instanceTypes": ["r8g.16xlarge"], "architecture": "arm64"}),
+    (
+        "Graviton GPU",
+        {"instanceTypes": ["g5g.xlarge"], "architecture": "arm64", "accelerator": "nvidia"},
+    ),
+    ("H200", {"instanceTypes": ["p5en.48xlarge"], "accelerator": "nvidia"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "pool"), ACCEPTED_INSTANCE_TYPES, ids=[c[0] for c in ACCEPTED_INSTANCE_TYPES]
+)
+def test_accepted_instance_types(dev_raw: Raw, case: str, pool: dict[str, Any]) -> None:
+    dev_raw["nodePools"]["cpu"].update(pool)
+    if pool.get("accelerator") == "nvidia":
+        dev_raw.pop("service", None)
+    config = parse_stack_config(dev_raw)
+    assert config.node_pools["cpu"].instance_types == pool["instanceTypes"]
+
+
+# Issue 11's other false positives: values Kubernetes and AWS accept.
+ACCEPTED: list[tuple[str, Callable[[Raw], None]]] = [
+    # HPA averageUtilization is a percent of the request; >100 is legal (autoscaling/v2).
+    ("HPA target above 100%", _set("service.targetCpuUtilization", 150)),
+    ("HPA target 1%", _set("service.targetCpuUtilization", 1)),
+    # A label value (63 chars, [-A-Za-z0-9_.], alphanumeric ends), a URL segment, MODEL_NAME.
+    ("model name with underscore", _set("service.modelName", "iris_v2")),
+    ("model name with capitals and dots", _set("service.modelName", "Iris.V2")),
+    ("model name of 63 characters", _set("service.modelName", "m" * 63)),
+    # us-east-1 has six AZs; the subnet plan has six slots.
+    ("four AZs", _set("network.azCount", 4)),
+    ("six AZs", _set("network.azCount", 6)),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
+def test_accepted(dev_raw: Raw, case: str, mutate: Callable[[Raw], None]) -> None:
+    mutate(dev_raw)
+    parse_stack_config(dev_raw)
+
+
+STILL_REJECTED: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    (
+        "HPA target 0",
+        _set("service.targetCpuUtilization", 0),
+        "platform.service.targetCpuUtilization",
+        "greater than or equal to 1",
+    ),
+    (
+        "model name not a label value (slash)",
+        _set("service.modelName", "iris/v2"),
+        "platform.service.modelName",
+        "'iris/v2'",
+    ),
+    (
+        "model name ending in an underscore",
+        _set("service.modelName", "iris_"),
+        "platform.service.modelName",
+        "'iris_'",
+    ),
+    (
+        "model name of 64 characters",
+        _set("service.modelName", "m" * 64),
+        "platform.service.modelName",
+        "should match pattern",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "path", "message"), STILL_REJECTED, ids=[c[0] for c in STILL_REJECTED]
+)
+def test_still_rejected(
+    dev_raw: Raw, case: str, mutate: Callable[[Raw], None], path: str, message: str
+) -> None:
+    test_rejected(dev_raw, case, mutate, path, message)

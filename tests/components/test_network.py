@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from functools import cache
 
 import pytest
 
 from components.network import Network, NetworkArgs
-from components.testing import PlatformMocks, StackRun, run_program, run_stack
-from tests.conftest import ROOT
+from components.testing import PlatformMocks, run_program
+from tests.components.conftest import shared_run
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
@@ -18,9 +17,7 @@ ROUTE = "aws:ec2/route:Route"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 
 
-@cache
-def stack(name: str) -> StackRun:
-    return run_stack(name, project_dir=ROOT)
+stack = shared_run
 
 
 def network_args(**overrides: object) -> NetworkArgs:

@@ -36,21 +36,6 @@ def run(stack: str, platform: dict[str, Any] | None = None) -> StackRun:
     return run_stack(stack, project_dir=ROOT, config=config)
 
 
-@pytest.fixture(scope="module")
-def dev() -> StackRun:
-    return run("dev")
-
-
-@pytest.fixture(scope="module")
-def prod() -> StackRun:
-    return run("prod")
-
-
-@pytest.fixture(params=["dev", "prod"])
-def stack(request: pytest.FixtureRequest, dev: StackRun, prod: StackRun) -> StackRun:
-    return {"dev": dev, "prod": prod}[request.param]
-
-
 def pool_child(run: StackRun, pool: str, type_: str) -> Registration:
     return run.one(type_, f"pool-{pool}-{'lt' if type_ == LT else 'ng'}")
 

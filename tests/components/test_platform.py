@@ -10,16 +10,15 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.testing import PlatformMocks, StackRun, run_stack
+from components.testing import PlatformMocks, run_stack
+from tests.components.conftest import shared_run
 from tests.conftest import ROOT
 
 STACKS = ("dev", "prod")
 ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 
-@cache
-def stack(name: str) -> StackRun:
-    return run_stack(name, project_dir=ROOT)
+stack = shared_run
 
 
 @cache

@@ -214,9 +214,10 @@ def test_bytes_must_be_strings() -> None:
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_a_non_finite_output_is_a_500_naming_it(value: float) -> None:
+def test_a_non_finite_output_is_a_400_naming_it(value: float) -> None:
+    """The decoder admits finite inputs only, so a non-finite output is the input's doing."""
     array = np.asarray([[1.0, value]], dtype=np.float32)
     with pytest.raises(ProtocolError) as caught:
         encode_infer_response("m", "1", None, {"y": array}, {"y": TensorSpec("y", "FP32", (-1, 2))})
-    assert caught.value.status == 500
-    assert caught.value.message.startswith("output 'y' holds a non-finite value")
+    assert caught.value.status == 400
+    assert caught.value.message.startswith("output 'y' is not finite")

@@ -91,21 +91,51 @@ def _endpoint(resource: Resource) -> tuple[Any, Any, str]:
     return (True if public is None else public), _get(vpc, "publicAccessCidrs"), "vpcConfig."
 
 
+def _private_access(resource: Resource) -> Any:
+    """The private endpoint flag; off by default in both SDKs."""
+    if resource.type == EKS_CLUSTER:
+        return resource.inputs.get("endpointPrivateAccess")
+    return _get(resource.inputs.get("vpcConfig"), "endpointPrivateAccess")
+
+
 @rule(
     "eks-prod-endpoint-private",
     "mandatory",
     types=CLUSTERS,
-    description="A production cluster's API endpoint is not public.",
+    description=(
+        "A production cluster's API endpoint is private, or public only to listed CIDRs "
+        "with private access on."
+    ),
 )
 def prod_endpoint_private(resource: Resource, context: PolicyContext) -> Iterator[Finding]:
+    """In prod a public endpoint is allowed only as a deploy runner's way in on day 0.
+
+    A private-only endpoint cannot be reached by the first `pulumi up` from outside a VPC
+    that same run creates (issue 10). So prod may keep the public endpoint when it admits
+    listed CIDRs only (never 0.0.0.0/0) and private access is on, so that nodes and pods
+    use the private endpoint (EKS user guide, "Cluster API server endpoint": with both on,
+    requests from within the VPC use the private endpoint).
+    """
     if not context.production:
         return
-    public, _, prefix = _endpoint(resource)
-    if _known(public) and not _false(public):
+    public, cidrs, prefix = _endpoint(resource)
+    if not _known(public) or _false(public):
+        return
+    if not _known(cidrs):
+        return
+    listed = _strings(cidrs)
+    if not listed or any(_open_cidr(cidr) for cidr in listed):
         yield (
             f"{prefix}endpointPublicAccess",
-            "is not false in a production stack: reach the API server privately "
-            "(VPN, bastion, SSM) instead",
+            "is not false in a production stack and publicAccessCidrs does not restrict it "
+            f"(got {listed}): list your deploy runners' egress CIDRs, or make it private",
+        )
+    private = _private_access(resource)
+    if _known(private) and (private is None or _false(private)):
+        yield (
+            f"{prefix}endpointPrivateAccess",
+            "is not true while the endpoint is public in a production stack: nodes would "
+            "reach the API server over the internet; turn private access on",
         )
 
 

@@ -89,6 +89,9 @@ VARIANTS = [
     ("dev", {"exposure": "nlb-internal", "grpc": {"enabled": True}}),
     ("prod", {"grpc": {"enabled": True, "port": 9001}, "tlsCertificateArn": GRPC_CERT}),
     ("dev", {"exposure": "cluster-ip", "grpc": {"enabled": True}}),
+    # Issue 11: an HPA target above 100% and a model name that is a label value, not a
+    # DNS label; both must render to objects the API server accepts.
+    ("dev", {"targetCpuUtilization": 250, "modelName": "iris_V2.1"}),
 ]
 
 

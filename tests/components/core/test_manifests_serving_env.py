@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from components.config import ModelServiceConfig, parse_stack_config
+from components.core.config import ModelServiceConfig, parse_stack_config
 from components.core.manifests import ENV_PREFIX, stack_manifests
 from serving.settings import Settings
 from tests.conftest import raw_stack_config

@@ -366,17 +366,70 @@ def test_every_rule_is_exercised_by_a_break() -> None:
 
 def test_prod_endpoint_rule_fires_only_in_production() -> None:
     public = resource(
-        "eks:index:Cluster", endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"]
+        "eks:index:Cluster",
+        endpointPublicAccess=True,
+        endpointPrivateAccess=False,
+        publicAccessCidrs=["203.0.113.0/24"],
     )
     assert rules_fired(public) == set()
     assert rules_fired(public, production=True) == {"eks-prod-endpoint-private"}
     # Absent means public: both SDKs default the endpoint to public.
     default = resource(
-        "eks:index:Cluster", endpointPublicAccess=None, publicAccessCidrs=["203.0.113.0/24"]
+        "eks:index:Cluster",
+        endpointPublicAccess=None,
+        endpointPrivateAccess=None,
+        publicAccessCidrs=["203.0.113.0/24"],
     )
     assert rules_fired(default, production=True) == {"eks-prod-endpoint-private"}
     private = resource("aws:eks/cluster:Cluster")
     assert rules_fired(private, production=True) == set()
+
+
+def test_prod_may_keep_a_public_endpoint_only_allow_listed_with_private_access_on() -> None:
+    """Issue 10 point 2: prod's day-0 way in is a public endpoint allow-listed to the
+    deploy runners, with private access on so that nodes use the private endpoint."""
+    listed = resource(
+        "eks:index:Cluster",
+        endpointPublicAccess=True,
+        endpointPrivateAccess=True,
+        publicAccessCidrs=["198.51.100.0/24"],
+    )
+    assert rules_fired(listed, production=True) == set()
+    no_private = resource(
+        "eks:index:Cluster",
+        endpointPublicAccess=True,
+        endpointPrivateAccess=False,
+        publicAccessCidrs=["198.51.100.0/24"],
+    )
+    violations = check_resource(no_private, PolicyContext(production=True))
+    assert [v.field for v in violations] == ["endpointPrivateAccess"]
+    open_to_all = resource(
+        "eks:index:Cluster",
+        endpointPublicAccess=True,
+        endpointPrivateAccess=True,
+        publicAccessCidrs=["0.0.0.0/0"],
+    )
+    assert "eks-prod-endpoint-private" in rules_fired(open_to_all, production=True)
+    child = resource(
+        "aws:eks/cluster:Cluster",
+        vpcConfig={
+            "endpointPublicAccess": True,
+            "endpointPrivateAccess": True,
+            "publicAccessCidrs": ["198.51.100.0/24"],
+            "subnetIds": ["s"],
+        },
+    )
+    assert rules_fired(child, production=True) == set()
+    child_no_private = resource(
+        "aws:eks/cluster:Cluster",
+        vpcConfig={
+            "endpointPublicAccess": True,
+            "publicAccessCidrs": ["198.51.100.0/24"],
+            "subnetIds": ["s"],
+        },
+    )
+    violations = check_resource(child_no_private, PolicyContext(production=True))
+    assert [v.field for v in violations] == ["vpcConfig.endpointPrivateAccess"]
 
 
 def test_a_load_balancer_may_open_80_and_443_but_nothing_else() -> None:
@@ -537,10 +590,10 @@ def test_our_stacks_pass_every_mandatory_rule(stack: str) -> None:
     """
     from components.config import parse_stack_config
     from components.offline.preview import policy_resources
-    from components.testing import run_stack
-    from tests.conftest import ROOT, raw_stack_config
+    from tests.components.conftest import shared_run
+    from tests.conftest import raw_stack_config
 
-    run = run_stack(stack, project_dir=ROOT)
+    run = shared_run(stack)
     production = parse_stack_config(raw_stack_config(stack)).environment == "prod"
     report = evaluate(policy_resources(run), PolicyContext(production=production))
     assert report.mandatory == (), "\n".join(str(v) for v in report.mandatory)

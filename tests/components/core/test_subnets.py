@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from components.core.subnets import (
     AZ_SLOTS,
+    MAX_AZS,
     SubnetPlanError,
     nat_gateway_azs,
     nat_gateway_for,
@@ -19,7 +20,7 @@ from components.core.subnets import (
     subnet_cidrs,
 )
 
-AZ_NAMES = [f"eu-west-1{c}" for c in "abcd"]
+AZ_NAMES = [f"us-east-1{c}" for c in "abcdef"]
 
 
 @st.composite
@@ -32,17 +33,17 @@ def layouts(draw: st.DrawFn) -> tuple[ipaddress.IPv4Network, int, int]:
     return vpc, private, public
 
 
-def fits(vpc: ipaddress.IPv4Network, private: int, public: int) -> bool:
-    return required_addresses(vpc.prefixlen, private, public) <= vpc.num_addresses
+def fits(vpc: ipaddress.IPv4Network, private: int, public: int, azs: int = AZ_SLOTS) -> bool:
+    return required_addresses(vpc.prefixlen, private, public, azs) <= vpc.num_addresses
 
 
 @settings(max_examples=300, deadline=None)
-@given(layouts(), st.integers(1, AZ_SLOTS))
+@given(layouts(), st.integers(1, MAX_AZS))
 def test_subnets_are_inside_the_vpc_and_never_overlap(
     layout: tuple[ipaddress.IPv4Network, int, int], az_count: int
 ) -> None:
     vpc, private, public = layout
-    if not fits(vpc, private, public):
+    if not fits(vpc, private, public, az_count):
         with pytest.raises(SubnetPlanError, match=str(vpc)):
             plan_subnets(vpc, AZ_NAMES[:az_count], private_prefix=private, public_prefix=public)
         return
@@ -57,12 +58,12 @@ def test_subnets_are_inside_the_vpc_and_never_overlap(
 
 
 @settings(max_examples=200, deadline=None)
-@given(layouts(), st.integers(1, AZ_SLOTS - 1))
+@given(layouts(), st.integers(1, MAX_AZS - 1))
 def test_adding_an_az_changes_no_existing_subnet(
     layout: tuple[ipaddress.IPv4Network, int, int], az_count: int
 ) -> None:
     vpc, private, public = layout
-    if not fits(vpc, private, public):
+    if not fits(vpc, private, public, az_count + 1):
         return
     before = plan_subnets(vpc, AZ_NAMES[:az_count], private_prefix=private, public_prefix=public)
     after = plan_subnets(
@@ -89,7 +90,7 @@ def test_default_layout_of_a_slash_16() -> None:
 
 
 def test_too_many_azs_and_repeated_azs_are_refused() -> None:
-    with pytest.raises(SubnetPlanError, match="5 AZs"):
+    with pytest.raises(SubnetPlanError, match="7 AZs"):
         plan_subnets("10.0.0.0/16", [*AZ_NAMES, "x"], private_prefix=19, public_prefix=21)
     with pytest.raises(SubnetPlanError, match="repeat"):
         plan_subnets("10.0.0.0/16", ["a", "a"], private_prefix=19, public_prefix=21)
@@ -116,3 +117,28 @@ def test_subnet_cidrs_are_the_plan_without_az_names() -> None:
     plan = plan_subnets("10.30.0.0/16", ["a", "b", "c"], private_prefix=19, public_prefix=21)
     assert private == [str(s.private) for s in plan]
     assert public == [str(s.public) for s in plan]
+
+
+def test_five_and_six_azs_keep_the_first_four_slots_where_they_were() -> None:
+    """us-east-1 has six AZs. The first four slots keep the blocks they had when the
+    plan stopped at four (these CIDRs are what deployed stacks have), and slots 5 and 6
+    take blocks after them."""
+    private, public = subnet_cidrs("10.0.0.0/16", 6, private_prefix=19, public_prefix=21)
+    assert private == [
+        "10.0.0.0/19",
+        "10.0.32.0/19",
+        "10.0.64.0/19",
+        "10.0.96.0/19",
+        "10.0.160.0/19",
+        "10.0.192.0/19",
+    ]
+    assert public == [
+        "10.0.128.0/21",
+        "10.0.136.0/21",
+        "10.0.144.0/21",
+        "10.0.152.0/21",
+        "10.0.224.0/21",
+        "10.0.232.0/21",
+    ]
+    with pytest.raises(SubnetPlanError, match="7 AZs requested, the plan has 6 slots"):
+        plan_subnets("10.0.0.0/16", [*AZ_NAMES, "x"], private_prefix=19, public_prefix=21)

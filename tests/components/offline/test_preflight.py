@@ -8,6 +8,7 @@ botocore's Stubber on the EKS client.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from components.offline.preflight import (
     Check,
     format_table,
     node_ami_parameter,
+    principal_of,
     quota_class,
     run_checks,
 )
@@ -34,6 +36,8 @@ from tests.conftest import ROOT, raw_stack_config
 REGION = "us-west-2"
 REPO_URL = f"{DEFAULT_ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/iris"
 ENOUGH = {code: 1000.0 for code, _ in preflight.QUOTAS.values()}
+IMAGE: dict[str, str] = {}
+"""The digest moto gave the pushed image (set by the `moto_account` fixture)."""
 
 
 SESSION = boto3.session.Session(region_name=REGION)
@@ -78,7 +82,8 @@ def moto_account() -> Iterator[dict[str, Any]]:
                 '"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
                 '"config":{"digest":"sha256:' + "a" * 64 + '"}}'
             )
-            ecr.put_image(repositoryName="iris", imageManifest=manifest, imageTag="0.1.0")
+            pushed = ecr.put_image(repositoryName="iris", imageManifest=manifest, imageTag="0.1.0")
+            IMAGE["digest"] = pushed["image"]["imageId"]["imageDigest"]
             yield {"quotas": quotas}
 
 
@@ -139,7 +144,7 @@ def stub_addons(config: StackConfig, *, missing: str | None = None) -> Any:
 
 def prod(**changes: Any) -> StackConfig:
     raw = raw_stack_config("prod")
-    raw["service"]["image"]["repository"] = REPO_URL
+    raw["service"]["image"].update(repository=REPO_URL, digest=IMAGE["digest"])
     for path, value in changes.items():
         target = raw
         *parents, last = path.split(".")
@@ -149,8 +154,35 @@ def prod(**changes: Any) -> StackConfig:
     return parse_stack_config(raw)
 
 
+def deployer_sts(role: str = "ml-platform-admin", path: str = "/") -> Any:
+    """An STS client whose caller is a session of `role` (created in moto with `path`)."""
+    iam = SESSION.client("iam")
+    try:
+        iam.get_role(RoleName=role)
+    except iam.exceptions.NoSuchEntityException:
+        trust = (
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+            f'{{"AWS":"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root"}},"Action":"sts:AssumeRole"}}]}}'
+        )
+        iam.create_role(RoleName=role, Path=path, AssumeRolePolicyDocument=trust)
+    arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    credentials = SESSION.client("sts").assume_role(RoleArn=arn, RoleSessionName="ci-42")[
+        "Credentials"
+    ]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    ).client("sts")
+
+
 def checks(config: StackConfig, **kwargs: Any) -> dict[str, Check]:
-    clients = {"eks": kwargs.pop("eks", None) or stub_addons(config)}
+    clients = {
+        "eks": kwargs.pop("eks", None) or stub_addons(config),
+        "sts": kwargs.pop("sts", None) or deployer_sts(),
+        **kwargs.pop("clients", {}),
+    }
     result = run_checks(
         config, REGION, session=SESSION, clients=clients, model_bucket="models", **kwargs
     )
@@ -279,12 +311,94 @@ def test_a_missing_model_object_fails_and_no_bucket_skips(account: dict[str, Any
     assert next(c for c in skipped if c.name == "model object").status == "skipped"
 
 
-def test_a_missing_image_tag_fails_and_no_repository_skips(account: dict[str, Any]) -> None:
-    result = checks(prod(**{"service.image.tag": "0.2.0"}))
+def test_a_missing_image_digest_fails_and_no_repository_skips(account: dict[str, Any]) -> None:
+    result = checks(prod(**{"service.image.digest": "sha256:" + "d" * 64}))
     assert failed(result) == {"image"}
     raw = raw_stack_config("prod")
     result = checks(parse_stack_config(raw))
     assert result["image"].status == "skipped"
+    assert "builds serving/Dockerfile" in result["image"].detail
+    assert result["image pull"].status == "skipped"
+
+
+SHARED = "210987654321.dkr.ecr.us-west-2.amazonaws.com/shared/server"
+
+
+def shared_ecr(policy: dict[str, Any] | None) -> Any:
+    """An ECR client answering for another account's repository (moto keeps one
+    account per backend and ignores `registryId`; botocore's Stubber still validates
+    each request and response against the ECR API model)."""
+    client = SESSION.client("ecr")
+    stubber = Stubber(client)
+    digest = IMAGE["digest"]
+    stubber.add_response(
+        "describe_images",
+        {"imageDetails": [{"registryId": "210987654321", "imageDigest": digest}]},
+        {
+            "registryId": "210987654321",
+            "repositoryName": "shared/server",
+            "imageIds": [{"imageDigest": digest}],
+        },
+    )
+    expected = {"registryId": "210987654321", "repositoryName": "shared/server"}
+    if policy is None:
+        stubber.add_client_error(
+            "get_repository_policy",
+            "RepositoryPolicyNotFoundException",
+            "Repository policy does not exist",
+            expected_params=expected,
+        )
+    else:
+        stubber.add_response(
+            "get_repository_policy",
+            {**expected, "policyText": json.dumps(policy)},
+            expected,
+        )
+    stubber.activate()
+    return client
+
+
+def _pull_policy(principal: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "pull",
+                "Effect": "Allow",
+                "Principal": {"AWS": principal},
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            }
+        ],
+    }
+
+
+def test_the_nodes_can_pull_an_image_of_this_account_or_one_shared_with_it(
+    account: dict[str, Any],
+) -> None:
+    """Issue 10 point 1: an existing image is proven to exist and to be pullable."""
+    same = checks(prod())
+    assert same["image pull"].status == "pass"
+    assert f"in this account ({DEFAULT_ACCOUNT_ID})" in same["image pull"].detail
+    shared = prod(**{"service.image.repository": SHARED})
+    allowed = checks(
+        shared, clients={"ecr": shared_ecr(_pull_policy(f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root"))}
+    )
+    assert allowed["image"].status == "pass"
+    assert allowed["image pull"].status == "pass", allowed["image pull"].detail
+
+
+def test_an_image_of_another_account_that_does_not_share_it_fails(
+    account: dict[str, Any],
+) -> None:
+    shared = prod(**{"service.image.repository": SHARED})
+    other = checks(
+        shared, clients={"ecr": shared_ecr(_pull_policy("arn:aws:iam::999999999999:root"))}
+    )
+    assert other["image pull"].status == "fail"
+    assert f"to arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root" in other["image pull"].detail
+    none = checks(shared, clients={"ecr": shared_ecr(None)})
+    assert none["image pull"].status == "fail"
+    assert "RepositoryPolicyNotFoundException" in none["image pull"].detail
 
 
 def test_main_prints_a_table_and_exits_1_on_a_failure(
@@ -305,3 +419,55 @@ def test_quota_classes() -> None:
         "p",
     ]
     assert quota_class("inf2.xlarge") is None
+
+
+def test_the_deployer_session_resolves_to_its_role_with_its_path(
+    account: dict[str, Any],
+) -> None:
+    """An assumed-role session (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`) is its role,
+    path included (the session ARN drops it): that is the principal EKS maps."""
+    role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/deploy/ml-deployer"
+    admins = [role, f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ml-platform-breakglass"]
+    result = checks(
+        prod(**{"cluster.adminPrincipalArns": admins}),
+        sts=deployer_sts("ml-deployer", "/deploy/"),
+    )
+    check = result["deployer access"]
+    assert check.status == "pass", check.detail
+    assert check.detail.startswith(f"{role} (session arn:aws:sts::{DEFAULT_ACCOUNT_ID}:")
+    assert "assumed-role/ml-deployer/ci-42" in check.detail
+    assert principal_of(f"arn:aws:sts::{DEFAULT_ACCOUNT_ID}:assumed-role/x/s", "/a/b/") == (
+        f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/a/b/x"
+    )
+    assert principal_of(f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:user/me") == (
+        f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:user/me"
+    )
+
+
+def test_a_listed_deployer_with_creator_admin_on_fails_with_the_fix(
+    account: dict[str, Any],
+) -> None:
+    """pulumi-eks would add a second access entry for the same principal and EKS refuses
+    it: ResourceInUseException (pulumi/pulumi-eks#2373)."""
+    result = checks(prod(**{"cluster.bootstrapCreatorAdmin": True}))
+    check = result["deployer access"]
+    assert check.status == "fail"
+    assert f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ml-platform-admin" in check.detail
+    assert "ResourceInUseException" in check.detail and "pulumi/pulumi-eks#2373" in check.detail
+    assert "Fix: set cluster.bootstrapCreatorAdmin: false" in check.detail
+
+
+def test_an_unlisted_deployer_without_creator_admin_fails_with_the_fix(
+    account: dict[str, Any],
+) -> None:
+    """No access entry maps the caller: the first Kubernetes object fails Unauthorized."""
+    result = checks(prod(), sts=deployer_sts("someone-else"))
+    check = result["deployer access"]
+    assert check.status == "fail"
+    role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/someone-else"
+    assert "Unauthorized" in check.detail
+    assert f"Fix: add {role} to cluster.adminPrincipalArns" in check.detail
+    # The same deployer is fine when it is the bootstrap creator admin instead.
+    ok = checks(prod(**{"cluster.bootstrapCreatorAdmin": True}), sts=deployer_sts("someone-else"))
+    assert ok["deployer access"].status == "pass"
+    assert "(bootstrapCreatorAdmin)" in ok["deployer access"].detail
