@@ -29,6 +29,8 @@ missing price or a stack reference without outputs. Two runs write byte-identica
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import sys
 from collections import Counter
@@ -36,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+import pulumi
 
 from components.core.config import ConfigError, CostAssumptions, StackConfig
 from components.core.cost import (
@@ -113,10 +117,35 @@ def _secret_key(key: str) -> bool:
     return lowered in _SECRET_KEYS or "kubeconfig" in lowered or lowered.endswith("password")
 
 
+def _asset(value: Any) -> dict[str, str] | None:
+    """A Pulumi asset or archive as plain JSON (a path relative to the working folder, so
+    two clones write the same plan); None for anything else."""
+    for kind, attribute in (
+        (pulumi.FileAsset, "path"),
+        (pulumi.FileArchive, "path"),
+        (pulumi.RemoteAsset, "uri"),
+        (pulumi.RemoteArchive, "uri"),
+    ):
+        if isinstance(value, kind):
+            where = str(getattr(value, attribute))
+            if attribute == "path":
+                path = Path(where)
+                with contextlib.suppress(ValueError):
+                    where = str(path.resolve().relative_to(Path.cwd().resolve()))
+            return {kind.__name__: where}
+    if isinstance(value, pulumi.StringAsset):
+        digest = hashlib.sha256(str(value.text).encode()).hexdigest()
+        return {"StringAsset": f"sha256:{digest}"}
+    return None
+
+
 def mask_secrets(value: Any, *, resource_type: str = "") -> Any:
     """`value` with every Pulumi secret and every credential-like field replaced by MASK."""
     if _is_secret(value):
         return MASK
+    asset = _asset(value)
+    if asset is not None:
+        return asset
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():

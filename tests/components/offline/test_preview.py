@@ -294,3 +294,20 @@ def test_resource_estimate_prices_what_a_program_registered() -> None:
     assert ("load balancer", "service-iris") in items
     nodes = [line for line in by_resources.lines if line.item == "nodes"]
     assert len(nodes) == 2 and all(line.monthly_max > line.monthly_min > 0 for line in nodes)
+
+
+def test_assets_are_written_as_plain_json_relative_to_the_working_folder() -> None:
+    """The model upload's `source` is a `pulumi.FileAsset`: plan.json names its path
+    (relative, so two clones write the same file) instead of failing to serialize it."""
+    import pulumi
+
+    from components.offline.preview import mask_secrets
+
+    inputs = {
+        "source": pulumi.FileAsset(str(Path("models/iris/1/model.onnx").resolve())),
+        "content": pulumi.StringAsset("abc"),
+    }
+    masked = mask_secrets(inputs)
+    assert masked["source"] == {"FileAsset": "models/iris/1/model.onnx"}
+    assert masked["content"]["StringAsset"].startswith("sha256:ba7816bf")
+    json.dumps(masked)
