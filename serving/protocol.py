@@ -623,13 +623,17 @@ def encode_infer_response(
     if b"null" in payload:
         for name, array in outputs.items():
             if array.dtype.kind == "f" and not np.isfinite(array).all():
-                raise ProtocolError(
-                    400,
-                    f"output '{name}' is not finite (NaN or infinity, which JSON cannot carry) "
-                    "for this input: its values are outside the range the model computes in; "
-                    "send smaller values",
-                )
+                raise _non_finite_output(name)
     return payload
+
+
+def _non_finite_output(name: str) -> ProtocolError:
+    return ProtocolError(
+        400,
+        f"output '{name}' is not finite (NaN or infinity, which JSON cannot carry) "
+        "for this input: its values are outside the range the model computes in; "
+        "send smaller values",
+    )
 
 
 def encode_binary_response(
@@ -645,9 +649,7 @@ def encode_binary_response(
     `Inference-Header-Content-Length`). Raw outputs carry NaN and infinity as they are."""
     for name, array in outputs.items():
         if name not in raw_outputs and array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ProtocolError(
-                500, f"output '{name}' holds a non-finite value (NaN or infinity) JSON cannot carry"
-            )
+            raise _non_finite_output(name)
     encoded: list[dict[str, Any]] = []
     chunks: list[bytes] = []
     for name, array in outputs.items():

@@ -216,7 +216,7 @@ def test_a_binary_response_holds_the_json_then_the_raw_outputs() -> None:
     ]
     # Raw bytes carry NaN as it is; only JSON, which cannot, refuses it.
     np.testing.assert_array_equal(np.frombuffer(body[length:], "<f4"), outputs["y"].ravel())
-    with pytest.raises(ProtocolError, match="output 'y' holds a non-finite value"):
+    with pytest.raises(ProtocolError, match="output 'y' is not finite"):
         encode_binary_response("m", "1", "r", outputs, specs, frozenset({"z"}))
 
 
