@@ -20,7 +20,7 @@ LOCK_TOOLS ?= .venv-lock
 UV_VERSION ?= 0.13.9
 
 .PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile \
-	preflight prices catalog clean lock
+	preflight prices catalog clean lock proto bench-grpc
 
 $(BIN)/python:
 	@$(STEP) "creating $(VENV) (Python 3.11+)" -- $(PYTHON) -m venv $(VENV)
@@ -137,8 +137,27 @@ bench: $(TEST_STAMP) $(BENCH_VENVS)/mlserver/.installed $(BENCH_VENVS)/kserve/.i
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update && $$SUDO apt-get install -y wrk; }
 	$(BIN)/python bench/run.py
+	$(MAKE) bench-grpc
+
+## gRPC (ours, a bare grpc.aio floor, KServe's) with h2load, and binary REST with wrk (issue 16).
+## Part of `make bench`; alone after it has built the models and venvs. Writes bench/results-grpc.md.
+bench-grpc: $(TEST_STAMP) $(BENCH_VENVS)/kserve/.installed $(BENCH_WORK)/models/.built
+	@command -v h2load >/dev/null && command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y nghttp2-client wrk; }
+	$(BIN)/python bench/grpc_run.py
 
 ## py-spy and GC counts for our server under wrk load (after `make bench`): where the time goes.
 ## PROFILE_CONNECTIONS, PROFILE_BATCHING=on|off, PROFILE_MODEL=small|heavy, PROFILE_SECONDS.
 bench-profile: $(TEST_STAMP) $(BENCH_VENVS)/tools/.installed $(BENCH_WORK)/models/.built
 	$(BIN)/python bench/profile_server.py
+
+## Regenerate serving/proto's Python modules from grpc_predict_v2.proto (committed; run after
+## editing the .proto). grpcio-tools 1.71 is the last that emits protobuf-5 gencode, which the
+## protobuf 5.29 that pulumi-policy pins can load; it gets a venv of its own.
+PROTO_VENV ?= .venv-proto
+proto:
+	@test -x $(PROTO_VENV)/bin/python || $(PYTHON) -m venv $(PROTO_VENV)
+	$(PROTO_VENV)/bin/python -m pip install --quiet "grpcio-tools==1.71.0"
+	$(PROTO_VENV)/bin/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. \
+		--grpc_python_out=. serving/proto/grpc_predict_v2.proto

@@ -10,6 +10,12 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
+-- BENCH_HEADER_LENGTH: the body is a binary tensor extension request whose JSON is that long.
+local header_length = os.getenv("BENCH_HEADER_LENGTH")
+if header_length ~= nil then
+  wrk.headers["Content-Type"] = "application/octet-stream"
+  wrk.headers["Inference-Header-Content-Length"] = header_length
+end
 
 -- done() runs once after the run; the harness reads the last line of stdout that starts with
 -- BENCH_JSON. Latencies are in microseconds. errors.status counts responses with status > 399.

@@ -21,6 +21,9 @@ def settings_error(error: ValidationError) -> str:
     """One line naming each bad environment variable and why."""
     problems = []
     for item in error.errors():
+        if not item["loc"]:  # a check across variables: its message names them
+            problems.append(str(item["msg"]).removeprefix("Value error, "))
+            continue
         variable = "SERVING_" + "_".join(str(part) for part in item["loc"]).upper()
         shown = f"={item['input']!r}" if item["type"] != "missing" else ""
         problems.append(f"{variable}{shown}: {item['msg']}")

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from serving.endpoints import Endpoints, refuse_path
+from serving.grpc_service import start_grpc
 from serving.settings import Settings
 from serving.state import Loader, ServerState, default_loader, load_model
 
@@ -101,11 +102,16 @@ def create_app(
         flushing = None
         if state.metrics.multiprocess:
             flushing = asyncio.create_task(_flush_metrics(state))
+        grpc_server = await start_grpc(state, server_version, on_fatal)
+        app.state.grpc = grpc_server
         yield
         if flushing is not None:
             flushing.cancel()
             state.metrics.flush()
         loading.cancel()
+        if grpc_server is not None:
+            # Drain already waited for gRPC calls too (one in-flight count for both listeners).
+            await grpc_server.stop(1)
         if state.served is not None:
             state.served.batcher.close()
 

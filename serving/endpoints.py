@@ -21,8 +21,10 @@ from serving.batching import DeadlineExceededError
 from serving.edge import ARRIVAL, BODY_LATE, BODY_REFUSED
 from serving.openapi import openapi_document
 from serving.protocol import (
+    EXTENSIONS,
     ProtocolError,
     decode_infer_request,
+    encode_binary_response,
     encode_error,
     encode_infer_response,
     metadata_tensor,
@@ -98,7 +100,7 @@ class Endpoints:
                     retry_after=1,
                 )
             close = True  # until the whole body is read, the connection cannot be reused
-            body = await _read_body(scope, receive, self._max_body)
+            body, header_length = await _read_body(scope, receive, self._max_body)
             close = False
             if state.inflight >= self._max_inflight:
                 raise ProtocolError(
@@ -111,16 +113,23 @@ class Endpoints:
                 metrics.inflight.inc()
             admitted = True
             onnx = served.model
-            decoded = decode_infer_request(body, onnx.inputs, onnx.output_names)
+            decoded = decode_infer_request(body, onnx.inputs, onnx.output_names, header_length)
             request_id = decoded.id
             outputs = await served.batcher.infer(
                 decoded.inputs, deadline, alone=state.inflight == 1
             )
             if decoded.outputs is not None:
                 outputs = {output: outputs[output] for output in decoded.outputs}
-            payload = encode_infer_response(
-                self.name, self.version, request_id, outputs, onnx.outputs
-            )
+            if decoded.raw_outputs:
+                payload, json_length = encode_binary_response(
+                    self.name, self.version, request_id, outputs, onnx.outputs, decoded.raw_outputs
+                )
+                headers = _binary_headers(payload, json_length)
+            else:
+                payload = encode_infer_response(
+                    self.name, self.version, request_id, outputs, onnx.outputs
+                )
+                headers = _json_headers(payload)
             status = 200
         except ProtocolError as error:
             status, payload = error.status, encode_error(error.message)
@@ -142,9 +151,7 @@ class Endpoints:
                 if self._counts_inflight:
                     metrics.inflight.dec()
         if status == 200:
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": _json_headers(payload)}
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
             metrics.count(200)
             elapsed = time.perf_counter() - started
@@ -202,7 +209,13 @@ class Endpoints:
         return await self.ready(request)
 
     async def server_metadata(self, request: Request) -> Response:
-        return _json({"name": "mlops-serving", "version": self.server_version, "extensions": []})
+        return _json(
+            {
+                "name": "mlops-serving",
+                "version": self.server_version,
+                "extensions": list(EXTENSIONS),
+            }
+        )
 
     async def model_metadata(self, request: Request) -> Response:
         try:
@@ -289,6 +302,15 @@ def _json_headers(payload: bytes) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
 
 
+def _binary_headers(payload: bytes, json_length: int) -> list[tuple[bytes, bytes]]:
+    """A binary tensor extension answer: the JSON's length, then JSON and raw values."""
+    return [
+        (b"content-type", b"application/octet-stream"),
+        (b"content-length", b"%d" % len(payload)),
+        (b"inference-header-content-length", b"%d" % json_length),
+    ]
+
+
 async def _send(
     send: Send, status: int, payload: bytes, *, retry_after: bool = False, close: bool = False
 ) -> None:
@@ -305,26 +327,39 @@ def _media_type(value: bytes) -> bytes:
     return value.split(b";", 1)[0].strip().lower()
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed `limit` bytes.
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, int | None]:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes, and the length
+    of its JSON part when the client uses the binary tensor extension (its raw values follow).
 
     The edge (serving/edge.py) bounds a body that arrives in pieces: past the request's deadline
     it marks the scope late (504), and past its cap on slow bodies it marks it refused (503).
     """
     length: bytes | None = None
+    content_type: bytes | None = None
+    header_length: int | None = None
     for key, value in scope["headers"]:
         if key == b"content-length":
             length = value
         elif key == b"content-type":
-            media = _media_type(value)
-            if media != b"application/json" and not media.endswith(b"+json"):
-                shown = value.decode("latin-1")
-                raise ProtocolError(
-                    415, f"Content-Type {shown!r} is not supported; send application/json"
-                )
+            content_type = value
         elif key == b"inference-header-content-length":
+            if not value.isdigit():
+                raise ProtocolError(
+                    400,
+                    f"Inference-Header-Content-Length {value.decode(errors='replace')!r} "
+                    "is not a number",
+                )
+            header_length = int(value)
+    if content_type is not None:
+        media = _media_type(content_type)
+        json = media == b"application/json" or media.endswith(b"+json")
+        # A binary tensor extension body is JSON and raw bytes: octet-stream is its honest type.
+        if not json and not (header_length is not None and media == b"application/octet-stream"):
+            shown = content_type.decode("latin-1")
             raise ProtocolError(
-                400, "the binary tensor extension is not supported; send JSON 'data'"
+                415,
+                f"Content-Type {shown!r} is not supported; send application/json (or "
+                "application/octet-stream with Inference-Header-Content-Length)",
             )
     if length is not None:
         if not length.isdigit():
@@ -342,7 +377,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         body: bytes = message.get("body", b"")
         if len(body) > limit:
             raise ProtocolError(413, f"request body exceeds the limit of {limit} bytes")
-        return body
+        return body, header_length
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -358,7 +393,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             raise ProtocolError(413, f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return b"".join(chunks), header_length
         message = await receive()
         if message["type"] != "http.request":
             raise _ClientGone

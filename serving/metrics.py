@@ -28,9 +28,10 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
 _DOCS = {
-    "serving_requests": "Inference requests by model and HTTP status.",
+    "serving_requests": "Inference requests by model, protocol (rest, grpc) and status (the HTTP"
+    " status; the gRPC status code's name).",
     "serving_request_duration_seconds": "Inference request latency, body read to response, in"
-    " seconds.",
+    " seconds, by protocol.",
     "serving_batch_size": "Rows per inference run.",
     "serving_queue_wait_seconds": "Time a request waited in the batching queue, in seconds.",
     "serving_client_disconnects": "Inference requests whose client left before sending the"
@@ -57,12 +58,15 @@ class _LocalHistogram:
 
     def family(self, name: str, model: str) -> HistogramMetricFamily:
         family = HistogramMetricFamily(name, _DOCS[name], labels=["model"])
+        self.add_to(family, [model])
+        return family
+
+    def add_to(self, family: HistogramMetricFamily, labels: list[str]) -> None:
         cumulative, buckets = 0, []
         for bound, count in zip((*self._bounds, float("inf")), self._counts, strict=True):
             cumulative += count
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-        family.add_metric([model], buckets, self._sum)
-        return family
+        family.add_metric(labels, buckets, self._sum)
 
 
 class _LocalCount:
@@ -83,13 +87,21 @@ class _LocalCollector(Collector):
         metrics = self._metrics
         model = metrics._model
         requests = CounterMetricFamily(
-            "serving_requests", _DOCS["serving_requests"], labels=["model", "status"]
+            "serving_requests", _DOCS["serving_requests"], labels=["model", "protocol", "status"]
         )
-        for (name, status), count in sorted(metrics._counts.items()):
-            requests.add_metric([name, str(status)], count)
+        for (name, protocol, status), count in sorted(metrics._counts.items()):
+            requests.add_metric([name, protocol, status], count)
         yield requests
+        latency = HistogramMetricFamily(
+            "serving_request_duration_seconds",
+            _DOCS["serving_request_duration_seconds"],
+            labels=["model", "protocol"],
+        )
+        for protocol, histogram in (("rest", metrics.latency), ("grpc", metrics.grpc_latency)):
+            assert isinstance(histogram, _LocalHistogram)
+            histogram.add_to(latency, [model, protocol])
+        yield latency
         for name, histogram in (
-            ("serving_request_duration_seconds", metrics.latency),
             ("serving_batch_size", metrics.batch_size),
             ("serving_queue_wait_seconds", metrics.queue_wait),
         ):
@@ -103,6 +115,10 @@ class _LocalCollector(Collector):
         yield disconnects
 
 
+_GRPC_LATENCY = "serving_request_duration_seconds{protocol=grpc}"
+"""The key of the gRPC child of the latency histogram among the shared metrics."""
+
+
 class Metrics:
     """The Prometheus metrics; with workers, summed over processes by prometheus_client."""
 
@@ -110,8 +126,9 @@ class Metrics:
         self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         self.registry = CollectorRegistry()
         registry = self.registry
-        self._counts: dict[tuple[str, int], int] = {}
+        self._counts: dict[tuple[str, str, str], int] = {}
         self.latency: Any
+        self.grpc_latency: Any
         self.batch_size: Any
         self.queue_wait: Any
         self.disconnects: Any
@@ -119,22 +136,31 @@ class Metrics:
         # worker a collector reads them at scrape time; with several, `flush` adds what changed
         # to prometheus_client's shared files, once a second and before this worker's scrapes.
         self.latency = _LocalHistogram(_LATENCY_BUCKETS)
+        self.grpc_latency = _LocalHistogram(_LATENCY_BUCKETS)
         self.batch_size = _LocalHistogram(_BATCH_BUCKETS)
         self.queue_wait = _LocalHistogram(_WAIT_BUCKETS)
         self.disconnects = _LocalCount()
         self._shared: dict[str, Any] = {}
-        self._flushed_counts: dict[tuple[str, int], int] = {}
+        self._flushed_counts: dict[tuple[str, str, str], int] = {}
         self._flushed: dict[str, tuple[list[int], float]] = {}
         self._flushed_disconnects = 0
         if self.multiprocess:
             self.requests = Counter(
                 "serving_requests",
                 _DOCS["serving_requests"],
-                ["model", "status"],
+                ["model", "protocol", "status"],
                 registry=registry,
             )
+            latency = Histogram(
+                "serving_request_duration_seconds",
+                _DOCS["serving_request_duration_seconds"],
+                ["model", "protocol"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            )
+            self._shared["serving_request_duration_seconds"] = latency.labels(model, "rest")
+            self._shared[_GRPC_LATENCY] = latency.labels(model, "grpc")
             for name, buckets in (
-                ("serving_request_duration_seconds", _LATENCY_BUCKETS),
                 ("serving_batch_size", _BATCH_BUCKETS),
                 ("serving_queue_wait_seconds", _WAIT_BUCKETS),
             ):
@@ -175,20 +201,22 @@ class Metrics:
             self.inflight.set_function(read)
 
     def count(self, status: int, model: str | None = None) -> None:
-        key = (self._model if model is None else model, status)
+        """Count one finished REST inference request by its HTTP status."""
+        key = (self._model if model is None else model, "rest", str(status))
         self._counts[key] = self._counts.get(key, 0) + 1
 
     def flush(self) -> None:
         """With workers: add what was counted since the last flush to the shared files."""
         if not self.multiprocess:
             return
-        for key, count in self._counts.items():
+        for key, count in list(self._counts.items()):
             delta = count - self._flushed_counts.get(key, 0)
             if delta:
-                self.requests.labels(key[0], str(key[1])).inc(delta)
+                self.requests.labels(*key).inc(delta)
                 self._flushed_counts[key] = count
         for name, local in (
             ("serving_request_duration_seconds", self.latency),
+            (_GRPC_LATENCY, self.grpc_latency),
             ("serving_batch_size", self.batch_size),
             ("serving_queue_wait_seconds", self.queue_wait),
         ):
@@ -208,6 +236,11 @@ class Metrics:
             self._shared["serving_client_disconnects"].inc(delta)
             self._flushed_disconnects = self.disconnects.value
         self.inflight.set(self._read_inflight())
+
+    def count_grpc(self, code: str, model: str) -> None:
+        """Count one finished gRPC inference call by its status code's name (`OK`, ...)."""
+        key = (model, "grpc", code)
+        self._counts[key] = self._counts.get(key, 0) + 1
 
     def exposition(self) -> bytes:
         if not self.multiprocess:

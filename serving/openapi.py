@@ -17,6 +17,19 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, **_json("Error")}
 
 
+_BINARY = {
+    "application/octet-stream": {
+        "schema": {"type": "string", "contentMediaType": "application/octet-stream"},
+    }
+}
+"""The binary tensor extension's body: the JSON, then the raw tensor values."""
+
+_HEADER_LENGTH = {
+    "description": "Binary tensor extension: the length of the JSON at the start of the body; "
+    "the raw values of the inputs (or outputs) with `binary_data_size` follow it.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
 _UNAVAILABLE = {
     "description": "Not ready, draining or overloaded; retry after `Retry-After` seconds.",
     "headers": {"Retry-After": {"schema": {"type": "integer"}}},
@@ -38,6 +51,7 @@ def openapi_document(version: str) -> dict[str, Any]:
         "required": True,
         "schema": {"type": "string"},
     }
+    binary = {"name": "Inference-Header-Content-Length", "in": "header", **_HEADER_LENGTH}
     health = {
         "200": {"description": "True."},
         "503": _UNAVAILABLE,
@@ -52,10 +66,19 @@ def openapi_document(version: str) -> dict[str, Any]:
         "404": _error("Unknown model or version."),
         "503": _UNAVAILABLE,
     }
+    json_request, json_response = _json("InferenceRequest"), _json("InferenceResponse")
     infer = {
-        "requestBody": {"required": True, **_json("InferenceRequest")},
+        "requestBody": {
+            "required": True,
+            "content": {**json_request["content"], **_BINARY},
+        },
         "responses": {
-            "200": {"description": "Inference result.", **_json("InferenceResponse")},
+            "200": {
+                "description": "Inference result; with the binary tensor extension, the JSON "
+                "then the raw values of the outputs asked for with `binary_data`.",
+                "headers": {"Inference-Header-Content-Length": _HEADER_LENGTH},
+                "content": {**json_response["content"], **_BINARY},
+            },
             "400": _error("Malformed JSON, bad shape, datatype or data, missing input."),
             "404": _error("Unknown model or version."),
             "413": _error("Body over the limit."),
@@ -95,10 +118,14 @@ def openapi_document(version: str) -> dict[str, Any]:
             }
         },
         "/v2/models/{model_name}/infer": {
-            "post": {"operationId": "infer", "parameters": [name], **infer}
+            "post": {"operationId": "infer", "parameters": [name, binary], **infer}
         },
         "/v2/models/{model_name}/versions/{model_version}/infer": {
-            "post": {"operationId": "versionInfer", "parameters": [name, model_version], **infer}
+            "post": {
+                "operationId": "versionInfer",
+                "parameters": [name, model_version, binary],
+                **infer,
+            }
         },
         "/metrics": {
             "get": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["LogLevel", "Settings"]
@@ -29,6 +29,12 @@ class Settings(BaseSettings):
 
     port: int = Field(default=8080, ge=1, le=65535)
     """TCP port for the V2 API, health and `/metrics`."""
+
+    grpc_enabled: bool = True
+    """Serve the V2 gRPC API (`inference.GRPCInferenceService`, `grpc.health.v1`) as well."""
+
+    grpc_port: int = Field(default=8001, ge=1, le=65535)
+    """TCP port for the V2 gRPC API (Triton's default); must differ from `port`."""
 
     model_repository: str = Field(min_length=1)
     """Local folder or `s3://bucket/prefix` holding `model.onnx` and `model.onnx.sha256`."""
@@ -80,3 +86,12 @@ class Settings(BaseSettings):
 
     log_level: LogLevel = "info"
     """Log level: `debug` logs one line per request, `warning` one per failed request."""
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Settings:
+        if self.grpc_enabled and self.grpc_port == self.port:
+            raise ValueError(
+                f"SERVING_GRPC_PORT {self.grpc_port} is SERVING_PORT too; give gRPC its own port "
+                "or set SERVING_GRPC_ENABLED=false"
+            )
+        return self

@@ -38,6 +38,7 @@ __all__ = [
     "CONFIG_KEY",
     "ClusterConfig",
     "ConfigError",
+    "GrpcConfig",
     "ImageRef",
     "InterfaceEndpoint",
     "KubeconfigAuth",
@@ -550,6 +551,26 @@ class ServerSettings(_Model):
     log_level: LogLevel = "info"
 
 
+class GrpcConfig(_Model):
+    """The server's V2 gRPC API (`inference.GRPCInferenceService`, `grpc.health.v1`)."""
+
+    enabled: bool = False
+    """Serve gRPC and expose it: on the Service, passed through by an NLB, or routed by an ALB
+    (HTTPS only: an ALB forwards gRPC on HTTPS listeners alone)."""
+    port: int = Field(default=8001, ge=1024, le=65535)
+    """The gRPC port of the container and the Services (Triton's 8001)."""
+
+    @model_validator(mode="after")
+    def _own_port(self) -> GrpcConfig:
+        if self.port == _HTTP_PORT:
+            raise ValueError(f"port {self.port} is the server's HTTP port; pick another")
+        return self
+
+
+#: The model server's HTTP port (`components.core.manifests.PORT`, `serving/settings.py`).
+_HTTP_PORT = 8080
+
+
 class ModelServiceConfig(_Model):
     """The model deployment on the cluster."""
 
@@ -592,6 +613,7 @@ class ModelServiceConfig(_Model):
     allowed_source_cidrs: list[Cidr] = Field(default_factory=list)
     """Who may reach an internet-facing ALB; empty: anyone (the ALB default)."""
     server: ServerSettings = Field(default_factory=ServerSettings)
+    grpc: GrpcConfig = Field(default_factory=GrpcConfig)
     service_monitor: bool = False
     """Create a Prometheus Operator ServiceMonitor (the CRD must exist)."""
 
@@ -622,6 +644,14 @@ class ModelServiceConfig(_Model):
                 "exposure 'alb-internet-facing' with neither tlsCertificateArn nor "
                 "allowedSourceCidrs would serve plain HTTP to the whole internet: set "
                 "tlsCertificateArn (HTTPS), allowedSourceCidrs (who may connect), or both"
+            )
+        if self.grpc.enabled and alb and self.tls_certificate_arn is None:
+            # ELB docs, "Target groups for your Application Load Balancers", protocol version:
+            # a GRPC target group is supported with HTTPS listeners only.
+            raise ValueError(
+                f"grpc.enabled with exposure {self.exposure!r} needs tlsCertificateArn: an ALB "
+                "forwards gRPC only on an HTTPS listener (or use exposure 'nlb-internal', which "
+                "passes gRPC through as TCP)"
             )
         if self.allowed_source_cidrs and self.exposure != "alb-internet-facing":
             raise ValueError(

@@ -29,6 +29,8 @@ from components.core.subnets import subnet_cidrs
 
 __all__ = [
     "CACHE_DIR",
+    "GRPC_HEALTH_SERVICE",
+    "GRPC_SERVICE",
     "LIVE_PATH",
     "METRICS_PATH",
     "PORT",
@@ -57,6 +59,9 @@ PORT = 8080
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 METRICS_PATH = "/metrics"
+#: The V2 gRPC service and the standard health service the server also serves (when enabled).
+GRPC_SERVICE = "inference.GRPCInferenceService"
+GRPC_HEALTH_SERVICE = "grpc.health.v1.Health"
 RUN_AS_USER = 10001
 CACHE_DIR = "/var/cache/mlops"
 ENV_PREFIX = "SERVING_"
@@ -240,8 +245,13 @@ def _env(spec: ServiceSpec) -> list[dict[str, str]]:
             "REQUEST_TIMEOUT_MS": str(server.request_timeout_ms),
             "DRAIN_TIMEOUT_SECONDS": str(server.drain_timeout_seconds),
             "LOG_LEVEL": server.log_level,
+            # Explicit either way: the server's own default is on, and a port no Service or
+            # NetworkPolicy admits would only be a listener nobody can reach.
+            "GRPC_ENABLED": "true" if service.grpc.enabled else "false",
         }
     )
+    if service.grpc.enabled:
+        values["GRPC_PORT"] = str(service.grpc.port)
     env = [{"name": ENV_PREFIX + key, "value": value} for key, value in values.items()]
     env.append({"name": "AWS_REGION", "value": spec.region})
     return env
@@ -329,7 +339,7 @@ def _deployment(spec: ServiceSpec) -> Manifest:
         # A digest cannot change; a tag is re-checked so a repository outside ECR's
         # immutable tags cannot serve a stale image from the node's cache.
         "imagePullPolicy": "IfNotPresent" if "@sha256:" in spec.image else "Always",
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "ports": _container_ports(service),
         "env": _env(spec),
         "resources": _resources(service),
         "startupProbe": _http_probe(READY_PATH, period=period, failures=failures),
@@ -407,7 +417,28 @@ def _deployment(spec: ServiceSpec) -> Manifest:
     }
 
 
+def _container_ports(service: ModelServiceConfig) -> list[dict[str, Any]]:
+    ports: list[dict[str, Any]] = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
+    if service.grpc.enabled:
+        ports.append({"name": "grpc", "containerPort": service.grpc.port, "protocol": "TCP"})
+    return ports
+
+
+def _grpc_port(service: ModelServiceConfig) -> dict[str, Any]:
+    # appProtocol h2c: gRPC is HTTP/2 without TLS to the pod; service meshes and gateways read it.
+    return {
+        "name": "grpc",
+        "port": service.grpc.port,
+        "targetPort": "grpc",
+        "protocol": "TCP",
+        "appProtocol": "kubernetes.io/h2c",
+    }
+
+
 def _service(spec: ServiceSpec) -> Manifest:
+    ports = [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    if spec.service.grpc.enabled:
+        ports.append(_grpc_port(spec.service))
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -415,7 +446,31 @@ def _service(spec: ServiceSpec) -> Manifest:
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(spec.service),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": ports,
+        },
+    }
+
+
+def _alb_grpc_service(spec: ServiceSpec) -> Manifest:
+    """The gRPC port alone, for the ALB: the controller takes a target group's protocol version
+    and health check from its Service's annotations, which win over the Ingress's (AWS Load
+    Balancer Controller docs, guide/ingress/annotations.md, "Location: Ingress,Service"). Its
+    target group speaks gRPC to the pods and checks them with grpc.health.v1 (code 0: OK)."""
+    prefix = "alb.ingress.kubernetes.io/"
+    annotations = {
+        prefix + "backend-protocol-version": "GRPC",
+        prefix + "healthcheck-path": f"/{GRPC_HEALTH_SERVICE}/Check",
+        prefix + "success-codes": "0",
+        prefix + "target-group-attributes": _deregistration(spec.service),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(spec, f"{spec.service.name}-grpc", annotations=annotations),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(spec.service),
+            "ports": [_grpc_port(spec.service)],
         },
     }
 
@@ -464,31 +519,30 @@ def _ingress(spec: ServiceSpec) -> Manifest:
             prefix + "target-group-attributes": _deregistration(service),
         }
     )
+    paths: list[dict[str, Any]] = []
+    if service.grpc.enabled:
+        # gRPC calls are POSTs to /<package.Service>/<Method>: these prefixes go to the gRPC
+        # target group, listed first so that "/" does not take them.
+        paths += [
+            {
+                "path": f"/{name}",
+                "pathType": "Prefix",
+                "backend": {"service": {"name": f"{service.name}-grpc", "port": {"name": "grpc"}}},
+            }
+            for name in (GRPC_SERVICE, GRPC_HEALTH_SERVICE)
+        ]
+    paths.append(
+        {
+            "path": "/",
+            "pathType": "Prefix",
+            "backend": {"service": {"name": service.name, "port": {"name": "http"}}},
+        }
+    )
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": _meta(spec, spec.service.name, annotations=annotations),
-        "spec": {
-            "ingressClassName": "alb",
-            "rules": [
-                {
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/",
-                                "pathType": "Prefix",
-                                "backend": {
-                                    "service": {
-                                        "name": spec.service.name,
-                                        "port": {"name": "http"},
-                                    }
-                                },
-                            }
-                        ]
-                    }
-                }
-            ],
-        },
+        "spec": {"ingressClassName": "alb", "rules": [{"http": {"paths": paths}}]},
     }
 
 
@@ -503,6 +557,14 @@ def _nlb_service(spec: ServiceSpec) -> Manifest:
         prefix + "healthcheck-port": "traffic-port",
         prefix + "target-group-attributes": _deregistration(spec.service),
     }
+    ports = [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    if spec.service.grpc.enabled:
+        # Passed through as TCP (TLS, if any, is the client's and the server's business); its
+        # target group is health-checked over HTTP on the server's port: one process, one state.
+        annotations[prefix + "healthcheck-port"] = str(PORT)
+        grpc = _grpc_port(spec.service)
+        del grpc["appProtocol"]  # an NLB listener is TCP
+        ports.append(grpc)
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -512,7 +574,7 @@ def _nlb_service(spec: ServiceSpec) -> Manifest:
             # The AWS Load Balancer Controller's class: the in-tree controller ignores it.
             "loadBalancerClass": "service.k8s.aws/nlb",
             "selector": selector_labels(spec.service),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": ports,
         },
     }
 
@@ -580,6 +642,9 @@ def _network_policies(spec: ServiceSpec) -> list[Manifest]:
     service = spec.service
     pods = {"matchLabels": selector_labels(service)}
     serving_port = [{"protocol": "TCP", "port": PORT}]
+    client_ports = list(serving_port)
+    if service.grpc.enabled:
+        client_ports.append({"protocol": "TCP", "port": service.grpc.port})
     if service.exposure == "cluster-ip":
         # No load balancer: in-cluster clients in any namespace.
         sources: list[dict[str, Any]] = [{"namespaceSelector": {}}]
@@ -606,7 +671,7 @@ def _network_policies(spec: ServiceSpec) -> list[Manifest]:
             "podSelector": pods,
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
-                {"from": sources, "ports": serving_port},
+                {"from": sources, "ports": client_ports},
                 {"from": scrapers, "ports": serving_port},
             ],
             "egress": [
@@ -650,6 +715,8 @@ def render(spec: ServiceSpec) -> list[Manifest]:
     objects = [_namespace(spec), _service_account(spec), *_network_policies(spec)]
     objects += [_deployment(spec), _service(spec)]
     if service.exposure in _ALB_SCHEME:
+        if service.grpc.enabled:
+            objects.append(_alb_grpc_service(spec))
         objects.append(_ingress(spec))
     elif service.exposure == "nlb-internal":
         objects.append(_nlb_service(spec))

@@ -39,6 +39,8 @@ def make_settings(**overrides: Any) -> Settings:
         "model_repository": str(IRIS),
         "model_name": "iris",
         "cache_dir": "/tmp/serving-test-cache",
+        # Never the default 8001: tests (and other checkouts' tests) run side by side.
+        "grpc_port": free_port(),
     }
     values.update(overrides)
     return Settings(**values)
@@ -109,10 +111,13 @@ class ServerProcess:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
+        self.grpc_port = free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         full_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SERVING_")},
             "SERVING_HOST": "127.0.0.1",
             "SERVING_PORT": str(self.port),
+            "SERVING_GRPC_PORT": str(self.grpc_port),
             "SERVING_CACHE_DIR": "/tmp/serving-test-cache",
             **env,
         }
@@ -126,7 +131,8 @@ class ServerProcess:
         )
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        # Generous: on a loaded 2-core machine, workers importing and warming up take a while.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

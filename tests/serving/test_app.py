@@ -94,7 +94,7 @@ def test_metadata_comes_from_the_onnx_graph(iris_client: TestClient) -> None:
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
         ]
     server = iris_client.get("/v2").json()
-    assert server["name"] == "mlops-serving" and server["extensions"] == []
+    assert server["name"] == "mlops-serving" and server["extensions"] == ["binary_tensor_data"]
 
 
 def test_health_and_model_readiness(iris_client: TestClient) -> None:
@@ -307,9 +307,9 @@ def test_metrics_are_exposed_after_traffic(app_client: Callable[..., TestClient]
     client.post(INFER, content=b"{")
     text = client.get("/metrics").text
     for line in (
-        'serving_requests_total{model="iris",status="200"} 1.0',
-        'serving_requests_total{model="iris",status="400"} 1.0',
-        'serving_request_duration_seconds_count{model="iris"} 1.0',
+        'serving_requests_total{model="iris",protocol="rest",status="200"} 1.0',
+        'serving_requests_total{model="iris",protocol="rest",status="400"} 1.0',
+        'serving_request_duration_seconds_count{model="iris",protocol="rest"} 1.0',
         'serving_batch_size_count{model="iris"} 1.0',
         'serving_batch_size_sum{model="iris"} 2.0',
         "serving_queue_wait_seconds_count",
@@ -344,7 +344,7 @@ def test_an_unexpected_error_is_a_500_for_that_request_only(
     assert error(response) == "inference failed: RuntimeError: unlucky row"
     assert client.post(INFER, content=orjson.dumps(iris_request())).status_code == 200
     text = client.get("/metrics").text
-    assert 'serving_requests_total{model="iris",status="500"} 1.0' in text
+    assert 'serving_requests_total{model="iris",protocol="rest",status="500"} 1.0' in text
 
 
 def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(

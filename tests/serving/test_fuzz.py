@@ -1,4 +1,5 @@
-"""Fuzzing the inference endpoint: no request body, however odd, gets a 5xx or a non-JSON error."""
+"""Fuzzing the inference endpoint: no request body, however odd, gets a 5xx or a non-JSON error;
+no gRPC request or raw tensor, however odd, gets anything but a 400 from the decoder."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from serving.protocol import DATATYPES
+from serving.grpc_service import decode_grpc_request
+from serving.proto import grpc_predict_v2_pb2 as pb
+from serving.protocol import DATATYPES, ProtocolError, RawData, TensorSpec, decode_tensor
 
 INFER = "/v2/models/iris/infer"
 
@@ -60,7 +63,9 @@ def encode(value: Any) -> bytes:
 def check(client: TestClient, body: bytes) -> None:
     response = client.post(INFER, content=body)
     assert response.status_code < 500, (body, response.content)
-    document = orjson.loads(response.content)
+    # `binary_data_output` in the request's parameters asks for the binary tensor extension.
+    length = response.headers.get("inference-header-content-length")
+    document = orjson.loads(response.content[: int(length)] if length else response.content)
     if response.status_code == 200:
         assert {output["name"] for output in document["outputs"]} <= {"label", "probabilities"}
     else:
@@ -78,3 +83,74 @@ def test_structured_requests_never_get_a_5xx(iris_client: TestClient, request: A
 @given(body=st.binary(max_size=64) | json_values.map(encode))
 def test_arbitrary_bodies_never_get_a_5xx(iris_client: TestClient, body: bytes) -> None:
     check(iris_client, body)
+
+
+IRIS_SPECS = {"input": TensorSpec("input", "FP32", (-1, 4))}
+ALL_SPECS = {datatype: TensorSpec("x", datatype, (-1, 2)) for datatype in DATATYPES}
+contents_fields = st.sampled_from(
+    [
+        *("bool_contents", "int_contents", "int64_contents", "uint_contents", "uint64_contents"),
+        *("fp32_contents", "fp64_contents", "bytes_contents"),
+    ]
+)
+
+
+@st.composite
+def grpc_requests(draw: st.DrawFn) -> pb.ModelInferRequest:
+    request = pb.ModelInferRequest(model_name="iris")
+    raw = draw(st.booleans())
+    for _ in range(draw(st.integers(0, 2))):
+        tensor = request.inputs.add(
+            name=draw(st.sampled_from(["input", "other", ""])),
+            datatype=draw(st.sampled_from([*DATATYPES, "FLOAT", ""])),
+            shape=draw(st.lists(st.integers(-2, 5), max_size=3)),
+        )
+        if raw:
+            request.raw_input_contents.append(draw(st.binary(max_size=40)))
+        else:
+            field = draw(contents_fields)
+            values = {
+                "bool_contents": st.booleans(),
+                "int_contents": st.integers(-(2**31), 2**31 - 1),
+                "int64_contents": st.integers(-(2**63), 2**63 - 1),
+                "uint_contents": st.integers(0, 2**32 - 1),
+                "uint64_contents": st.integers(0, 2**64 - 1),
+                "fp32_contents": st.floats(width=32),
+                "fp64_contents": st.floats(),
+                "bytes_contents": st.binary(max_size=4),
+            }[field]
+            getattr(tensor.contents, field).extend(draw(st.lists(values, max_size=10)))
+    for name in draw(st.lists(st.sampled_from(["label", "probabilities", "x"]), max_size=2)):
+        output = request.outputs.add(name=name)
+        if draw(st.booleans()):
+            output.parameters["binary_data"].bool_param = draw(st.booleans())
+    if draw(st.booleans()):
+        request.parameters["binary_data_output"].string_param = "yes"
+    return request
+
+
+@settings(max_examples=300, deadline=None)
+@given(request=grpc_requests())
+def test_grpc_requests_decode_or_get_a_400(request: pb.ModelInferRequest) -> None:
+    try:
+        decoded, _ = decode_grpc_request(request, IRIS_SPECS, ("label", "probabilities"))
+    except ProtocolError as error:
+        assert error.status == 400 and error.message
+        return
+    assert decoded.inputs["input"].dtype.name == "float32"
+    assert decoded.inputs["input"].shape[1:] == (4,)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    datatype=st.sampled_from(list(DATATYPES)),
+    shape=st.lists(st.integers(0, 3), min_size=2, max_size=2),
+    raw=st.binary(max_size=48),
+)
+def test_raw_tensors_decode_or_get_a_400(datatype: str, shape: list[int], raw: bytes) -> None:
+    try:
+        _, array = decode_tensor(0, "x", shape, datatype, RawData(raw), {"x": ALL_SPECS[datatype]})
+    except ProtocolError as error:
+        assert error.status == 400 and error.message.startswith("input 'x': ")
+        return
+    assert array.dtype == DATATYPES[datatype] and list(array.shape) == shape

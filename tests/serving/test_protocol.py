@@ -162,7 +162,10 @@ def test_requested_outputs_and_id_are_kept() -> None:
         ),
         (body(shape=[4], data=[1] * 4), "input 'x': shape [4] does not match the model's [-1, 2]"),
         (body(shape=[0, 2], data=[]), "input 'x': shape [0, 2] holds no values"),
-        (body(parameters={"binary_data_size": 16}), "binary tensor data is not supported"),
+        (
+            body(parameters={"binary_data_size": 16}),
+            "input 'x': 'binary_data_size' needs the binary tensor extension",
+        ),
         (b'{"id": 5, "inputs": []}', "'id' must be a string, got a number"),
         (
             orjson.dumps({"inputs": [orjson.loads(body())["inputs"][0]] * 2}),

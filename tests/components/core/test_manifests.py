@@ -15,6 +15,8 @@ from components.config import ConfigError, ModelServiceConfig, StackConfig, pars
 from components.core import manifests
 from components.core.manifests import (
     CACHE_DIR,
+    GRPC_HEALTH_SERVICE,
+    GRPC_SERVICE,
     LIVE_PATH,
     READY_PATH,
     Manifest,
@@ -75,6 +77,8 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 # --------------------------------------------------------------------------- schemas
 
+GRPC_CERT = "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-0000-1111-2222-333344445555"
+
 VARIANTS = [
     ("dev", {}),
     ("prod", {}),
@@ -91,6 +95,9 @@ VARIANTS = [
         },
     ),
     ("prod", {"preStopSeconds": 0}),
+    ("dev", {"exposure": "nlb-internal", "grpc": {"enabled": True}}),
+    ("prod", {"grpc": {"enabled": True, "port": 9001}, "tlsCertificateArn": GRPC_CERT}),
+    ("dev", {"exposure": "cluster-ip", "grpc": {"enabled": True}}),
     # Issue 11: an HPA target above 100% and a model name that is a label value, not a
     # DNS label; both must render to objects the API server accepts.
     ("dev", {"targetCpuUtilization": 250, "modelName": "iris_V2.1"}),
@@ -537,6 +544,11 @@ def service_variants(draw: st.DrawFn) -> dict[str, Any]:
     exposure = draw(
         st.sampled_from(["alb-internet-facing", "alb-internal", "nlb-internal", "cluster-ip"])
     )
+    grpc: dict[str, Any] = {}
+    if draw(st.booleans()):
+        grpc["grpc"] = {"enabled": True, "port": draw(st.sampled_from([8001, 9000, 50051]))}
+        if exposure.startswith("alb-"):
+            grpc["tlsCertificateArn"] = GRPC_CERT  # an ALB forwards gRPC on HTTPS only
     image = draw(
         st.one_of(
             st.builds(
@@ -560,6 +572,7 @@ def service_variants(draw: st.DrawFn) -> dict[str, Any]:
         "image": image,
         "preStopSeconds": draw(st.integers(0, 60)),
         "modelLoadSecondsMax": draw(st.integers(1, 900)),
+        **grpc,
     }
 
 
@@ -607,3 +620,88 @@ def test_internal_exposure_admits_the_private_subnets() -> None:
         p["ipBlock"]["cidr"] for r in allow["ingress"] for p in r["from"] if "ipBlock" in p
     ]
     assert ip_blocks == ["10.30.0.0/19", "10.30.32.0/19", "10.30.64.0/19"]
+
+
+# --------------------------------------------------------------------------- gRPC
+
+
+def test_without_grpc_the_server_is_told_so_and_no_port_is_opened() -> None:
+    objs = objects()
+    env = {e["name"]: e["value"] for e in container(objs)["env"]}
+    assert env["SERVING_GRPC_ENABLED"] == "false" and "SERVING_GRPC_PORT" not in env
+    assert [p["name"] for p in container(objs)["ports"]] == ["http"]
+    assert all(len(o["spec"]["ports"]) == 1 for o in objs if o["kind"] == "Service")
+    assert "iris-grpc" not in [o["metadata"]["name"] for o in objs]
+
+
+def test_grpc_behind_an_nlb_is_passed_through_and_admitted() -> None:
+    objs = objects(exposure="nlb-internal", grpc={"enabled": True})
+    server = container(objs)
+    env = {e["name"]: e["value"] for e in server["env"]}
+    assert (env["SERVING_GRPC_ENABLED"], env["SERVING_GRPC_PORT"]) == ("true", "8001")
+    assert {"name": "grpc", "containerPort": 8001, "protocol": "TCP"} in server["ports"]
+    cluster = one(objs, "Service", "iris")["spec"]["ports"]
+    assert cluster[1] == {
+        "name": "grpc",
+        "port": 8001,
+        "targetPort": "grpc",
+        "protocol": "TCP",
+        "appProtocol": "kubernetes.io/h2c",
+    }
+    nlb = one(objs, "Service", "iris-nlb")
+    assert {"name": "grpc", "port": 8001, "targetPort": "grpc", "protocol": "TCP"} in nlb["spec"][
+        "ports"
+    ]
+    # gRPC's target group is health-checked over HTTP on the server's port, not on 8001.
+    annotations = nlb["metadata"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-healthcheck-port"] == "8080"
+    allow = one(objs, "NetworkPolicy", "iris-allow")["spec"]["ingress"]
+    clients, scrapers = allow
+    assert {"protocol": "TCP", "port": 8001} in clients["ports"]
+    assert scrapers["ports"] == [{"protocol": "TCP", "port": 8080}]  # metrics only
+
+
+def test_grpc_behind_an_alb_gets_its_own_grpc_target_group_on_https() -> None:
+    objs = objects(grpc={"enabled": True, "port": 9001}, tlsCertificateArn=GRPC_CERT)
+    grpc = one(objs, "Service", "iris-grpc")
+    prefix = "alb.ingress.kubernetes.io/"
+    annotations = grpc["metadata"]["annotations"]
+    assert annotations[prefix + "backend-protocol-version"] == "GRPC"
+    assert annotations[prefix + "healthcheck-path"] == f"/{GRPC_HEALTH_SERVICE}/Check"
+    assert annotations[prefix + "success-codes"] == "0"
+    assert [p["port"] for p in grpc["spec"]["ports"]] == [9001]
+    ingress = one(objs, "Ingress")
+    assert ingress["metadata"]["annotations"][prefix + "listen-ports"] == (
+        '[{"HTTP": 80}, {"HTTPS": 443}]'
+    )
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    routes = [(p["path"], p["backend"]["service"]["name"]) for p in paths]
+    # The gRPC prefixes first: "/" would take every call otherwise.
+    assert routes == [
+        (f"/{GRPC_SERVICE}", "iris-grpc"),
+        (f"/{GRPC_HEALTH_SERVICE}", "iris-grpc"),
+        ("/", "iris"),
+    ]
+    allow = one(objs, "NetworkPolicy", "iris-allow")["spec"]["ingress"]
+    assert {"protocol": "TCP", "port": 9001} in allow[0]["ports"]
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        (
+            {"grpc": {"enabled": True}},
+            "grpc.enabled with exposure 'alb-internet-facing' needs tlsCertificateArn",
+        ),
+        (
+            {"exposure": "alb-internal", "grpc": {"enabled": True}},
+            "grpc.enabled with exposure 'alb-internal' needs tlsCertificateArn",
+        ),
+        ({"grpc": {"enabled": True, "port": 8080}}, "port 8080 is the server's HTTP port"),
+        ({"grpc": {"enabled": True, "port": 80}}, "port"),
+        ({"grpc": {"enable": True}}, "enable"),
+    ],
+)
+def test_grpc_settings_that_cannot_work_are_refused(service: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config("dev", **service)
