@@ -56,7 +56,12 @@ class ServerState:
     def ready(self) -> bool:
         """Loaded, warm and not draining; with workers, only once every worker is warm, so
         that a probe landing on one worker never sends the pod traffic the others turn away."""
-        return self.served is not None and not self.draining and self._all_workers_ready()
+        return (
+            self.served is not None
+            and self.load_error is None
+            and not self.draining
+            and self._all_workers_ready()
+        )
 
     def mark_loaded(self) -> None:
         if self._ready_dir is not None:

@@ -33,13 +33,16 @@ def slow_request(row: float) -> pb.ModelInferRequest:
 def test_sigterm_drains_grpc_calls_under_load_and_loses_none(
     server_process: Callable[[dict[str, str]], ServerProcess], tmp_path: Path, workers: int
 ) -> None:
-    write_slow_model(tmp_path, iterations=100_000)  # a few hundred ms per inference
+    # Over a second per inference: with workers the in-flight gauge reaches /metrics once a
+    # second, so shorter inferences could all finish between two samples.
+    write_slow_model(tmp_path, iterations=600_000)
     server = server_process(
         {
             "SERVING_MODEL_REPOSITORY": str(tmp_path),
             "SERVING_MODEL_NAME": "slow",
             "SERVING_WORKERS": str(workers),
             "SERVING_REQUEST_TIMEOUT_MS": "60000",
+            "SERVING_DRAIN_TIMEOUT_SECONDS": "60",
             # One call after another on the inference thread: the drain lasts seconds, long
             # enough to see it from outside however loaded the machine is.
             "SERVING_BATCHING_ENABLED": "false",
