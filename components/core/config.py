@@ -665,7 +665,7 @@ class ModelServiceConfig(_Model):
 
 
 class CostAssumptions(_Model):
-    """Usage the monthly estimate assumes; prices live in core/data/prices_<region>.json."""
+    """Usage the monthly estimate assumes; prices live in core/data/prices.json."""
 
     nat_data_gb_per_month: float = Field(default=100.0, ge=0)
     """GB through all NAT gateways together per month."""
