@@ -151,9 +151,10 @@ class Batcher:
     def backlog_seconds(self, rows: int = 1) -> float:
         """About how long a request of `rows` rows enqueued now would wait for its answer: the
         running batch, then the rows queued ahead of it and its own at the pace of recent
-        batches. 0 until a batch has run on the inference thread (nothing to go by)."""
+        batches. 0 when nothing runs or waits (a request alone is always taken on), and until a
+        batch has run on the inference thread (nothing to go by)."""
         seconds, per_batch = self._batch_seconds, self._batch_rows
-        if not per_batch:
+        if not per_batch or not (self._running or self._pending):
             return 0.0
         if self.coalesce:
             queued = self._pending_rows + rows
