@@ -96,6 +96,7 @@ class Batcher:
     model fast enough for the loop whose rows are cheaper in batches, the queue and thread hop
     only pay when there are batch-mates to wait for. `max_inline_rows` caps the rows of a
     request that may run on the event loop at all; a larger one goes to the inference thread.
+    `warm_up` (seconds, rows) of a warm-up inference starts the estimate of `backlog_seconds`.
 
     The inference thread takes each next batch from the queue itself, as soon as the last one
     is done: under overload a turn of the event loop (answering hundreds of connections) takes
@@ -116,6 +117,7 @@ class Batcher:
         observe_wait: Callable[[float], None] = _noop,
         inline_when_alone: bool = False,
         max_inline_rows: int = sys.maxsize,
+        warm_up: tuple[float, int] = (0.0, 0),
     ) -> None:
         self._predict = predict
         self.max_inline_rows = max_inline_rows
@@ -139,9 +141,10 @@ class Batcher:
         self._concurrent = False
         """Whether the last batch held more than one request: evidence that waiting pays."""
         self._thread: threading.Thread | None = None
-        # Seconds and rows of recent batches (moving averages), for `backlog_seconds`.
-        self._batch_seconds = 0.0
-        self._batch_rows = 0.0
+        # Seconds and rows of recent batches (moving averages), for `backlog_seconds`; the
+        # warm-up's (seconds, rows) until batches have run.
+        self._batch_seconds = float(warm_up[0])
+        self._batch_rows = float(warm_up[1])
 
     @property
     def queued(self) -> int:
