@@ -224,13 +224,11 @@ class ClusterConfig(_Model):
     """IAM roles or users given cluster-admin through EKS access entries."""
     bootstrap_creator_admin: bool = False
     """Also make whoever runs `pulumi up` a cluster admin (off: use access entries)."""
-    # ---- day 0 (issue 10 points 2-3): who can reach the API, and who may talk to it
     deploy_from_inside_vpc: bool = False
     """Acknowledge a fully private endpoint whose only `apiAccessCidrs` lie inside this
     stack's own VPC: `pulumi up` must then run from a host inside that VPC (or a network
     attached to it), which cannot exist before the VPC does, so the first `pulumi up` is
     the README's two-stage bring-up (the network first, then the rest from inside it)."""
-    # ---- end of day 0
     log_retention_days: int = 90
     addons: AddonVersions
     cluster_autoscaler: HelmChart
@@ -582,12 +580,10 @@ class ModelServiceConfig(_Model):
     the `/v2/models/<name>` path segment, so what all three accept (`iris_v2`)."""
     model_prefix: str = Field(pattern=r"^[\w!.*'()/-]+$")
     """Key prefix of the model in the ModelStore bucket (e.g. `iris/1`)."""
-    # ---- day 0 (issue 10 point 1)
     model_source: str | None = "models/iris/1"
     """Folder, relative to the project directory, whose `model.onnx` the stack uploads to
     `modelPrefix` with its sha256 sidecar; null: the model is put there by other means
     (check it with `make preflight --model-bucket`)."""
-    # ---- end of day 0
     node_pool: str
     """The node pool (a key of `nodePools`) the pods run on."""
     min_replicas: int = Field(default=2, ge=1)
@@ -785,7 +781,7 @@ class StackConfig(_Model):
 
         pulumi-eks skips its health check for a private endpoint, so such a stack creates
         the control plane, node groups and add-ons and then times out on every Helm
-        release and Kubernetes object (issue 10): a runner cannot be inside a VPC that
+        release and Kubernetes object: a runner cannot be inside a VPC that
         did not exist a minute earlier.
         """
         cluster = self.cluster
@@ -870,7 +866,7 @@ class StackConfig(_Model):
         return self
 
 
-# --------------------------------------------------------------------------- day 0: kubeconfig
+# --------------------------------------------------------------------------- kubeconfig
 
 
 @dataclass(frozen=True)

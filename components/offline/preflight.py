@@ -18,7 +18,7 @@ Describe/Get/List: nothing is created or changed. Checks, each pass, fail or ski
   would not; the check prints the `aws eks update-nodegroup-config` command that fixes it);
 - model object: the model prefix has an object in `--model-bucket` (when given);
 - image: the image tag (or digest) is in the ECR repository (when the config names one);
-- account room (core/preflight checks below, issue 11): Elastic IP and VPC quotas left for
+- account room (core/preflight checks below): Elastic IP and VPC quotas left for
   what the stack creates, no leftover `/aws/eks/<name>/cluster` log group, no EKS cluster
   of the same name;
 - Helm charts: each pinned chart version is in its repository's index.yaml (HTTPS);
@@ -584,7 +584,7 @@ class Preflight:
             return Check("image", "fail", f"{repository} {image_id}: {_error(exc)}")
         return Check("image", "pass", f"{repository} has {next(iter(image_id.values()))}")
 
-    # ----------------------------------------------------------------- issue 11: the account
+    # ----------------------------------------------------------------- the account
 
     def account_quotas(self) -> list[Check]:
         """Elastic IPs (one per NAT gateway) and VPCs left under their quotas."""
@@ -771,7 +771,7 @@ class Preflight:
         )
 
     def deployer_access(self) -> Check:
-        """Issue 10 point 3: the deployer gets exactly one access entry.
+        """The deployer gets exactly one access entry.
 
         Listed in `adminPrincipalArns` with `bootstrapCreatorAdmin: true`, pulumi-eks
         creates a second access entry for the same principal and EKS refuses it

@@ -111,7 +111,7 @@ def prod_endpoint_private(resource: Resource, context: PolicyContext) -> Iterato
     """In prod a public endpoint is allowed only as a deploy runner's way in on day 0.
 
     A private-only endpoint cannot be reached by the first `pulumi up` from outside a VPC
-    that same run creates (issue 10). So prod may keep the public endpoint when it admits
+    that same run creates. So prod may keep the public endpoint when it admits
     listed CIDRs only (never 0.0.0.0/0) and private access is on, so that nodes and pods
     use the private endpoint (EKS user guide, "Cluster API server endpoint": with both on,
     requests from within the VPC use the private endpoint).

@@ -38,7 +38,7 @@ REGION = "us-west-2"
 REPO_URL = f"{DEFAULT_ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/iris"
 ENOUGH = {
     **{code: 1000.0 for code, _ in preflight.QUOTAS.values()},
-    # Elastic IPs and VPCs per region (issue 11's account checks).
+    # Elastic IPs and VPCs per region (the account checks).
     **{code: 5.0 for _, code, _ in preflight.ACCOUNT_QUOTAS.values()},
 }
 IMAGE: dict[str, str] = {}
@@ -397,7 +397,7 @@ def _pull_policy(principal: str) -> dict[str, Any]:
 def test_the_nodes_can_pull_an_image_of_this_account_or_one_shared_with_it(
     account: dict[str, Any],
 ) -> None:
-    """Issue 10 point 1: an existing image is proven to exist and to be pullable."""
+    """An existing image is proven to exist and to be pullable."""
     same = checks(prod())
     assert same["image pull"].status == "pass"
     assert f"in this account ({DEFAULT_ACCOUNT_ID})" in same["image pull"].detail
