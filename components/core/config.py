@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.core import amis, catalog, limits, stackchecks
-from components.core.subnets import MAX_AZS, SubnetPlanError, check_fits
+from components.core.subnets import MAX_AZS, NatStrategy, SubnetPlanError, check_fits
 
 __all__ = [
     "CONFIG_KEY",
@@ -82,9 +82,6 @@ def _network(value: str) -> str:
 Cidr = Annotated[str, AfterValidator(_network)]
 
 InterfaceEndpoint = Literal["ecr.api", "ecr.dkr", "sts", "logs", "ec2"]
-NatStrategy = Literal["none", "single", "one-per-az"]
-"""none: no NAT (private subnets reach AWS only through endpoints); single: one NAT
-gateway for all AZs; one-per-az: one per AZ, so an AZ outage leaves the others online."""
 LogLevel = Literal["debug", "info", "warning", "error"]
 """The model server's log levels (`serving.settings.LogLevel`: the server image ships
 without `components`, so tests/components/core/test_manifests_serving_env.py keeps the

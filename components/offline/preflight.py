@@ -49,6 +49,7 @@ from components.core import catalog
 from components.core.config import ConfigError, StackConfig, kubeconfig_auth
 from components.core.scheduling import POOL_LABEL
 from components.core.stackfile import read_stack_file
+from components.core.subnets import nat_gateway_count
 
 __all__ = [
     "ACCOUNT_QUOTAS",
@@ -589,7 +590,7 @@ class Preflight:
     def account_quotas(self) -> list[Check]:
         """Elastic IPs (one per NAT gateway) and VPCs left under their quotas."""
         network = self.config.network
-        nat = {"none": 0, "single": 1, "one-per-az": network.az_count}[network.nat_strategy]
+        nat = nat_gateway_count(network.az_count, network.nat_strategy)
         ec2 = self.client("ec2")
         wanted = {
             "eip": (nat, len(ec2.describe_addresses().get("Addresses", []))),
