@@ -570,7 +570,7 @@ class Preflight:
         if match is None:
             return Check("image", "skipped", f"{repository} is not an ECR repository")
         registry, name = match.group(1), match.group(3)
-        # The config pins an existing image by digest (core/config.py, ImageRef).
+        # The config pins an existing image by digest (core/config/service.py, ImageRef).
         image_id = (
             {"imageDigest": service.image.digest}
             if service.image.digest
