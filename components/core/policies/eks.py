@@ -91,6 +91,15 @@ def _endpoint(resource: Resource) -> tuple[Any, Any, str]:
     return (True if public is None else public), _get(vpc, "publicAccessCidrs"), "vpcConfig."
 
 
+def _public_cidrs(resource: Resource) -> tuple[list[str], str] | None:
+    """(listed public CIDRs, field prefix) of a known public endpoint with known CIDRs;
+    None for a private endpoint or while either is still unknown."""
+    public, cidrs, prefix = _endpoint(resource)
+    if not _known(public) or _false(public) or not _known(cidrs):
+        return None
+    return _strings(cidrs), prefix
+
+
 def _private_access(resource: Resource) -> Any:
     """The private endpoint flag; off by default in both SDKs."""
     if resource.type == EKS_CLUSTER:
@@ -118,12 +127,10 @@ def prod_endpoint_private(resource: Resource, context: PolicyContext) -> Iterato
     """
     if not context.production:
         return
-    public, cidrs, prefix = _endpoint(resource)
-    if not _known(public) or _false(public):
+    public = _public_cidrs(resource)
+    if public is None:
         return
-    if not _known(cidrs):
-        return
-    listed = _strings(cidrs)
+    listed, prefix = public
     if not listed or any(_open_cidr(cidr) for cidr in listed):
         yield (
             f"{prefix}endpointPublicAccess",
@@ -146,10 +153,10 @@ def prod_endpoint_private(resource: Resource, context: PolicyContext) -> Iterato
     description="A public API endpoint is restricted to listed CIDRs, never 0.0.0.0/0.",
 )
 def public_endpoint_cidrs(resource: Resource, _: PolicyContext) -> Iterator[Finding]:
-    public, cidrs, prefix = _endpoint(resource)
-    if not _known(public) or _false(public) or not _known(cidrs):
+    public = _public_cidrs(resource)
+    if public is None:
         return
-    listed = _strings(cidrs)
+    listed, prefix = public
     if not listed:
         yield (
             f"{prefix}publicAccessCidrs",
