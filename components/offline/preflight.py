@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from components.core import catalog
-from components.core.config import ConfigError, StackConfig, kubeconfig_auth
+from components.core.config import ConfigError, ModelServiceConfig, StackConfig, kubeconfig_auth
 from components.core.scheduling import POOL_LABEL
 from components.core.stackfile import read_stack_file
 from components.core.subnets import nat_gateway_count
@@ -557,19 +557,15 @@ class Preflight:
         return Check("model object", "pass", f"s3://{self.model_bucket}/{prefix} has objects")
 
     def image(self) -> Check:
-        service = self.config.service
-        if service is None or service.image.repository is None:
-            return Check(
-                "image",
-                "skipped",
-                "service.image.repository not set: `pulumi up` builds serving/Dockerfile "
-                "and pushes it to the stack's own ECR repository (needs Docker with buildx)",
-            )
-        repository = service.image.repository
-        match = _ECR_REPOSITORY.match(repository)
-        if match is None:
-            return Check("image", "skipped", f"{repository} is not an ECR repository")
-        registry, name = match.group(1), match.group(3)
+        found = self._ecr_image(
+            "image",
+            built="service.image.repository not set: `pulumi up` builds serving/Dockerfile "
+            "and pushes it to the stack's own ECR repository (needs Docker with buildx)",
+            not_ecr="is not an ECR repository",
+        )
+        if isinstance(found, Check):
+            return found
+        service, repository, registry, name = found
         # The config pins an existing image by digest (core/config/service.py, ImageRef).
         image_id = (
             {"imageDigest": service.image.digest}
@@ -734,16 +730,14 @@ class Preflight:
         pull, with `ecr:BatchGetImage` and `ecr:GetDownloadUrlForLayer`).
         """
         label = "image pull"
-        service = self.config.service
-        repository = service.image.repository if service is not None else None
-        if repository is None:
-            return Check(label, "skipped", "the image is built into the stack's own repository")
-        match = _ECR_REPOSITORY.match(repository)
-        if match is None:
-            return Check(
-                label, "skipped", f"{repository} is not in ECR: make sure the nodes can pull it"
-            )
-        registry, name = match.group(1), match.group(3)
+        found = self._ecr_image(
+            label,
+            built="the image is built into the stack's own repository",
+            not_ecr="is not in ECR: make sure the nodes can pull it",
+        )
+        if isinstance(found, Check):
+            return found
+        _, repository, registry, name = found
         account = str(self.client("sts").get_caller_identity()["Account"])
         if registry == account:
             return Check(label, "pass", f"{repository} is in this account ({account})")
@@ -770,6 +764,21 @@ class Preflight:
             f"account {account} pull: add a statement allowing ecr:BatchGetImage and "
             f"ecr:GetDownloadUrlForLayer to arn:aws:iam::{account}:root",
         )
+
+    def _ecr_image(
+        self, label: str, *, built: str, not_ecr: str
+    ) -> Check | tuple[ModelServiceConfig, str, str, str]:
+        """(service, repository URL, registry account, repository name) of the existing
+        image the config names; else the skipped check: `built` when the stack builds its
+        own image, `not_ecr` (after the URL) when the image is not in ECR."""
+        service = self.config.service
+        if service is None or service.image.repository is None:
+            return Check(label, "skipped", built)
+        repository = service.image.repository
+        match = _ECR_REPOSITORY.match(repository)
+        if match is None:
+            return Check(label, "skipped", f"{repository} {not_ecr}")
+        return service, repository, match.group(1), match.group(3)
 
     def deployer_access(self) -> Check:
         """The deployer gets exactly one access entry.
