@@ -42,8 +42,12 @@ class Admission:
     def refusal(self, arrival: float, now: float) -> str | None:
         """Why a request that arrived at `arrival` (the event loop's clock) must be refused
         now, or None to take it on. Loading and drain are the handler's to answer."""
-        if self._state.inflight >= self._max_inflight:
+        state = self._state
+        if state.inflight >= self._max_inflight:
             return f"server is at its limit of {self._max_inflight} requests in flight"
+        served = state.served
+        if served is None or not (served.batcher.running or served.batcher.queued):
+            return None  # nothing ahead of it (the common case, checked first)
         return self.late(arrival, now, 1)
 
     def late(self, arrival: float, now: float, rows: int) -> str | None:

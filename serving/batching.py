@@ -137,7 +137,8 @@ class Batcher:
         """Whether the inference thread waits for work (the loop must wake it)."""
         self._wake_soon = False
         self._closed = False
-        self._running = False
+        self.running = False
+        """Whether a batch runs on the inference thread now (read-only outside)."""
         self._concurrent = False
         """Whether the last batch held more than one request: evidence that waiting pays."""
         self._thread: threading.Thread | None = None
@@ -157,14 +158,14 @@ class Batcher:
         batches. 0 when nothing runs or waits (a request alone is always taken on), and until a
         batch has run on the inference thread (nothing to go by)."""
         seconds, per_batch = self._batch_seconds, self._batch_rows
-        if not per_batch or not (self._running or self._pending):
+        if not per_batch or not (self.running or self._pending):
             return 0.0
         if self.coalesce:
             queued = self._pending_rows + rows
             work = seconds if queued <= per_batch else queued * seconds / per_batch
         else:
             work = (len(self._pending) + 1) * seconds
-        return work + (seconds if self._running else 0.0)
+        return work + (seconds if self.running else 0.0)
 
     async def infer(self, inputs: Tensors, deadline: float, *, alone: bool = False) -> Tensors:
         """Outputs for one request's tensors; `deadline` is on the event loop's clock.
@@ -175,7 +176,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         if rows <= self.max_inline_rows and (
             not self.offload
-            or (alone and self._inline_when_alone and not self._running and not self._pending)
+            or (alone and self._inline_when_alone and not self.running and not self._pending)
         ):
             self._observe_batch(float(rows))
             outputs = self._predict(inputs)
@@ -249,7 +250,7 @@ class Batcher:
                 self._batch_rows += (rows - self._batch_rows) / 8
             else:
                 self._batch_seconds, self._batch_rows = seconds, float(rows)
-            self._running = False
+            self.running = False
             try:
                 loop.call_soon_threadsafe(_deliver, batch, outcomes)
             except RuntimeError:  # the loop is closed: nobody waits for these any more
@@ -280,7 +281,7 @@ class Batcher:
                     self._wake.wait(left)
             self._idle = False
             batch, waits, rows = self._take()
-            self._running = bool(batch)
+            self.running = bool(batch)
         if batch:
             self._concurrent = len(batch) > 1
             loop = batch[0].future.get_loop()

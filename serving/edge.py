@@ -84,6 +84,17 @@ class _SlowBodies:
         self.count = 0
 
 
+class _Answered:
+    """Stands for "no response in progress" on a connection whose first request is refused
+    before a handler: uvicorn's body callbacks ignore a request whose cycle is complete."""
+
+    response_complete = True
+    keep_alive = True
+
+
+_ANSWERED: Any = _Answered()
+
+
 class _RefusedError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -226,6 +237,8 @@ class EdgeProtocol(HttpToolsProtocol):
                 message = admission.refusal(scope[ARRIVAL], self.loop.time())
                 if message is not None:
                     self._shedding = message
+                    if cycle is None:  # uvicorn's body callbacks then drop the body
+                        self.cycle = _ANSWERED
                     return
         super().on_headers_complete()
         self._body_pending = True
@@ -239,10 +252,6 @@ class EdgeProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         super().on_response_complete()
-
-    def on_body(self, body: bytes) -> None:
-        if self._shedding is None:
-            super().on_body(body)
 
     def on_message_complete(self) -> None:
         if self._shedding is not None:

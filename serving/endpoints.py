@@ -115,12 +115,12 @@ class Endpoints:
             onnx = served.model
             decoded = decode_infer_request(body, onnx.inputs, onnx.output_names, header_length)
             request_id = decoded.id
-            late = self.admission.late(arrival, loop.time(), rows_of(decoded.inputs))
-            if late is not None:
-                raise ProtocolError(503, late, retry_after=1)
-            outputs = await served.batcher.infer(
-                decoded.inputs, deadline, alone=state.inflight == 1
-            )
+            batcher = served.batcher
+            if batcher.running or batcher.queued:
+                late = self.admission.late(arrival, loop.time(), rows_of(decoded.inputs))
+                if late is not None:
+                    raise ProtocolError(503, late, retry_after=1)
+            outputs = await batcher.infer(decoded.inputs, deadline, alone=state.inflight == 1)
             if decoded.outputs is not None:
                 outputs = {output: outputs[output] for output in decoded.outputs}
             if decoded.raw_outputs:
