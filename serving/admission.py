@@ -65,10 +65,10 @@ class Admission:
             f"deadline of {self._timeout_ms} ms leaves {max(left, 0) * 1000:.0f} ms"
         )
 
-    def shed(self, message: str) -> None:
+    def shed(self, message: str, path: str) -> None:
         """Count and log a 503 that the edge answered without a handler."""
         self._state.metrics.count(503)
-        self.log_shed(message, {"path": "infer", "status": 503})
+        self.log_shed(message, {"path": path, "status": 503})
 
     def log_shed(self, message: str, fields: dict[str, Any]) -> None:
         """Log a 503 (overload, drain or loading): at most a line a second, with the count of

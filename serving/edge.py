@@ -126,8 +126,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._slow_counted = False
         self._close_after_response = False
         self._shedding: str | None = None
-        self._shed_timer: asyncio.TimerHandle | None = None
         """The refusal of the request being read, answered once its body is in."""
+        self._shed_timer: asyncio.TimerHandle | None = None
 
     # -- connection ----------------------------------------------------------------------
 
@@ -346,7 +346,7 @@ class EdgeProtocol(HttpToolsProtocol):
     def _answer_shed(self, message: str, *, keep_alive: bool) -> None:
         """503 with Retry-After for a request refused before its handler (no response is in
         progress on this connection); the connection stays open when `keep_alive`."""
-        self.admission.shed(message)
+        self.admission.shed(message, self.url.decode("latin-1"))
         if self.transport.is_closing():
             return
         body = encode_error(message)
@@ -367,9 +367,8 @@ class EdgeProtocol(HttpToolsProtocol):
             return
         self.on_response_complete()
         # The answer says when to come back: a client that sends again on this connection
-        # sooner is not read until then (or until the connection is the server's to serve
-        # again), so that under overload clients that ignore Retry-After cannot keep the
-        # event loop busy refusing them.
+        # sooner is not read until then, so that under overload clients that ignore
+        # Retry-After cannot keep the event loop busy refusing them.
         self.flow.pause_reading()
         self._shed_timer = self.loop.call_later(SHED_PAUSE_SECONDS, self._resume_after_shed)
 
