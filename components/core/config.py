@@ -715,6 +715,10 @@ class SloConfig(_Model):
     """p99 target response time, at the load balancer."""
     error_rate_percent: float = Field(default=1.0, gt=0, le=100)
     """Share of requests answered 5xx by the pods, over 5 minutes."""
+    queue_wait_p99_ms: int = Field(default=250, ge=1, le=60_000)
+    """p99 time a request waits in the server's batching queue (the server's own metric)."""
+    overload_rate_percent: float = Field(default=1.0, gt=0, le=100)
+    """Share of requests the server refuses as overloaded (503, gRPC UNAVAILABLE)."""
 
 
 class BudgetConfig(_Model):

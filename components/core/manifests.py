@@ -13,9 +13,10 @@ resolves them into Pulumi outputs, the preview passes illustrative values.
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 
 from components.core.config import ImageRef, ModelServiceConfig, StackConfig
+from components.core.observability import SERVER_NAMESPACE, emf_dimensions, server_metrics_enabled
 from components.core.release import MODEL_SHA256_ANNOTATION
 from components.core.scheduling import Scheduling, pool_scheduling
 from components.core.subnets import subnet_cidrs
@@ -36,9 +38,11 @@ __all__ = [
     "PORT",
     "READY_PATH",
     "RUN_AS_USER",
+    "EmfTarget",
     "Manifest",
     "ServiceSpec",
     "deregistration_delay_seconds",
+    "emf_target",
     "grace_period_seconds",
     "image_reference",
     "load_balancer_source_cidrs",
@@ -99,6 +103,20 @@ class ServiceSpec:
     model_sha256: str | None = None
     """The uploaded model's sha256 (`core.release`): on the pod template, so a new model
     rolls the pods and an unchanged one leaves them."""
+    emf: EmfTarget | None = None
+    """Where the server sends its metrics (CloudWatch EMF); None: not sent."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmfTarget:
+    """The node's CloudWatch agent, which takes the server's EMF metrics on UDP 25888."""
+
+    namespace: str
+    dimensions: Mapping[str, str]
+    """`ClusterName`, `Namespace`, `Service` (`core.observability.emf_dimensions`)."""
+    node_cidrs: Sequence[str]
+    """The nodes' subnets: the agent listens on its node's IP (host network)."""
+    port: int = 25888
 
 
 # --------------------------------------------------------------------------- decisions
@@ -224,7 +242,7 @@ def _service_account(spec: ServiceSpec) -> Manifest:
     }
 
 
-def _env(spec: ServiceSpec) -> list[dict[str, str]]:
+def _env(spec: ServiceSpec) -> list[dict[str, Any]]:
     service, server = spec.service, spec.service.server
     values: dict[str, str] = {
         "MODEL_REPOSITORY": spec.model_uri,
@@ -252,8 +270,22 @@ def _env(spec: ServiceSpec) -> list[dict[str, str]]:
     )
     if service.grpc.enabled:
         values["GRPC_PORT"] = str(service.grpc.port)
-    env = [{"name": ENV_PREFIX + key, "value": value} for key, value in values.items()]
+    env: list[dict[str, Any]] = [
+        {"name": ENV_PREFIX + key, "value": value} for key, value in values.items()
+    ]
     env.append({"name": "AWS_REGION", "value": spec.region})
+    if spec.emf is not None:
+        # The agent runs on the host network of every node: the pod's own node is where
+        # its datagrams go, and `$(HOST_IP)` expands the variable defined just before.
+        env.append({"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}})
+        env += [
+            {"name": ENV_PREFIX + "EMF_ENDPOINT", "value": f"udp://$(HOST_IP):{spec.emf.port}"},
+            {"name": ENV_PREFIX + "EMF_NAMESPACE", "value": spec.emf.namespace},
+            {
+                "name": ENV_PREFIX + "EMF_DIMENSIONS",
+                "value": json.dumps(dict(spec.emf.dimensions), sort_keys=True),
+            },
+        ]
     return env
 
 
@@ -663,7 +695,7 @@ def _network_policies(spec: ServiceSpec) -> list[Manifest]:
         "metadata": _meta(spec, "default-deny"),
         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
     }
-    allow = {
+    allow: Manifest = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": _meta(spec, f"{service.name}-allow"),
@@ -694,6 +726,13 @@ def _network_policies(spec: ServiceSpec) -> list[Manifest]:
             ],
         },
     }
+    if spec.emf is not None:
+        allow["spec"]["egress"].append(
+            {
+                "to": [{"ipBlock": {"cidr": cidr}} for cidr in spec.emf.node_cidrs],
+                "ports": [{"protocol": "UDP", "port": spec.emf.port}],
+            }
+        )
     return [deny, allow]
 
 
@@ -749,8 +788,12 @@ def spec_from_stack(
     image_repository: str,
     bucket: str,
     role_arn: str,
+    cluster_name: str | None = None,
 ) -> ServiceSpec:
-    """The spec of a stack's service, with its pool's scheduling and its LB's subnets."""
+    """The spec of a stack's service, with its pool's scheduling and its LB's subnets.
+
+    With Container Insights on, the server sends its metrics to the node's agent (EMF),
+    under `cluster_name` (default: the config's cluster name)."""
     service = config.service
     if service is None:
         raise ValueError("the stack config has no `service` section")
@@ -766,6 +809,20 @@ def spec_from_stack(
         load_balancer_source_cidrs=load_balancer_source_cidrs(
             service.exposure, public_subnets=public, private_subnets=private
         ),
+        emf=emf_target(config, cluster_name or config.cluster.name, private),
+    )
+
+
+def emf_target(
+    config: StackConfig, cluster_name: str, node_cidrs: Sequence[str]
+) -> EmfTarget | None:
+    """Where the stack's server sends its metrics; None where no agent listens for them."""
+    if not server_metrics_enabled(config):
+        return None
+    return EmfTarget(
+        namespace=SERVER_NAMESPACE,
+        dimensions=emf_dimensions(config, cluster_name),
+        node_cidrs=tuple(node_cidrs),
     )
 
 
