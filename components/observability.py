@@ -28,6 +28,7 @@ from components.core.observability import (
     CONTAINER_INSIGHTS_LOG_GROUPS,
     CONTAINER_INSIGHTS_NAMESPACE,
     CONTAINER_INSIGHTS_SERVICE_ACCOUNT,
+    SERVER_METRICS_LOG_GROUP,
     AlarmSpec,
     LoadBalancerRefs,
     MetricRef,
@@ -38,6 +39,7 @@ from components.core.observability import (
     dashboard_body,
     gpu_metrics_gaps,
     load_balancer_kind,
+    server_metrics_enabled,
     untolerated_taints,
 )
 from components.core.tags import component_tags
@@ -215,7 +217,10 @@ class Observability(pulumi.ComponentResource):
                 tags=self._tags(f"logs-{kind}"),
                 opts=child,
             )
-            for kind in CONTAINER_INSIGHTS_LOG_GROUPS
+            for kind in (
+                *CONTAINER_INSIGHTS_LOG_GROUPS,
+                *([SERVER_METRICS_LOG_GROUP] if server_metrics_enabled(args.config) else []),
+            )
         ]
         partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
         role = irsa_role(

@@ -110,6 +110,7 @@ def create_app(
                 endpoint=settings.emf_endpoint,
                 dimensions=settings.emf_dimensions,
                 namespace=settings.emf_namespace,
+                log_group=settings.emf_log_group,
             )
             publishing = asyncio.create_task(run_publisher(publisher))
         grpc_server = await start_grpc(state, server_version, on_fatal)

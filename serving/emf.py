@@ -106,6 +106,7 @@ class EmfPublisher:
         endpoint: str,
         dimensions: Mapping[str, str],
         namespace: str = NAMESPACE,
+        log_group: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         missing = [name for name in DIMENSIONS if not dimensions.get(name)]
@@ -115,6 +116,7 @@ class EmfPublisher:
         self._metrics = metrics
         self._dimensions = {name: dimensions[name] for name in DIMENSIONS}
         self._namespace = namespace
+        self._log_group = log_group
         self._clock = clock
         self._sent_counts: dict[tuple[str, str, str], int] = {}
         self._sent_histograms: dict[str, list[int]] = {}
@@ -189,9 +191,14 @@ class EmfPublisher:
         dimension_set: list[str],
         extra: Mapping[str, str],
     ) -> dict[str, Any]:
+        meta: dict[str, Any] = {"Timestamp": now_ms}
+        if self._log_group is not None:
+            # The agent's CloudWatch Logs exporter routes a document to `_aws.LogGroupName`
+            # (opentelemetry-collector-contrib awscloudwatchlogsexporter, `emfMetadata`).
+            meta["LogGroupName"] = self._log_group
         return {
             "_aws": {
-                "Timestamp": now_ms,
+                **meta,
                 "CloudWatchMetrics": [
                     {
                         "Namespace": self._namespace,

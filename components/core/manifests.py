@@ -24,7 +24,12 @@ from typing import Any
 import yaml
 
 from components.core.config import ImageRef, ModelServiceConfig, StackConfig
-from components.core.observability import SERVER_NAMESPACE, emf_dimensions, server_metrics_enabled
+from components.core.observability import (
+    SERVER_NAMESPACE,
+    emf_dimensions,
+    server_metrics_enabled,
+    server_metrics_log_group,
+)
 from components.core.release import MODEL_SHA256_ANNOTATION
 from components.core.scheduling import Scheduling, pool_scheduling
 from components.core.subnets import subnet_cidrs
@@ -116,6 +121,8 @@ class EmfTarget:
     """`ClusterName`, `Namespace`, `Service` (`core.observability.emf_dimensions`)."""
     node_cidrs: Sequence[str]
     """The nodes' subnets: the agent listens on its node's IP (host network)."""
+    log_group: str
+    """Where the agent writes the documents: a group the stack creates, with a retention."""
     port: int = 25888
 
 
@@ -281,6 +288,7 @@ def _env(spec: ServiceSpec) -> list[dict[str, Any]]:
         env += [
             {"name": ENV_PREFIX + "EMF_ENDPOINT", "value": f"udp://$(HOST_IP):{spec.emf.port}"},
             {"name": ENV_PREFIX + "EMF_NAMESPACE", "value": spec.emf.namespace},
+            {"name": ENV_PREFIX + "EMF_LOG_GROUP", "value": spec.emf.log_group},
             {
                 "name": ENV_PREFIX + "EMF_DIMENSIONS",
                 "value": json.dumps(dict(spec.emf.dimensions), sort_keys=True),
@@ -823,6 +831,7 @@ def emf_target(
         namespace=SERVER_NAMESPACE,
         dimensions=emf_dimensions(config, cluster_name),
         node_cidrs=tuple(node_cidrs),
+        log_group=server_metrics_log_group(cluster_name),
     )
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "CONTAINER_INSIGHTS_NAMESPACE",
     "CONTAINER_INSIGHTS_SERVICE_ACCOUNT",
     "SERVER_DIMENSIONS",
+    "SERVER_METRICS_LOG_GROUP",
     "SERVER_NAMESPACE",
     "AlarmSpec",
     "LoadBalancerRefs",
@@ -41,6 +42,7 @@ __all__ = [
     "gpu_metrics_gaps",
     "load_balancer_kind",
     "server_metrics_enabled",
+    "server_metrics_log_group",
     "untolerated_taints",
 ]
 
@@ -56,6 +58,9 @@ because the agent would otherwise create them never to expire."""
 SERVER_NAMESPACE = "MLOps/Serving"
 """The namespace of the model server's own metrics (`serving/emf.py` sends them as EMF to
 the add-on's agent)."""
+SERVER_METRICS_LOG_GROUP = "server-metrics"
+"""`/aws/containerinsights/<cluster>/server-metrics`: the server's EMF documents, in a group
+the stack creates with the add-on's retention (the agent's default group never expires)."""
 SERVER_DIMENSIONS = ("ClusterName", "Namespace", "Service")
 """The server metrics' dimension set (`serving.emf.DIMENSIONS`)."""
 
@@ -195,6 +200,10 @@ def gpu_metrics_gaps(config: StackConfig) -> list[str]:
         for instance_type in pool.instance_types
         if instance_type not in placed
     ]
+
+
+def server_metrics_log_group(cluster_name: str) -> str:
+    return f"/aws/containerinsights/{cluster_name}/{SERVER_METRICS_LOG_GROUP}"
 
 
 def emf_dimensions(config: StackConfig, cluster_name: str) -> dict[str, str]:

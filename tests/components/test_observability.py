@@ -103,6 +103,7 @@ def test_prod_runs_container_insights_with_its_own_role_and_expiring_logs(
         "dataplane",
         "host",
         "performance",
+        "server-metrics",  # the model server's EMF documents
     ]
     key = prod.one("aws:kms/key:Key", "observability-topic-key")
     for group in groups:
@@ -227,6 +228,10 @@ def test_the_server_sends_its_metrics_where_the_agent_listens_under_the_alarms_d
     names = [e["name"] for e in container["env"]]
     assert names.index("HOST_IP") < names.index("SERVING_EMF_ENDPOINT")
     dimensions = json.loads(env["SERVING_EMF_DIMENSIONS"]["value"])
+    # The agent writes the documents to a group the stack made, with a retention and KMS.
+    group = prod.one("aws:cloudwatch/logGroup:LogGroup", "observability-logs-server-metrics")
+    assert env["SERVING_EMF_LOG_GROUP"]["value"] == group.inputs["name"]
+    assert group.inputs["retentionInDays"] == 30 and group.inputs["kmsKeyId"]
     wait = alarms(prod)["queue-wait-p99"]
     assert wait.inputs["namespace"] == env["SERVING_EMF_NAMESPACE"]["value"] == "MLOps/Serving"
     assert wait.inputs["dimensions"] == dimensions

@@ -164,6 +164,22 @@ def test_the_publisher_sends_on_its_interval_and_once_more_on_cancel(
     assert totals[-1]["Requests"] == 1
 
 
+def test_the_log_group_rides_in_the_metadata_for_the_agent() -> None:
+    """The agent's CloudWatch Logs exporter sends a document to `_aws.LogGroupName`
+    (opentelemetry-collector-contrib awscloudwatchlogsexporter, `emfMetadata`); without it
+    the agent's default group, `emf/logs/default`, never expires."""
+    metrics = Metrics("model")
+    group = "/aws/containerinsights/ml/server-metrics"
+    publisher = EmfPublisher(
+        metrics, endpoint="udp://127.0.0.1:9", dimensions=DIMS, log_group=group
+    )
+    for document in publisher.documents():
+        check_emf(document)
+        assert document["_aws"]["LogGroupName"] == group
+    bare = EmfPublisher(metrics, endpoint="udp://127.0.0.1:9", dimensions=DIMS)
+    assert "LogGroupName" not in bare.documents()[0]["_aws"]
+
+
 def test_no_agent_listening_does_not_raise() -> None:
     metrics = Metrics("model")
     metrics.count(200)
