@@ -681,6 +681,14 @@ class CostAssumptions(_Model):
     """Model artifacts kept in S3, all versions."""
     image_store_gb: float = Field(default=5.0, ge=0)
     """Server images kept in ECR."""
+    container_insights_observations_per_node_millions: float = Field(default=20.0, ge=0)
+    """Container Insights (enhanced) observations per node per month, in millions: the
+    node's, its pods' and containers' metrics, once a minute. Check it against the bill."""
+    container_log_gb_per_month: float = Field(default=10.0, ge=0)
+    """The pods' logs (application, dataplane, host) Container Insights ships per month."""
+    server_status_series: int = Field(default=4, ge=0)
+    """Distinct (protocol, status) pairs the server reports in a month (200, 400, 503, ...):
+    each is a custom metric of its own."""
 
 
 # --------------------------------------------------------------------------- observability

@@ -26,6 +26,7 @@ __all__ = [
     "CONTAINER_INSIGHTS_NAMESPACE",
     "CONTAINER_INSIGHTS_SERVICE_ACCOUNT",
     "SERVER_DIMENSIONS",
+    "SERVER_METRICS",
     "SERVER_METRICS_LOG_GROUP",
     "SERVER_NAMESPACE",
     "AlarmSpec",
@@ -62,6 +63,16 @@ SERVER_METRICS_LOG_GROUP = "server-metrics"
 """`/aws/containerinsights/<cluster>/server-metrics`: the server's EMF documents, in a group
 the stack creates with the add-on's retention (the agent's default group never expires)."""
 SERVER_DIMENSIONS = ("ClusterName", "Namespace", "Service")
+SERVER_METRICS = (
+    "Requests",
+    "ServerErrors",
+    "Overloaded",
+    "RequestLatency",
+    "QueueWait",
+    "InFlightRequests",
+)
+"""The server's metrics at `SERVER_DIMENSIONS` (`serving.emf.METRICS`); `Requests` also per
+status."""
 """The server metrics' dimension set (`serving.emf.DIMENSIONS`)."""
 
 Comparison = Literal[
