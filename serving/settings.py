@@ -91,9 +91,7 @@ class Settings(BaseSettings):
     emf_namespace: str = Field(default="MLOps/Serving", min_length=1, max_length=255)
     """CloudWatch namespace of the EMF metrics."""
 
-    emf_log_group: str | None = Field(
-        default=None, max_length=512, pattern=r"^[A-Za-z0-9_\-/.#]+$"
-    )
+    emf_log_group: str | None = Field(default=None, max_length=512, pattern=r"^[A-Za-z0-9_\-/.#]+$")
     """The log group the agent writes the EMF documents to (`_aws.LogGroupName`); unset:
     the agent's default, `emf/logs/default`, which never expires."""
 

@@ -18,7 +18,7 @@ Describe/Get/List: nothing is created or changed. Checks, each pass, fail or ski
   would not; the check prints the `aws eks update-nodegroup-config` command that fixes it);
 - model object: the model prefix has an object in `--model-bucket` (when given);
 - image: the image tag (or digest) is in the ECR repository (when the config names one);
-- account room (core/preflight checks below, issue 11): Elastic IP and VPC quotas left for
+- account room (core/preflight checks below): Elastic IP and VPC quotas left for
   what the stack creates, no leftover `/aws/eks/<name>/cluster` log group, no EKS cluster
   of the same name;
 - Helm charts: each pinned chart version is in its repository's index.yaml (HTTPS);
@@ -49,6 +49,7 @@ from components.core import catalog
 from components.core.config import ConfigError, StackConfig, kubeconfig_auth
 from components.core.scheduling import POOL_LABEL
 from components.core.stackfile import read_stack_file
+from components.core.subnets import nat_gateway_count
 
 __all__ = [
     "ACCOUNT_QUOTAS",
@@ -569,7 +570,7 @@ class Preflight:
         if match is None:
             return Check("image", "skipped", f"{repository} is not an ECR repository")
         registry, name = match.group(1), match.group(3)
-        # The config pins an existing image by digest (core/config.py, ImageRef).
+        # The config pins an existing image by digest (core/config/service.py, ImageRef).
         image_id = (
             {"imageDigest": service.image.digest}
             if service.image.digest
@@ -584,12 +585,12 @@ class Preflight:
             return Check("image", "fail", f"{repository} {image_id}: {_error(exc)}")
         return Check("image", "pass", f"{repository} has {next(iter(image_id.values()))}")
 
-    # ----------------------------------------------------------------- issue 11: the account
+    # ----------------------------------------------------------------- the account
 
     def account_quotas(self) -> list[Check]:
         """Elastic IPs (one per NAT gateway) and VPCs left under their quotas."""
         network = self.config.network
-        nat = {"none": 0, "single": 1, "one-per-az": network.az_count}[network.nat_strategy]
+        nat = nat_gateway_count(network.az_count, network.nat_strategy)
         ec2 = self.client("ec2")
         wanted = {
             "eip": (nat, len(ec2.describe_addresses().get("Addresses", []))),
@@ -771,7 +772,7 @@ class Preflight:
         )
 
     def deployer_access(self) -> Check:
-        """Issue 10 point 3: the deployer gets exactly one access entry.
+        """The deployer gets exactly one access entry.
 
         Listed in `adminPrincipalArns` with `bootstrapCreatorAdmin: true`, pulumi-eks
         creates a second access entry for the same principal and EKS refuses it

@@ -80,7 +80,6 @@ __all__ = [
     "render_tree",
     "resource_estimate",
     "stack_reference_outputs",
-    "write_manifests",
 ]
 
 #: What a masked value is replaced with in plan.json.
@@ -257,15 +256,6 @@ def _json_default(value: Any) -> Any:
     if asset is None:
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
     return asset
-
-
-def write_manifests(config: StackConfig, directory: Path, *, region: str) -> list[Path]:
-    """The stack's Kubernetes objects as YAML (`components.offline.manifests`), sorted.
-
-    Offline, the deploy-time names (bucket, repository, role) are placeholders, marked in
-    every file; `make manifests OUTPUTS=...` writes them with a deployed stack's values.
-    """
-    return sorted(write_stack_manifests(config, directory, region=region))
 
 
 # --------------------------------------------------------------------------- cost
@@ -500,7 +490,9 @@ def build_plan(
         _write_json(out / "policy.json", _policy_document(policy)),
     ]
     manifests = (
-        write_manifests(config, out / "manifests", region=region) if config is not None else []
+        sorted(write_stack_manifests(config, out / "manifests", region=region))
+        if config is not None
+        else []
     )
     title = f"{run.project}/{stack} ({region})"
     diagram = render(build_diagram(run.resources), title, out)

@@ -75,7 +75,7 @@ def test_admins_get_access_entries(stack: StackRun) -> None:
 def test_both_endpoints_public_but_allow_listed_with_private_access_on(
     dev: StackRun, prod: StackRun
 ) -> None:
-    """Prod's first `pulumi up` runs from outside the VPC (issue 10 point 2): the public
+    """Prod's first `pulumi up` runs from outside the VPC: the public
     endpoint admits only the listed runner CIDRs, the nodes use the private endpoint."""
     dev_inputs = dev.one(EKS).inputs
     assert dev_inputs["endpointPublicAccess"] is True
@@ -391,7 +391,7 @@ def test_creator_admin_transform_on_the_child_pulumi_eks_4_creates() -> None:
 
 
 def test_kubernetes_provider_authenticates_as_the_aws_provider() -> None:
-    """Issue 10 point 4: `aws:profile` and `aws:assumeRoles` reach the kubeconfig.
+    """`aws:profile` and `aws:assumeRoles` reach the kubeconfig.
 
     pulumi-eks renders `providerCredentialOpts` into `kubeconfig`/`kubeconfigJson`: the
     profile as `AWS_PROFILE` in the exec environment, the role as `--role-arn`

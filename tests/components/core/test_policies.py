@@ -404,7 +404,7 @@ def test_prod_endpoint_rule_fires_only_in_production() -> None:
 
 
 def test_prod_may_keep_a_public_endpoint_only_allow_listed_with_private_access_on() -> None:
-    """Issue 10 point 2: prod's day-0 way in is a public endpoint allow-listed to the
+    """Prod's day-0 way in is a public endpoint allow-listed to the
     deploy runners, with private access on so that nodes use the private endpoint."""
     listed = resource(
         "eks:index:Cluster",
