@@ -164,8 +164,10 @@ def addon_configuration(config: StackConfig) -> dict[str, Any]:
     on only where a pool has GPUs, and adds the EMF listener (`emf`: TCP/UDP 25888 on the
     agent's host network) that the model server sends its metrics to. Application Signals is
     left out: it needs the add-on's auto-instrumentation, which the server does not use, and
-    is billed per request. The add-on's default tolerations (every taint) are kept, so the
-    agent and Fluent Bit also run on GPU nodes (`untolerated_taints` checks our pools).
+    is billed per request. The chart fills in `agent.region` and `kubernetes.cluster_name`
+    itself (`_helpers.tpl` "cloudwatch-agent.config-modifier"). The add-on's default
+    tolerations (every taint) are kept, so the agent and Fluent Bit also run on GPU nodes
+    (`untolerated_taints` checks our pools).
     """
     has_gpu = any(pool.is_gpu for pool in config.node_pools.values())
     metrics_collected: dict[str, Any] = {
