@@ -249,3 +249,18 @@ def test_without_container_insights_the_server_sends_nothing(dev: StackRun) -> N
     deployment = dev.one("kubernetes:apps/v1:Deployment")
     container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
     assert not [e for e in container["env"] if e["name"].startswith("SERVING_EMF")]
+
+
+def test_one_dcgm_exporter_and_one_device_plugin_on_the_gpu_nodes(prod: StackRun) -> None:
+    """The add-on brings its DCGM exporter (GPU metrics) but no NVIDIA device plugin
+    (helm-charts Release 6.2.0 values.yaml: `dcgmExporter`, `neuronMonitor`, no device
+    plugin); the platform brings the device plugin (Helm) and no DCGM exporter. So each
+    runs once on a GPU node, and the agent reads the exporter (`accelerated_compute_metrics`)."""
+    charts = {r.inputs["chart"] for r in prod.by_type("kubernetes:helm.sh/v3:Release")}
+    assert "nvidia-device-plugin" in charts
+    assert not [c for c in charts if "dcgm" in c]
+    addon = prod.one("aws:eks/addon:Addon", "observability-amazon-cloudwatch-observability")
+    sent = json.loads(addon.inputs["configurationValues"])
+    assert "dcgmExporter" not in sent  # the add-on's exporter keeps its default: on
+    kubernetes = sent["agent"]["config"]["logs"]["metrics_collected"]["kubernetes"]
+    assert kubernetes["accelerated_compute_metrics"] is True

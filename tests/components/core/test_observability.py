@@ -212,7 +212,10 @@ def test_the_budget_is_the_estimate_plus_the_margin_in_whole_dollars() -> None:
 
 def test_the_server_metrics_alarmed_and_graphed_are_the_ones_the_server_sends() -> None:
     """The names, dimensions and units in `serving/emf.py` and the documented list agree,
-    and the server-metric alarms read them with the SLO's thresholds."""
+    and the server-metric alarms read them with the SLO's thresholds, 3 of 5 one-minute
+    datapoints ("M out of N", as the CloudWatch user guide's "Setting alarms on metrics
+    created with the embedded metric format" advises where documents arrive once a
+    minute)."""
     from serving import emf
 
     documented = DOCUMENTED[SERVER_NAMESPACE]
@@ -233,6 +236,8 @@ def test_the_server_metrics_alarmed_and_graphed_are_the_ones_the_server_sends() 
     assert {ref.name for ref in overload.metrics()} == {"Overloaded", "Requests"}
     assert overload.threshold == cfg.observability.slo.overload_rate_percent
     assert overload.missing_data == "notBreaching"
+    for spec in (wait, overload):
+        assert (spec.period, spec.evaluation_periods, spec.datapoints_to_alarm) == (60, 5, 3)
     # Without Container Insights the agent has no EMF listener: no server-metric alarm.
     dev = alarm_specs(config("dev"), cluster_name="ml-dev", refs=REFS)
     assert not {s.key for s in dev} & {"queue-wait-p99", "overload-rate"}
