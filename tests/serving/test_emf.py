@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from serving.emf import DIMENSIONS, METRICS, EmfPublisher, parse_endpoint, run_publisher
 from serving.metrics import Metrics
 from serving.settings import Settings
+from tests.serving.conftest import IRIS, ServerProcess, iris_request
 
 DIMS = {"ClusterName": "mlops-prod", "Namespace": "ml", "Service": "model"}
 
@@ -208,3 +210,59 @@ def test_settings_need_the_dimensions_with_an_endpoint(monkeypatch: pytest.Monke
     monkeypatch.setenv("SERVING_EMF_ENDPOINT", "http://10.0.1.7:25888")
     with pytest.raises(ValidationError, match="emf_endpoint"):
         Settings()
+
+
+def test_the_running_server_sends_what_it_served_on_shutdown(
+    server_process: Callable[[dict[str, str]], ServerProcess], receiver: socket.socket
+) -> None:
+    """`python -m serving` with the settings the Deployment gives it: the last minute's
+    documents go out when the server drains (SIGTERM), under the configured dimensions and
+    log group, counting what it answered."""
+    port = receiver.getsockname()[1]
+    group = "/aws/containerinsights/ml/server-metrics"
+    server = server_process(
+        {
+            "SERVING_MODEL_REPOSITORY": str(IRIS),
+            "SERVING_MODEL_NAME": "iris",
+            "SERVING_EMF_ENDPOINT": f"udp://127.0.0.1:{port}",
+            "SERVING_EMF_LOG_GROUP": group,
+            "SERVING_EMF_DIMENSIONS": json.dumps(DIMS),
+        }
+    )
+    server.wait_ready()
+    url = server.url + "/v2/models/iris/infer"
+    for _ in range(5):
+        assert httpx.post(url, json=iris_request(), timeout=10).status_code == 200
+    assert httpx.post(url, json={"inputs": []}, timeout=10).status_code == 400
+    exposition = httpx.get(server.url + "/metrics", timeout=10).text
+    timed = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith("serving_request_duration_seconds_count")
+    )
+    server.terminate()
+    assert server.process.wait(timeout=30) == 0
+    documents = []
+    receiver.settimeout(2)
+    while True:
+        try:
+            documents.append(json.loads(receiver.recv(65536)))
+        except TimeoutError:
+            break
+    for document in documents:
+        check_emf(document)
+        assert document["_aws"]["LogGroupName"] == group
+        assert {key: document[key] for key in DIMENSIONS} == DIMS
+    totals = [d for d in documents if "Status" not in d]
+    assert sum(d["Requests"] for d in totals) == 6
+    # As many latency observations as `/metrics` counted (an answer refused before the
+    # model runs is counted by status, not timed).
+    assert timed >= 5
+    assert sum(len(d.get("RequestLatency", [])) for d in totals) == timed
+    by_status: dict[str, int] = {}
+    for document in documents:
+        if "Status" in document:
+            by_status[document["Status"]] = (
+                by_status.get(document["Status"], 0) + document["Requests"]
+            )
+    assert by_status == {"200": 5, "400": 1}
