@@ -29,6 +29,7 @@ class ConfigModel(BaseModel):
 
 
 def _network(value: str) -> str:
+    """`value`, when it is an IPv4 CIDR block without host bits."""
     try:
         ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
@@ -40,6 +41,7 @@ Cidr = Annotated[str, AfterValidator(_network)]
 
 
 def check_retention(value: int) -> int:
+    """`value`, when CloudWatch Logs accepts it as a retention in days."""
     if value not in catalog.LOG_RETENTION_DAYS:
         raise ValueError(
             f"CloudWatch Logs accepts only {list(catalog.LOG_RETENTION_DAYS)} days, got {value}"

@@ -348,7 +348,7 @@ def test_main_prints_a_table_and_exits_1_on_a_failure(
     def offline(url: str) -> bytes:
         raise OSError(f"offline test: {url}")
 
-    monkeypatch.setattr(preflight, "_fetch", offline)
+    monkeypatch.setattr(preflight.base, "_fetch", offline)
     assert preflight.main(["--stack", "prod", "--project-dir", str(ROOT)]) == 1
     out = capsys.readouterr().out
     assert "PASS" in out and "FAIL" in out and "SKIP" in out
