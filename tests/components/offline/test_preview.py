@@ -350,6 +350,11 @@ def test_resource_estimate_prices_what_a_program_registered() -> None:
     assert ("load balancer", "service-iris") in items
     nodes = [line for line in by_resources.lines if line.item == "nodes"]
     assert len(nodes) == 2 and all(line.monthly_max > line.monthly_min > 0 for line in nodes)
+    # The alarms, per metric read (the 5xx-rate alarm reads two), and the dashboard.
+    alarms = [line for line in by_resources.lines if line.item == "CloudWatch alarm"]
+    assert {line.component for line in alarms} == {"observability"}
+    assert sum(line.monthly_min for line in alarms) == pytest.approx(4 * 0.10)
+    assert ("CloudWatch dashboard", "observability") in items
 
 
 def test_assets_are_written_as_plain_json_relative_to_the_working_folder() -> None:
