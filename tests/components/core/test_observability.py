@@ -247,7 +247,10 @@ def test_the_addon_configuration_adds_the_emf_listener_and_gpu_metrics_where_nee
     """`agent.config` replaces the agent's default config (helm-charts Release 6.2.0,
     templates/linux/cloudwatch-agent-custom-resource.yaml: `config:` is `$agent.config` when
     set), and the operator opens TCP/UDP 25888 only when `logs.metrics_collected.emf` is in
-    it (amazon-cloudwatch-agent-operator internal/manifests/collector/ports.go)."""
+    it (amazon-cloudwatch-agent-operator internal/manifests/collector/ports.go). The EKS
+    add-on accepts `agent.config` with `emf` and `kubernetes` in `metrics_collected`
+    (https://github.com/aws-observability/helm-charts/issues/173: deployed as
+    configurationValues on the add-on; what EKS refused there was `agent.prometheus`)."""
     prod = addon_configuration(config("prod"))
     collected = prod["agent"]["config"]["logs"]["metrics_collected"]
     assert collected["emf"] == {}
