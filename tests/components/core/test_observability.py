@@ -250,7 +250,8 @@ def test_the_addon_configuration_adds_the_emf_listener_and_gpu_metrics_where_nee
     it (amazon-cloudwatch-agent-operator internal/manifests/collector/ports.go). The EKS
     add-on accepts `agent.config` with `emf` and `kubernetes` in `metrics_collected`
     (https://github.com/aws-observability/helm-charts/issues/173: deployed as
-    configurationValues on the add-on; what EKS refused there was `agent.prometheus`)."""
+    configurationValues on the add-on; the error that issue reports came with adding a
+    Prometheus configuration)."""
     prod = addon_configuration(config("prod"))
     collected = prod["agent"]["config"]["logs"]["metrics_collected"]
     assert collected["emf"] == {}
