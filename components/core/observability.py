@@ -430,6 +430,25 @@ def alarm_specs(
                     },
                 )
             )
+            specs.append(
+                AlarmSpec(
+                    key="server-metrics-silent",
+                    title="the model server's own metrics have stopped arriving",
+                    runbook="the two alarms above cannot fire meanwhile: check the "
+                    "CloudWatch agent pods (kubectl -n amazon-cloudwatch get pods), the "
+                    "server's SERVING_EMF_* environment and its NetworkPolicy (UDP 25888 to "
+                    "the node)",
+                    threshold=1,
+                    comparison="LessThanThreshold",
+                    period=300,
+                    evaluation_periods=3,
+                    datapoints_to_alarm=3,
+                    missing_data="breaching",
+                    missing_data_why="every worker sends its totals each minute, traffic or "
+                    "not: no data means the pipeline is broken",
+                    metric=MetricRef(SERVER_NAMESPACE, "Requests", server, "SampleCount"),
+                )
+            )
             pool = config.node_pools[service.node_pool]
             pending_hint = (
                 "on this GPU pool, no GPU node came up: check the node group's scaling "

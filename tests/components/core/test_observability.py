@@ -96,6 +96,7 @@ def test_prod_alarms_cover_the_on_call_list_with_slo_thresholds() -> None:
         "below-min-replicas",
         "queue-wait-p99",
         "overload-rate",
+        "server-metrics-silent",
     }
     slo = cfg.observability.slo
     assert specs["p99-latency"].threshold == slo.p99_latency_ms / 1000
@@ -240,7 +241,12 @@ def test_the_server_metrics_alarmed_and_graphed_are_the_ones_the_server_sends() 
         assert (spec.period, spec.evaluation_periods, spec.datapoints_to_alarm) == (60, 5, 3)
     # Without Container Insights the agent has no EMF listener: no server-metric alarm.
     dev = alarm_specs(config("dev"), cluster_name="ml-dev", refs=REFS)
-    assert not {s.key for s in dev} & {"queue-wait-p99", "overload-rate"}
+    assert not {s.key for s in dev} & {"queue-wait-p99", "overload-rate", "server-metrics-silent"}
+    # Every worker sends its totals each minute, traffic or not: silence is the pipeline.
+    silent = specs["server-metrics-silent"]
+    assert silent.metric is not None
+    assert (silent.metric.name, silent.metric.stat) == ("Requests", "SampleCount")
+    assert silent.missing_data == "breaching" and silent.comparison == "LessThanThreshold"
 
 
 def test_the_addon_configuration_adds_the_emf_listener_and_gpu_metrics_where_needed() -> None:
