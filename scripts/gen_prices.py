@@ -175,8 +175,11 @@ CLOUDWATCH_STATIC: dict[str, Any] = {
     "first band: custom metrics $0.30/metric-month for the first 10,000; standard-resolution "
     "alarms $0.10 per alarm metric-month, a metric-math alarm billed per metric it reads; "
     "dashboards $3.00/dashboard-month; Container Insights with enhanced observability for "
-    "EKS $0.21 per million observations). The free tier (10 metrics, 10 alarm metrics, 3 "
-    "dashboards per account) is not subtracted: it is the account's, not the stack's.",
+    "EKS $0.21 per million observations). The page was not reachable from the machine that "
+    "wrote this table: the observation price is cross-checked against a public design record "
+    "that states it verified it on that page on 2026-10-02. The free tier (10 metrics, 10 "
+    "alarm metrics, 3 dashboards per account) is not subtracted: it is the account's, not "
+    "the stack's.",
     "rates": {
         "cloudwatch_custom_metric_month": 0.30,
         "cloudwatch_alarm_metric_month": 0.10,

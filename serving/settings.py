@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LogLevel", "Settings"]
+from serving.levels import LogLevel
 
-LogLevel = Literal["debug", "info", "warning", "error"]
+__all__ = ["LogLevel", "Settings"]
 
 
 class Settings(BaseSettings):
