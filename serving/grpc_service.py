@@ -2,7 +2,7 @@
 
 A `grpc.aio` server on the REST server's event loop, serving the same loaded model through the
 same batcher: one model copy, one in-flight count, one drain. Requests are checked by the same
-decoder as REST (`serving.protocol.decode_tensor`) and fail with the same messages, as gRPC
+decoder as REST (`serving.tensors.decode_tensor`) and fail with the same messages, as gRPC
 status codes: INVALID_ARGUMENT for a client's mistake, NOT_FOUND for another model,
 RESOURCE_EXHAUSTED (with `google.rpc.RetryInfo`) past the in-flight limit, UNAVAILABLE while
 loading or draining, DEADLINE_EXCEEDED past the server's or the client's deadline.
@@ -28,16 +28,18 @@ from serving.proto import grpc_predict_v2_pb2 as pb
 from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.protocol import (
     EXTENSIONS,
-    TYPED_CONTENTS,
     InferenceRequest,
+    assemble_request,
+    decode_requested_outputs,
+)
+from serving.tensors import (
+    TYPED_CONTENTS,
     MissingData,
     ProtocolError,
     RawData,
     TensorData,
     TensorSpec,
     TypedData,
-    assemble_request,
-    decode_requested_outputs,
     decode_tensor,
     raw_bytes,
 )
