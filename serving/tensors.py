@@ -157,6 +157,10 @@ TYPED_CONTENTS: Final[Mapping[str, str]] = {
 """V2 datatype → the gRPC `InferTensorContents` field that carries it (FP16 has none: raw only)."""
 
 _LENGTH = np.dtype("<u4")
+_WIRE: Final[Mapping[str, np.dtype[Any]]] = {
+    datatype: dtype.newbyteorder("<") for datatype, dtype in DATATYPES.items()
+}
+"""V2 datatype → its dtype on the wire (little-endian), made once: not per tensor."""
 
 
 def decode_tensor(
@@ -256,16 +260,17 @@ def _finish(
         raise bad(f"{where}: shape {shape} needs {expected} values, {label} has {array.size}")
     target = spec.dtype
     datatype = spec.datatype
-    if target.kind in "iu" and array.dtype != target:
-        _check_int_range(where, array, target, datatype)
-    try:
-        with np.errstate(over="raise", invalid="raise"):
-            array = array.astype(target, copy=False)
-    except FloatingPointError:
-        raise bad(
-            f"{where}: {label} holds a value that is not a finite {datatype} number "
-            "(too large for the type); the model accepts finite numbers only"
-        ) from None
+    if array.dtype != target:  # raw values arrive in the model's dtype: nothing to cast
+        if target.kind in "iu":
+            _check_int_range(where, array, target, datatype)
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                array = array.astype(target, copy=False)
+        except FloatingPointError:
+            raise bad(
+                f"{where}: {label} holds a value that is not a finite {datatype} number "
+                "(too large for the type); the model accepts finite numbers only"
+            ) from None
     if not parsed and target.kind == "f" and not np.isfinite(array).all():
         raise bad(
             f"{where}: {label} holds a value that is not a finite {datatype} number "
@@ -280,7 +285,7 @@ def _decode_raw(
     expected = math.prod(shape)
     if datatype == "BYTES":
         return _decode_length_prefixed(where, buffer, expected)
-    wire = spec.dtype.newbyteorder("<")
+    wire = _WIRE[datatype]
     if len(buffer) != expected * wire.itemsize:
         raise bad(
             f"{where}: shape {shape} needs {expected} values ({expected * wire.itemsize} bytes "
@@ -417,7 +422,7 @@ def raw_bytes(array: Array, datatype: str) -> bytes:
             parts.append(len(item).to_bytes(4, "little"))
             parts.append(item)
         return b"".join(parts)
-    return np.ascontiguousarray(array, dtype=DATATYPES[datatype].newbyteorder("<")).tobytes()
+    return np.ascontiguousarray(array, dtype=_WIRE[datatype]).tobytes()
 
 
 def quoted(names: Sequence[str]) -> str:
