@@ -29,7 +29,7 @@ from serving.proto import grpc_predict_v2_pb2 as pb
 from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.runtime import OnnxModel
 from serving.settings import Settings
-from tests.serving.conftest import IRIS, IRIS_ROWS, iris_request
+from tests.serving.conftest import IRIS, IRIS_ROWS, Batches, iris_request
 from tests.serving.test_app import INFER, FaultyModel, expected_iris, gated_loader
 
 Stub = Any
@@ -399,14 +399,7 @@ def test_rest_and_grpc_requests_share_one_batch(
     gate = threading.Event()
     client = app_client(load=gated_loader(gate))
     stub = channels(client)
-    state = client.app.state.serving  # type: ignore[attr-defined]
-    registry = state.metrics.registry
-
-    def batches() -> tuple[float, float]:
-        labels = {"model": "iris"}
-        count = registry.get_sample_value("serving_batch_size_count", labels) or 0.0
-        return count, registry.get_sample_value("serving_batch_size_sum", labels) or 0.0
-
+    batches = Batches(client)
     rows = [[[5.0 + i / 10, 3.0, 1.5 + i / 5, 0.2 * i]] for i in range(4)]
     with ThreadPoolExecutor(4) as pool:
         futures = [
@@ -415,10 +408,7 @@ def test_rest_and_grpc_requests_share_one_batch(
             pool.submit(stub.ModelInfer, typed_request(np.asarray(rows[2], np.float32))),
             pool.submit(stub.ModelInfer, raw_request(np.asarray(rows[3], np.float32))),
         ]
-        deadline = time.monotonic() + 10
-        while not (batches()[0] == 1 and state.served.batcher.queued + batches()[1] == 4):
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
+        batches.wait_queued(4)
         gate.set()
         results = [future.result() for future in futures]
     assert batches() == (2.0, 4.0)  # the three queued requests, REST and gRPC, ran as one
