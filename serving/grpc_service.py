@@ -349,6 +349,28 @@ def _metadata(spec: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
     )
 
 
+class _GenericOnly:
+    """The server as the generated `add_*_to_server` functions see it: their methods reach it as
+    generic handlers only, not also as registered methods.
+
+    grpc.aio's server keeps one pending request task per registered method and waits on all of
+    them (`asyncio.wait`, FIRST_COMPLETED) for every call it accepts: with our eight methods
+    (six V2, two health) each call paid for a wait over nine tasks. The generic handlers hold
+    the same methods, found by name in a dict.
+    """
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        """Ignored: the same handlers came as a generic handler just before."""
+
+
 @dataclass
 class GrpcServer:
     """The started gRPC listener and the task that keeps its health statuses current."""
@@ -374,9 +396,11 @@ class GrpcServer:
             ]
         )
         servicer = _InferenceServicer(backend)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        generic = _GenericOnly(server)
+        # ModelInfer first: each call looks for its method in the generic handlers in order.
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, generic)  # type: ignore[no-untyped-call]
         checker = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+        health_pb2_grpc.add_HealthServicer_to_server(checker, generic)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             bound = server.add_insecure_port(address)

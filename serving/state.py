@@ -137,8 +137,8 @@ async def load_model(
         # returns, rows are split): under overload the event loop holds it, and the default
         # 5 ms interval before a handover idled the inference thread for most of a small batch.
         # Only then: without that thread, a short interval only makes the event loop and
-        # grpc.aio's poller thread trade the GIL ten times as often (a third of the gRPC
-        # floor's requests/s on the small model).
+        # grpc.aio's poller thread trade the GIL ten times as often: it cost the bare grpc.aio
+        # floor a fifth of its requests/s on uvloop (bench/results-grpc.md).
         sys.setswitchinterval(INFERENCE_SWITCH_INTERVAL)
     state.served = ServedModel(model=model, batcher=batcher, uri=uri)
     state.mark_loaded()
