@@ -265,16 +265,20 @@ class Running:
                 preexec_fn=_raise_priority,
             )
 
+    def answers(self) -> bool:
+        """Whether the server is ready now (not listening yet: False)."""
+        try:
+            return _http("GET", "/v2/health/ready")[0] == 200
+        except OSError:
+            return False
+
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log}")
-            try:
-                if _http("GET", "/v2/health/ready")[0] == 200:
-                    return
-            except OSError:
-                pass
+            if self.answers():
+                return
             time.sleep(0.25)
         raise RuntimeError(f"server not ready after {timeout:.0f}s; see {self.log}")
 
