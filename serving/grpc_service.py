@@ -265,7 +265,9 @@ class _InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[
         response: pb.ModelInferResponse | None = None
         error: ProtocolError
         try:
-            backend.find_model(request.model_name, request.model_version)
+            model_name, model_version = request.model_name, request.model_version
+            if model_name != backend.name or (model_version and model_version != backend.version):
+                raise no_such_model(backend.name, backend.version, model_name, model_version)
             served = state.served
             if served is None or state.draining:
                 raise backend.unavailable()

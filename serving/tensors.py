@@ -271,12 +271,22 @@ def _finish(
                 f"{where}: {label} holds a value that is not a finite {datatype} number "
                 "(too large for the type); the model accepts finite numbers only"
             ) from None
-    if not parsed and target.kind == "f" and not np.isfinite(array).all():
+    if not parsed and target.kind == "f" and not _all_finite(array):
         raise bad(
             f"{where}: {label} holds a value that is not a finite {datatype} number "
             "(NaN or infinity); the model accepts finite numbers only"
         )
     return array.reshape(shape)
+
+
+_FEW = 16
+"""Up to this many values, Python checks them faster than numpy sets up a ufunc and a reduction."""
+
+
+def _all_finite(array: Array) -> bool:
+    if array.size <= _FEW:
+        return all(map(math.isfinite, array.ravel().tolist()))
+    return bool(np.isfinite(array).all())
 
 
 def _decode_raw(
@@ -422,7 +432,9 @@ def raw_bytes(array: Array, datatype: str) -> bytes:
             parts.append(len(item).to_bytes(4, "little"))
             parts.append(item)
         return b"".join(parts)
-    return np.ascontiguousarray(array, dtype=_WIRE[datatype]).tobytes()
+    wire = _WIRE[datatype]
+    # tobytes() writes row-major whatever the layout; a cast only when not little-endian already.
+    return (array if array.dtype == wire else array.astype(wire)).tobytes()
 
 
 def quoted(names: Sequence[str]) -> str:
