@@ -269,15 +269,7 @@ def measure(server: run.Server, plan: list[int], load: str) -> Result:
         rss = run._rss_bytes(running.proc.pid)
     finally:
         running.stop()
-    return Result(
-        server=server.name if load == "grpc" else f"ours-rest-{load}",
-        workers=server.workers,
-        peer=server.peer,
-        command=server.command(),
-        settings=server.settings,
-        rss_bytes=rss,
-        runs=tuple(runs),
-    )
+    return run.result_of(server, rss, runs, None if load == "grpc" else f"ours-rest-{load}")
 
 
 def _ms(us: int) -> str:

@@ -393,8 +393,13 @@ def measure(server: Server, model: str, plan: list[int], tag: str) -> tuple[Resu
     except BaseException:
         running.stop()
         raise
-    result = Result(
-        server=server.name,
+    return result_of(server, rss, runs), running
+
+
+def result_of(server: Server, rss: int, runs: list[Measurement], name: str | None = None) -> Result:
+    """The report's row of `server` (under `name` when given) after its runs."""
+    return Result(
+        server=name or server.name,
         workers=server.workers,
         peer=server.peer,
         command=server.command(),
@@ -402,7 +407,6 @@ def measure(server: Server, model: str, plan: list[int], tag: str) -> tuple[Resu
         rss_bytes=rss,
         runs=tuple(runs),
     )
-    return result, running
 
 
 def run_one(server: Server, model: str, plan: list[int], tag: str) -> Result:
