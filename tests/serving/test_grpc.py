@@ -430,7 +430,9 @@ def test_the_short_gil_switch_interval_comes_only_with_an_inference_thread(
     times as often (a fifth of the bare grpc.aio floor's requests/s, bench/results-grpc.md):
     only a model that runs on the inference thread, which needs the GIL back after each
     batch, pays that."""
-    default = sys.getswitchinterval()
+    before = sys.getswitchinterval()
+    default = 0.005  # Python's; an earlier test's slow model may have shortened it already
+    sys.setswitchinterval(default)
     try:
         # iris without batching: microseconds per row, inline on the event loop (with batching
         # the warm-up may find rows cheaper in a batch and choose the inference thread).
@@ -442,7 +444,7 @@ def test_the_short_gil_switch_interval_comes_only_with_an_inference_thread(
         assert slow.app.state.serving.served.batcher.offload  # type: ignore[attr-defined]
         assert sys.getswitchinterval() == INFERENCE_SWITCH_INTERVAL != default
     finally:
-        sys.setswitchinterval(default)
+        sys.setswitchinterval(before)
 
 
 def test_grpc_can_be_turned_off(app_client: Callable[..., TestClient]) -> None:
