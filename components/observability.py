@@ -67,6 +67,9 @@ class ObservabilityArgs:
     nat_gateway_ids: Sequence[pulumi.Input[str]] = ()
     """The stack's NAT gateways (`Network.nat_gateway_ids`): the dashboard's NAT bytes, the
     data-processing charge the estimate prices per GB."""
+    pool_asg_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Pool name → its node group's Auto Scaling group (`NodePool.asg_name`): the
+    dashboard's nodes per pool."""
     requires: Sequence[pulumi.Resource] = ()
     """Created first: the node pools, for the add-on's agents."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -141,8 +144,14 @@ class Observability(pulumi.ComponentResource):
         self.alarm_names = [self._alarm(spec, topic.arn, refs).name for spec in specs]
 
         lb_values: list[Any] = [refs[0], refs[1]] if refs is not None else ["", ""]
+        pools = sorted(args.pool_asg_names)
+        nats = len(args.nat_gateway_ids)
         body = pulumi.Output.all(
-            args.cluster_name, region, *lb_values, *args.nat_gateway_ids
+            args.cluster_name,
+            region,
+            *lb_values,
+            *args.nat_gateway_ids,
+            *(args.pool_asg_names[pool] for pool in pools),
         ).apply(
             lambda values: json.dumps(
                 dashboard_body(
@@ -150,7 +159,8 @@ class Observability(pulumi.ComponentResource):
                     region=values[1],
                     cluster_name=values[0],
                     refs=LoadBalancerRefs(values[2], values[3]) if refs is not None else None,
-                    nat_gateway_ids=values[4:],
+                    nat_gateway_ids=values[4 : 4 + nats],
+                    pool_asg_names=dict(zip(pools, values[4 + nats :], strict=True)),
                 ),
                 sort_keys=True,
             )

@@ -170,6 +170,7 @@ class Platform(pulumi.ComponentResource):
                 estimate_max=estimate_max,
                 service_hostname=service.load_balancer_hostname if service else None,
                 nat_gateway_ids=self.network.nat_gateway_ids,
+                pool_asg_names={n: p.asg_name for n, p in self.node_pools.items()},
                 requires=[self.cluster_addons],
                 tags=tags,
             ),
