@@ -55,6 +55,7 @@ DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 WARMUP = max(2, DURATION // 3)
 MODEL_NAME = "bench"
 OURS = "ours"
+HAND_NOTES = "# Notes kept by hand (not written by `make bench`)"
 FLOOR = "floor"
 
 NICE = int(os.environ.get("BENCH_NICE", "-20"))
@@ -265,16 +266,20 @@ class Running:
                 preexec_fn=_raise_priority,
             )
 
+    def answers(self) -> bool:
+        """Whether the server is ready now (not listening yet: False)."""
+        try:
+            return _http("GET", "/v2/health/ready")[0] == 200
+        except OSError:
+            return False
+
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log}")
-            try:
-                if _http("GET", "/v2/health/ready")[0] == 200:
-                    return
-            except OSError:
-                pass
+            if self.answers():
+                return
             time.sleep(0.25)
         raise RuntimeError(f"server not ready after {timeout:.0f}s; see {self.log}")
 
@@ -389,8 +394,13 @@ def measure(server: Server, model: str, plan: list[int], tag: str) -> tuple[Resu
     except BaseException:
         running.stop()
         raise
-    result = Result(
-        server=server.name,
+    return result_of(server, rss, runs), running
+
+
+def result_of(server: Server, rss: int, runs: list[Measurement], name: str | None = None) -> Result:
+    """The report's row of `server` (under `name` when given) after its runs."""
+    return Result(
+        server=name or server.name,
         workers=server.workers,
         peer=server.peer,
         command=server.command(),
@@ -398,7 +408,6 @@ def measure(server: Server, model: str, plan: list[int], tag: str) -> tuple[Resu
         rss_bytes=rss,
         runs=tuple(runs),
     )
-    return result, running
 
 
 def run_one(server: Server, model: str, plan: list[int], tag: str) -> Result:
@@ -533,7 +542,10 @@ def main() -> None:
         versions=versions(),
         batching_notes=tuple(notes),
     )
-    (BENCH / "results.md").write_text(text)
+    results_md = BENCH / "results.md"
+    # The notes kept by hand below the marker outlive each run.
+    kept = results_md.read_text().partition(HAND_NOTES)[2] if results_md.exists() else ""
+    results_md.write_text(text + (f"\n---\n\n{HAND_NOTES}{kept}" if kept else ""))
     (WORK / "results.json").write_text(
         json.dumps([asdict(r) for r in results], indent=2, default=str)
     )

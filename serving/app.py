@@ -37,6 +37,7 @@ class ServingApp:
     def __init__(self, starlette: Starlette, endpoints: Endpoints) -> None:
         self.starlette = starlette
         self._infer = endpoints.infer
+        self.admission = endpoints.admission
 
     @property
     def state(self) -> State:

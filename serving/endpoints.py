@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from serving.batching import DeadlineExceededError
+from serving.admission import Admission
+from serving.batching import DeadlineExceededError, rows_of
 from serving.edge import ARRIVAL, BODY_LATE, BODY_REFUSED
+from serving.errors import at_inflight_limit, inference_failure, no_such_model, unavailable
 from serving.openapi import openapi_document
 from serving.protocol import (
     EXTENSIONS,
@@ -29,7 +31,6 @@ from serving.protocol import (
     encode_infer_response,
     metadata_tensor,
 )
-from serving.runtime import InferenceError, ModelInputError
 from serving.state import ServerState
 
 __all__ = ["Endpoints", "refuse_path"]
@@ -63,8 +64,7 @@ class Endpoints:
         self._max_body = settings.max_body_bytes
         self._max_inflight = settings.max_inflight
         self._counts_inflight = state.metrics.counts_inflight
-        self._shed = 0
-        self._shed_logged = 0.0
+        self.admission = Admission(state)
         self._openapi = orjson.dumps(openapi_document(server_version))
 
     # -- inference ---------------------------------------------------------------------------
@@ -103,11 +103,7 @@ class Endpoints:
             body, header_length = await _read_body(scope, receive, self._max_body)
             close = False
             if state.inflight >= self._max_inflight:
-                raise ProtocolError(
-                    503,
-                    f"server is at its limit of {self._max_inflight} requests in flight",
-                    retry_after=1,
-                )
+                raise at_inflight_limit(self._max_inflight)
             state.inflight += 1
             if self._counts_inflight:
                 metrics.inflight.inc()
@@ -115,9 +111,12 @@ class Endpoints:
             onnx = served.model
             decoded = decode_infer_request(body, onnx.inputs, onnx.output_names, header_length)
             request_id = decoded.id
-            outputs = await served.batcher.infer(
-                decoded.inputs, deadline, alone=state.inflight == 1
-            )
+            batcher = served.batcher
+            if batcher.running or batcher.queued:
+                late = self.admission.late(arrival, loop.time(), rows_of(decoded.inputs))
+                if late is not None:
+                    raise ProtocolError(503, late, retry_after=1)
+            outputs = await batcher.infer(decoded.inputs, deadline, alone=state.inflight == 1)
             if decoded.outputs is not None:
                 outputs = {output: outputs[output] for output in decoded.outputs}
             if decoded.raw_outputs:
@@ -136,15 +135,9 @@ class Endpoints:
             retry = error.retry_after is not None
         except _ClientGone:
             status, payload = 0, b""
-        except DeadlineExceededError:
-            status, payload = 504, encode_error(f"deadline of {self._timeout_ms} ms exceeded")
-        except ModelInputError as error:
-            status, payload = 400, encode_error(f"the model rejected the input: {error}")
-        except InferenceError as error:
-            status, payload = 500, encode_error(f"inference failed: {error}")
         except Exception as error:  # noqa: BLE001 - a fault of this request only: answer it
-            status = 500
-            payload = encode_error(f"inference failed: {type(error).__name__}: {error}")
+            failure = inference_failure(error, self._timeout_ms)
+            status, payload = failure.status, encode_error(failure.message)
         finally:
             if admitted:
                 state.inflight -= 1
@@ -172,16 +165,8 @@ class Endpoints:
     ) -> None:
         elapsed = time.perf_counter() - started
         if status == 503:
-            # Under overload every shed request would log a line: one a second says the same.
-            self._shed += 1
-            now = time.monotonic()
-            if now < self._shed_logged + 1:
-                return
             fields = _request_fields(scope, status, elapsed, request_id)
-            fields["shed_since_last_line"] = self._shed
-            fields["error"] = orjson.loads(payload)["error"]
-            self._shed, self._shed_logged = 0, now
-            log.warning("infer refused (503)", extra=fields)
+            self.admission.log_shed(orjson.loads(payload)["error"], fields)
             return
         fields = _request_fields(scope, status, elapsed, request_id)
         fields["error"] = orjson.loads(payload)["error"]
@@ -268,20 +253,10 @@ class Endpoints:
             self._no_such_model(model, version)
 
     def _no_such_model(self, model: str, version: str | None) -> None:
-        name = self.name
-        if model != name:
-            raise ProtocolError(404, f"model '{model}' not found; serving '{name}'")
-        raise ProtocolError(
-            404, f"model '{name}' has no version '{version}'; serving version '{self.version}'"
-        )
+        raise no_such_model(self.name, self.version, model, version)
 
     def _unavailable(self) -> ProtocolError:
-        state = self.state
-        if state.draining:
-            return ProtocolError(503, "server is shutting down", retry_after=1)
-        if state.load_error is not None:
-            return ProtocolError(503, state.load_error, retry_after=1)
-        return ProtocolError(503, f"model '{self.name}' is loading", retry_after=1)
+        return unavailable(self.state)
 
 
 async def refuse_path(scope: Scope, send: Send) -> bool:

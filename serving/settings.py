@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     """Requests per worker being served at once; more get 503 with Retry-After."""
 
     request_timeout_ms: int = Field(default=5000, ge=1)
-    """Deadline of an inference request, queueing included; past it the answer is 504."""
+    """Deadline of an inference request from its first byte, queueing included; past it the answer
+    is 504, and a request the queue cannot serve before it gets 503 with Retry-After at once."""
 
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     """Longest a connection may take to send a request's headers (also a new, silent one)."""

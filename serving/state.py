@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ log = logging.getLogger("serving")
 
 WARM_UP_BATCH = 8
 """Rows in the warm-up batch that tells whether batching pays for this model."""
+INFERENCE_SWITCH_INTERVAL = 0.0005
+"""The GIL switch interval (`sys.setswitchinterval`) of a process with an inference thread."""
 
 Loader = Callable[[], tuple[OnnxModel, str]]
 """Loads the model; returns it with the URI it came from."""
@@ -108,9 +111,11 @@ async def load_model(
         seconds = await asyncio.to_thread(model.warm_up, source=uri)
         coalesce = settings.batching_enabled and model.batchable
         per_row: float | None = None
+        warm_up = (seconds, 1)
         if coalesce:
             rows = min(settings.max_batch_size, WARM_UP_BATCH)
-            per_row = await asyncio.to_thread(model.warm_up, rows=rows, source=uri) / rows
+            batch_seconds = await asyncio.to_thread(model.warm_up, rows=rows, source=uri)
+            per_row, warm_up = batch_seconds / rows, (batch_seconds, rows)
     except (ModelLoadError, RepositoryError) as error:
         fail(f"cannot load model: {error}")
         return
@@ -128,7 +133,16 @@ async def load_model(
         max_batch_delay=settings.max_batch_delay_ms / 1000,
         observe_batch=metrics.batch_size.observe,
         observe_wait=metrics.queue_wait.observe,
+        warm_up=warm_up,
     )
+    if batcher.offload:
+        # The inference thread needs the GIL for a moment after each batch (ONNX Runtime
+        # returns, rows are split): under overload the event loop holds it, and the default
+        # 5 ms interval before a handover idled the inference thread for most of a small batch.
+        # Only then: without that thread, a short interval only makes the event loop and
+        # grpc.aio's poller thread trade the GIL ten times as often: it cost the bare grpc.aio
+        # floor a fifth of its requests/s on uvloop (bench/results-grpc.md).
+        sys.setswitchinterval(INFERENCE_SWITCH_INTERVAL)
     state.served = ServedModel(model=model, batcher=batcher, uri=uri)
     state.mark_loaded()
     metrics.load_seconds.set(time.perf_counter() - started)
