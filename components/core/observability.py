@@ -336,6 +336,33 @@ def alarm_specs(
                 ),
             )
         )
+        gpu_pools = sorted(name for name, pool in config.node_pools.items() if pool.is_gpu)
+        waiting_for = (
+            f"most often a GPU pool ({', '.join(gpu_pools)}) that cannot get instances: "
+            "aws autoscaling describe-scaling-activities on its node group's Auto Scaling "
+            "group (InsufficientInstanceCapacity, or the account's G/P vCPU quota), then "
+            "widen the pool's instanceTypes or ask for quota"
+            if gpu_pools
+            else "check the node group's scaling activity (capacity, vCPU quota) and "
+            "cluster-autoscaler's logs"
+        )
+        specs.append(
+            AlarmSpec(
+                key="pods-pending",
+                title="pods have waited for a node for 15 minutes",
+                runbook="kubectl get pods -A --field-selector=status.phase=Pending and "
+                f"kubectl describe pod <name> (the scheduler's reason); {waiting_for}",
+                threshold=0,
+                comparison="GreaterThanThreshold",
+                period=300,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                missing_data="notBreaching",
+                missing_data_why="no pending pods reported is none pending; a silent agent "
+                "fires nodes-not-ready",
+                metric=MetricRef("ContainerInsights", "pod_status_pending", cluster, "Maximum"),
+            )
+        )
         if service is not None:
             pods = {
                 "ClusterName": cluster_name,

@@ -252,8 +252,8 @@ def test_observability_prices_alarms_dashboard_insights_metrics_and_logs() -> No
         "Container Insights log storage",
     }
     assert all(line.unknown is None for line in lines.values())
-    # 10 alarms; the two metric-math alarms read 2 metrics each: 12 alarm metrics.
-    assert lines["CloudWatch alarms"].monthly_min == pytest.approx(12 * 0.10)
+    # 11 alarms; the two metric-math alarms read 2 metrics each: 13 alarm metrics.
+    assert lines["CloudWatch alarms"].monthly_min == pytest.approx(13 * 0.10)
     assert lines["CloudWatch dashboard"].monthly_min == pytest.approx(3.00)
     config = parse_stack_config(raw_stack_config("prod"))
     nodes = (
@@ -286,9 +286,9 @@ def test_the_observability_lines_change_with_alarms_and_retention() -> None:
     raw["service"]["exposure"] = "cluster-ip"
     raw["service"].pop("allowedSourceCidrs", None)
     fewer = _observability(_estimate(raw))
-    assert fewer["CloudWatch alarms"].monthly_min == pytest.approx((12 - 4) * 0.10)
-    assert "10 alarms" in base["CloudWatch alarms"].detail
-    assert "7 alarms" in fewer["CloudWatch alarms"].detail
+    assert fewer["CloudWatch alarms"].monthly_min == pytest.approx((13 - 4) * 0.10)
+    assert "11 alarms" in base["CloudWatch alarms"].detail
+    assert "8 alarms" in fewer["CloudWatch alarms"].detail
 
 
 def test_dev_without_container_insights_pays_for_alarms_and_dashboard_only() -> None:

@@ -83,6 +83,25 @@ def test_an_nlb_exposure_uses_the_nlb_metrics_only() -> None:
     assert {s.key for s in specs}.isdisjoint({"target-5xx-rate", "p99-latency"})
 
 
+def test_a_gpu_pool_that_gets_no_node_is_watched_even_when_no_service_runs_on_it() -> None:
+    """Prod's `gpu` pool scales from zero and the service runs on `cpu`: pending pods are
+    the only signal that the pool gets no instance. `pod_status_pending` at `ClusterName`
+    is what the agent publishes (aws/amazon-cloudwatch-agent-test,
+    test/metric_value_benchmark/eks_daemonset_test.go, expectedDimsToMetrics)."""
+    cfg = config("prod")
+    assert cfg.service is not None and not cfg.node_pools[cfg.service.node_pool].is_gpu
+    pending = {s.key: s for s in alarm_specs(cfg, cluster_name="ml-prod", refs=REFS)}[
+        "pods-pending"
+    ]
+    assert pending.metric is not None
+    assert (pending.metric.name, dict(pending.metric.dimensions)) == (
+        "pod_status_pending",
+        {"ClusterName": "ml-prod"},
+    )
+    assert "GPU pool (gpu)" in pending.runbook
+    assert pending.evaluation_periods * pending.period >= 900
+
+
 def test_prod_alarms_cover_the_on_call_list_with_slo_thresholds() -> None:
     cfg = config("prod")
     specs = {s.key: s for s in alarm_specs(cfg, cluster_name="ml-prod", refs=REFS)}
@@ -97,6 +116,7 @@ def test_prod_alarms_cover_the_on_call_list_with_slo_thresholds() -> None:
         "queue-wait-p99",
         "overload-rate",
         "server-metrics-silent",
+        "pods-pending",
     }
     slo = cfg.observability.slo
     assert specs["p99-latency"].threshold == slo.p99_latency_ms / 1000
