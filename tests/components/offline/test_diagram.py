@@ -40,11 +40,11 @@ def _full_stack() -> None:
         "iris",
         metadata={"name": "iris", "namespace": "models"},
         spec={
-            "selector": {"matchLabels": {"app": "iris"}},
+            "selector": {"match_labels": {"app": "iris"}},
             "template": {
                 "metadata": {"labels": {"app": "iris"}},
                 "spec": {
-                    "nodeSelector": {"mlops.dev/pool": "cpu"},
+                    "node_selector": {"mlops.dev/pool": "cpu"},
                     "containers": [{"name": "s", "image": "x:1"}],
                 },
             },
