@@ -275,7 +275,7 @@ class NodePool(pulumi.ComponentResource):
         )
 
         asg_name = node_group.resources.apply(
-            lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index,union-attr]
+            lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index]
         )
 
         def asg_tag(suffix: str, key: str, value: str, *, propagate: bool) -> aws.autoscaling.Tag:

@@ -195,7 +195,7 @@ def encode_grpc_response(
     return response
 
 
-class _InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
+class _InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
 
@@ -381,7 +381,7 @@ class GrpcServer:
             ]
         )
         servicer = _InferenceServicer(backend)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
         checker = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(checker, server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

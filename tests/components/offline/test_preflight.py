@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final, cast
 
 import boto3
 import pytest
@@ -34,7 +34,8 @@ from components.offline.preflight import (
 from tests.components.offline.moto_account import EksWithAddonVersions
 from tests.conftest import ROOT, raw_stack_config
 
-REGION = "us-west-2"
+# Final, so its type is the literal that boto3's stubs want as a bucket's LocationConstraint.
+REGION: Final = "us-west-2"
 REPO_URL = f"{DEFAULT_ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/iris"
 ENOUGH = {
     **{code: 1000.0 for code, _ in preflight.QUOTAS.values()},
@@ -47,6 +48,8 @@ IMAGE: dict[str, str] = {}
 
 SESSION = boto3.session.Session(region_name=REGION)
 """One session for every client here: botocore caches its service models per session."""
+CLIENT = cast(preflight.ClientFactory, SESSION.client)
+"""`SESSION.client` as the checks take it: boto3's stubs type it by literal service name only."""
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +65,8 @@ def moto_account() -> Iterator[dict[str, Any]]:
                 "QuotaCode": quota_code,
                 "Value": quotas[quota_code],
             }
-        return original(self, service_code, quota_code)
+        quota: dict[str, Any] = original(self, service_code, quota_code)
+        return quota
 
     with pytest.MonkeyPatch.context() as patch:
         for key, value in {
@@ -491,7 +495,7 @@ def test_raising_min_size_above_the_live_desired_size_fails_with_the_fix(
 
         def sizes(raw_config: dict[str, Any]) -> dict[str, Check]:
             found = preflight.Preflight(
-                parse_stack_config(raw_config), REGION, SESSION.client
+                parse_stack_config(raw_config), REGION, CLIENT
             ).node_group_sizes()
             return {c.name: c for c in found}
 
@@ -529,7 +533,7 @@ def test_raising_min_size_above_the_live_desired_size_fails_with_the_fix(
 
 def test_no_cluster_yet_skips_the_node_group_sizes(account: dict[str, Any]) -> None:
     config = parse_stack_config(raw_stack_config("dev"))
-    (check,) = preflight.Preflight(config, REGION, SESSION.client).node_group_sizes()
+    (check,) = preflight.Preflight(config, REGION, CLIENT).node_group_sizes()
     assert check.status == "skipped" and "not created yet" in check.detail
 
 
