@@ -3,8 +3,8 @@
 Five pods get an AWS identity the same way (the VPC CNI, the EBS CSI driver,
 cluster-autoscaler, the load balancer controller, the model server): a role
 whose trust is pinned to one service account (`core.iam.irsa_trust`) and one grant,
-either a managed policy attached or an inline policy. The resource names are the
-callers' own, unchanged from before this helper, so no stack's roles are replaced.
+either a managed policy attached or an inline policy. Each caller passes its own
+resource name, so a role keeps its URN and no stack's roles are replaced.
 """
 
 from __future__ import annotations

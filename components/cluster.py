@@ -45,6 +45,7 @@ __all__ = [
     "creator_admin_transform",
     "entry_key",
     "kubeconfig_fields",
+    "kubernetes_provider",
     "managed_addon",
 ]
 
@@ -260,20 +261,6 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        access_entries = {
-            entry_key(arn): eks.AccessEntryArgs(
-                principal_arn=arn,
-                access_policies={
-                    "cluster-admin": eks.AccessPolicyAssociationArgs(
-                        policy_arn=iam.access_policy_arn(
-                            iam.CLUSTER_ADMIN_ACCESS_POLICY, partition=partition
-                        ),
-                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                    )
-                },
-            )
-            for arn in args.admin_principal_arns
-        }
         cluster = eks.Cluster(
             f"{name}-eks",
             name=args.cluster_name,
@@ -285,7 +272,7 @@ class Cluster(pulumi.ComponentResource):
             endpoint_public_access=args.endpoint_public_access,
             public_access_cidrs=list(args.public_access_cidrs) or None,
             authentication_mode=eks.AuthenticationMode.API,
-            access_entries=access_entries,
+            access_entries=_admin_access_entries(args.admin_principal_arns, partition),
             skip_default_node_group=True,
             # Managed node groups use the EKS-created cluster security group; the extra
             # groups pulumi-eks makes are for self-managed nodes only.
@@ -339,21 +326,7 @@ class Cluster(pulumi.ComponentResource):
             policy_arn=iam.managed_policy_arn(iam.CNI_POLICY, partition=partition),
         )
 
-        # The private endpoint answers in the cluster security group, which admits only
-        # itself (control plane and nodes): whoever runs `pulumi up` or kubectl from
-        # elsewhere (VPN, CI runner, a host in the VPC) needs its network listed here.
-        for cidr in args.api_access_cidrs:
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-api-{_cidr_slug(cidr)}",
-                security_group_id=cluster.cluster_security_group_id,
-                ip_protocol="tcp",
-                from_port=443,
-                to_port=443,
-                cidr_ipv4=cidr,
-                description=f"Kubernetes API (private endpoint) from {cidr}",
-                tags=tags(f"api-{_cidr_slug(cidr)}"),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+        self._api_access(name, args.api_access_cidrs, cluster, tags)
 
         fields = cluster.kubeconfig_json.apply(kubeconfig_fields)
         cluster_name = fields.apply(lambda f: f[0])
@@ -374,12 +347,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(cluster.kubeconfig_json)
-        provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=kubeconfig,
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        provider = kubernetes_provider(name, kubeconfig, parent=self)
 
         self.cluster_name = cluster_name
         self.kubernetes_version = args.kubernetes_version
@@ -405,3 +373,62 @@ class Cluster(pulumi.ComponentResource):
                 "kmsKeyArn": self.kms_key_arn,
             }
         )
+
+    def _api_access(
+        self,
+        name: str,
+        cidrs: Sequence[str],
+        cluster: eks.Cluster,
+        tags: Callable[[str], dict[str, str]],
+    ) -> None:
+        """HTTPS to the private endpoint from each listed network.
+
+        The private endpoint answers in the cluster security group, which admits only
+        itself (control plane and nodes): whoever runs `pulumi up` or kubectl from
+        elsewhere (VPN, CI runner, a host in the VPC) needs its network listed here.
+        """
+        for cidr in cidrs:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-{_cidr_slug(cidr)}",
+                security_group_id=cluster.cluster_security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_ipv4=cidr,
+                description=f"Kubernetes API (private endpoint) from {cidr}",
+                tags=tags(f"api-{_cidr_slug(cidr)}"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+
+def _admin_access_entries(
+    principal_arns: Sequence[str], partition: str
+) -> dict[str, eks.AccessEntryArgs]:
+    """A cluster-admin EKS access entry per principal, keyed as pulumi-eks names them."""
+    return {
+        entry_key(arn): eks.AccessEntryArgs(
+            principal_arn=arn,
+            access_policies={
+                "cluster-admin": eks.AccessPolicyAssociationArgs(
+                    policy_arn=iam.access_policy_arn(
+                        iam.CLUSTER_ADMIN_ACCESS_POLICY, partition=partition
+                    ),
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                )
+            },
+        )
+        for arn in principal_arns
+    }
+
+
+def kubernetes_provider(
+    name: str, kubeconfig: pulumi.Input[str], *, parent: pulumi.Resource
+) -> k8s.Provider:
+    """The Kubernetes provider of a cluster (`<name>-k8s`): server-side apply, and the
+    kubeconfig, which the caller has made a secret."""
+    return k8s.Provider(
+        f"{name}-k8s",
+        kubeconfig=kubeconfig,
+        enable_server_side_apply=True,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

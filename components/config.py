@@ -1,6 +1,6 @@
 """The Pulumi-facing loader of the stack config.
 
-The models themselves are the pure core's (`components/core/config.py`); this module reads
+The models themselves are the pure core's (`components/core/config/`); this module reads
 them from the running stack and raises `ConfigError`, a `pulumi.RunError`, which the
 Pulumi CLI prints as one message without a traceback. The models are re-exported so a
 consumer stack imports everything about its config from one place.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -22,6 +22,7 @@ from components.core.constants import AUTOSCALED_TAG, IMDS_HOP_LIMIT, IMDS_HTTP_
 from components.core.scheduling import (
     AUTOSCALER_TEMPLATE,
     Scheduling,
+    Taint,
     autoscaler_node_template_tags,
     pool_labels,
     pool_scheduling,
@@ -171,63 +172,8 @@ class NodePool(pulumi.ComponentResource):
                 POOL_TAG: args.pool_name,
             }
 
-        role = aws.iam.Role(
-            f"{name}-node",
-            assume_role_policy=iam.to_json(iam.service_trust("ec2.amazonaws.com")),
-            description=f"Nodes of pool {args.pool_name}",
-            tags=tags("node"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{policy.rsplit('/', 1)[-1]}",
-                role=role.name,
-                policy_arn=iam.managed_policy_arn(policy, partition=partition),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for policy in iam.node_policy_names(enable_ssm=pool.enable_ssm)
-        ]
-
-        document = userdata.render_user_data(
-            pool.os,
-            userdata.kubelet_settings_for(
-                capacity_type=pool.capacity_type, accelerator=pool.accelerator
-            ),
-        )
-        # Stable keys only: a changed tag specification is a new template version, which
-        # the node group follows and rolls every node for. The user's own tags reach the
-        # instances through the Auto Scaling group instead (below).
-        instance_tags = stable_tags(tags("node"))
-        launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-lt",
-            description=f"Nodes of pool {args.pool_name}",
-            update_default_version=True,
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled",
-                http_tokens=IMDS_HTTP_TOKENS,
-                # 1: a pod's packets die one hop out, so pods cannot reach the node's
-                # role through IMDS; 2 only where the pool explicitly allows it.
-                http_put_response_hop_limit=2 if pool.allow_pod_imds_access else IMDS_HOP_LIMIT,
-                instance_metadata_tags="disabled",
-            ),
-            block_device_mappings=_block_devices(pool),
-            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
-            network_interfaces=[
-                aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-                    device_index=0,
-                    associate_public_ip_address="false",
-                    delete_on_termination="true",
-                    security_groups=[args.cluster_security_group_id],
-                )
-            ],
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=instance_tags)
-                for kind in ("instance", "volume", "network-interface")
-            ],
-            user_data=userdata.encode(document) if document is not None else None,
-            tags=stable_tags(tags("lt")),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        role, attachments = self._node_role(name, args, tags, partition)
+        launch_template = self._launch_template(name, args, tags)
 
         labels = pool_labels(args.pool_name, pool)
         taints = pool_taints(pool)
@@ -274,35 +220,7 @@ class NodePool(pulumi.ComponentResource):
             ),
         )
 
-        asg_name = node_group.resources.apply(
-            lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index]
-        )
-
-        def asg_tag(suffix: str, key: str, value: str, *, propagate: bool) -> aws.autoscaling.Tag:
-            return aws.autoscaling.Tag(
-                f"{name}-{suffix}",
-                autoscaling_group_name=asg_name,
-                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=propagate),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-
-        # The user's tags, on the instances the group launches from now on: an Auto
-        # Scaling group tag changes no launch template, so editing one rolls nothing
-        # (running nodes keep their old values until replaced). Node group tags are not
-        # propagated by EKS ("Managed node groups": tags "aren't propagated to any other
-        # resources associated with the node group"), hence the ASG.
-        self.asg_tags: list[aws.autoscaling.Tag] = [
-            asg_tag(f"tag-{_slug(key)}-{_short_hash(key)}", key, value, propagate=True)
-            for key, value in sorted(free_tags(args.tags).items())
-        ]
-        if pool.autoscaled:
-            self.asg_tags.append(asg_tag("autoscaled", *AUTOSCALED_TAG, propagate=False))
-        if pool.autoscaled and pool.min_size == 0:
-            for key, value in autoscaler_node_template_tags(
-                labels, taints, gpus=pool.gpus_per_node
-            ).items():
-                slug = _slug(key.removeprefix(AUTOSCALER_TEMPLATE + "/"))
-                self.asg_tags.append(asg_tag(f"template-{slug}", key, value, propagate=False))
+        self.asg_tags = self._asg_tags(name, args, node_group, labels, taints)
 
         self.pool_name = args.pool_name
         self.scheduling = pool_scheduling(args.pool_name, pool)
@@ -324,3 +242,113 @@ class NodePool(pulumi.ComponentResource):
                 "tolerations": self.scheduling.tolerations,
             }
         )
+
+    def _node_role(
+        self, name: str, args: NodePoolArgs, tags: Callable[[str], dict[str, str]], partition: str
+    ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+        """The nodes' role and its managed policies (SSM only where the pool asks)."""
+        pool = args.pool
+        role = aws.iam.Role(
+            f"{name}-node",
+            assume_role_policy=iam.to_json(iam.service_trust("ec2.amazonaws.com")),
+            description=f"Nodes of pool {args.pool_name}",
+            tags=tags("node"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=iam.managed_policy_arn(policy, partition=partition),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for policy in iam.node_policy_names(enable_ssm=pool.enable_ssm)
+        ]
+        return role, attachments
+
+    def _launch_template(
+        self, name: str, args: NodePoolArgs, tags: Callable[[str], dict[str, str]]
+    ) -> aws.ec2.LaunchTemplate:
+        """IMDSv2 with hop limit 1, encrypted gp3 root, no public IP, the OS's user data."""
+        pool = args.pool
+        document = userdata.render_user_data(
+            pool.os,
+            userdata.kubelet_settings_for(
+                capacity_type=pool.capacity_type, accelerator=pool.accelerator
+            ),
+        )
+        # Stable keys only: a changed tag specification is a new template version, which
+        # the node group follows and rolls every node for. The user's own tags reach the
+        # instances through the Auto Scaling group instead (below).
+        instance_tags = stable_tags(tags("node"))
+        return aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"Nodes of pool {args.pool_name}",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens=IMDS_HTTP_TOKENS,
+                # 1: a pod's packets die one hop out, so pods cannot reach the node's
+                # role through IMDS; 2 only where the pool explicitly allows it.
+                http_put_response_hop_limit=2 if pool.allow_pod_imds_access else IMDS_HOP_LIMIT,
+                instance_metadata_tags="disabled",
+            ),
+            block_device_mappings=_block_devices(pool),
+            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
+            network_interfaces=[
+                aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                    device_index=0,
+                    associate_public_ip_address="false",
+                    delete_on_termination="true",
+                    security_groups=[args.cluster_security_group_id],
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=instance_tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            user_data=userdata.encode(document) if document is not None else None,
+            tags=stable_tags(tags("lt")),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _asg_tags(
+        self,
+        name: str,
+        args: NodePoolArgs,
+        node_group: aws.eks.NodeGroup,
+        labels: dict[str, str],
+        taints: list[Taint],
+    ) -> list[aws.autoscaling.Tag]:
+        """Tags on the node group's Auto Scaling group: the user's, and cluster-autoscaler's."""
+        pool = args.pool
+        asg_name = node_group.resources.apply(
+            lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index]
+        )
+
+        def asg_tag(suffix: str, key: str, value: str, *, propagate: bool) -> aws.autoscaling.Tag:
+            return aws.autoscaling.Tag(
+                f"{name}-{suffix}",
+                autoscaling_group_name=asg_name,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=propagate),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        # The user's tags, on the instances the group launches from now on: an Auto
+        # Scaling group tag changes no launch template, so editing one rolls nothing
+        # (running nodes keep their old values until replaced). Node group tags are not
+        # propagated by EKS ("Managed node groups": tags "aren't propagated to any other
+        # resources associated with the node group"), hence the ASG.
+        asg_tags = [
+            asg_tag(f"tag-{_slug(key)}-{_short_hash(key)}", key, value, propagate=True)
+            for key, value in sorted(free_tags(args.tags).items())
+        ]
+        if pool.autoscaled:
+            asg_tags.append(asg_tag("autoscaled", *AUTOSCALED_TAG, propagate=False))
+        if pool.autoscaled and pool.min_size == 0:
+            for key, value in autoscaler_node_template_tags(
+                labels, taints, gpus=pool.gpus_per_node
+            ).items():
+                slug = _slug(key.removeprefix(AUTOSCALER_TEMPLATE + "/"))
+                asg_tags.append(asg_tag(f"template-{slug}", key, value, propagate=False))
+        return asg_tags

@@ -24,6 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.sync_await import _sync_await
 
+from components.cluster import kubernetes_provider
 from components.core.manifests import load_balancer_source_cidrs
 from components.core.scheduling import Scheduling
 
@@ -79,11 +80,8 @@ class PlatformReference(pulumi.ComponentResource):
             list(self.plain("privateSubnetCidrs")),
             list(self.plain("publicSubnetCidrs")),
         )
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=pulumi.Output.secret(self._ref.require_output("kubeconfig")),
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
+        self.provider = kubernetes_provider(
+            name, pulumi.Output.secret(self._ref.require_output("kubeconfig")), parent=self
         )
         self.register_outputs({"stack": self.stack, "clusterName": self.cluster_name})
 

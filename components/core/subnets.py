@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Literal
 
 AZ_SLOTS = 4
 #: Slots after the first layout, for regions with more than four AZs.
 EXTRA_SLOTS = 2
 #: The most AZs a stack can use: every slot of the plan.
 MAX_AZS = AZ_SLOTS + EXTRA_SLOTS
+
+NatStrategy = Literal["none", "single", "one-per-az"]
+"""none: no NAT (private subnets reach AWS only through endpoints); single: one NAT
+gateway for all AZs; one-per-az: one per AZ, so an AZ outage leaves the others online."""
 
 
 class SubnetPlanError(ValueError):
@@ -110,7 +115,12 @@ def plan_subnets(
     return plan
 
 
-def nat_gateway_azs(azs: list[str], strategy: str) -> list[str]:
+def nat_gateway_count(az_count: int, strategy: NatStrategy) -> int:
+    """How many NAT gateways (and Elastic IPs) a network of `az_count` AZs has."""
+    return {"none": 0, "single": 1, "one-per-az": az_count}[strategy]
+
+
+def nat_gateway_azs(azs: list[str], strategy: NatStrategy) -> list[str]:
     """The AZs that hold a NAT gateway: none, the first AZ only, or every AZ."""
     if strategy == "none":
         return []
@@ -121,7 +131,7 @@ def nat_gateway_azs(azs: list[str], strategy: str) -> list[str]:
     raise ValueError(f"unknown NAT strategy {strategy!r}")
 
 
-def nat_gateway_for(az: str, azs: list[str], strategy: str) -> str | None:
+def nat_gateway_for(az: str, azs: list[str], strategy: NatStrategy) -> str | None:
     """The AZ whose NAT gateway the private subnets of `az` route through, if any."""
     nat_azs = nat_gateway_azs(azs, strategy)
     if not nat_azs:

@@ -41,12 +41,10 @@ from typing import Any, TextIO
 
 import pulumi
 
-from components.core.config import ConfigError, CostAssumptions, StackConfig
+from components.core.config import ConfigError, StackConfig
 from components.core.cost import (
     CostError,
-    CostLine,
     Estimate,
-    PriceTable,
     estimate,
     format_estimate,
     load_prices,
@@ -62,6 +60,7 @@ from components.core.policies import (
 from components.core.stackfile import read_stack_file
 from components.offline.diagram import MERMAID_HINT, build_diagram, render
 from components.offline.manifests import write_stack_manifests
+from components.offline.resource_cost import resource_estimate
 from components.testing import (
     PlatformMocks,
     Registration,
@@ -80,7 +79,6 @@ __all__ = [
     "render_tree",
     "resource_estimate",
     "stack_reference_outputs",
-    "write_manifests",
 ]
 
 #: What a masked value is replaced with in plan.json.
@@ -259,122 +257,6 @@ def _json_default(value: Any) -> Any:
     return asset
 
 
-def write_manifests(config: StackConfig, directory: Path, *, region: str) -> list[Path]:
-    """The stack's Kubernetes objects as YAML (`components.offline.manifests`), sorted.
-
-    Offline, the deploy-time names (bucket, repository, role) are placeholders, marked in
-    every file; `make manifests OUTPUTS=...` writes them with a deployed stack's values.
-    """
-    return sorted(write_stack_manifests(config, directory, region=region))
-
-
-# --------------------------------------------------------------------------- cost
-
-
-def _component_of(resource: Registration, index: Mapping[str, Registration]) -> str:
-    """The name of the nearest of our components above `resource`, else its type."""
-    parent = resource.parent
-    while parent and parent in index:
-        if index[parent].type.startswith("mlops:"):
-            return index[parent].name
-        parent = index[parent].parent
-    return resource.type
-
-
-def resource_estimate(
-    resources: Sequence[Registration],
-    prices: PriceTable,
-    usage: CostAssumptions | None = None,
-) -> Estimate:
-    """The monthly cost of what a program registered, for the kinds the price table knows.
-
-    For programs without the platform's stack config (a consumer's own stack): NAT
-    gateways, EKS control planes, managed node groups (first instance type on demand, the
-    list's average less the spot discount on spot), interface endpoints per subnet, KMS
-    keys, and the load balancers that Ingresses and LoadBalancer Services ask for. Usage
-    (data, LCUs) takes `CostAssumptions`' defaults.
-    """
-    usage = usage or CostAssumptions()
-    hours = prices.hours_per_month
-    index = {r.urn: r for r in resources}
-    lines: list[CostLine] = []
-
-    def flat(r: Registration, item: str, detail: str, monthly: float) -> None:
-        lines.append(CostLine(_component_of(r, index), item, detail, monthly, monthly))
-
-    for r in sorted(resources, key=lambda r: r.urn):
-        if r.read:
-            continue
-        if r.type == "aws:ec2/natGateway:NatGateway":
-            rate = prices.rate("nat_gateway_hourly") + prices.rate("public_ipv4_hourly")
-            flat(r, "NAT gateway", f"{r.name}: ${rate:.3f}/h with its IPv4", hours * rate)
-        elif r.type in ("eks:index:Cluster", "aws:eks/cluster:Cluster"):
-            rate = prices.rate("eks_cluster_hourly")
-            flat(r, "EKS control plane", f"{r.name}: ${rate}/h", hours * rate)
-        elif r.type == "aws:eks/nodeGroup:NodeGroup":
-            types = [str(t) for t in r.inputs.get("instanceTypes") or []]
-            scaling = r.inputs.get("scalingConfig") or {}
-            if not types:
-                continue
-            where = f"node group {r.name}"
-            try:
-                listed = [prices.instance(t, where) for t in types]
-            except CostError as exc:  # unknown, with the reason: never a zero, never a stop
-                lines.append(CostLine(_component_of(r, index), "nodes", r.name, 0, 0, str(exc)))
-                continue
-            if r.inputs.get("capacityType") == "SPOT":
-                each = sum(listed) / len(listed)
-                each *= 1 - usage.spot_discount
-                basis = f"spot, average of {len(types)} types less {usage.spot_discount:.0%}"
-            else:
-                each = listed[0]
-                basis = f"on demand {types[0]}"
-            low, high = int(scaling.get("minSize", 0)), int(scaling.get("maxSize", 0))
-            lines.append(
-                CostLine(
-                    _component_of(r, index),
-                    "nodes",
-                    f"{r.name}: {low}-{high} × ${each:.4f}/h ({basis})",
-                    low * hours * each,
-                    high * hours * each,
-                )
-            )
-        elif r.type == "aws:ec2/vpcEndpoint:VpcEndpoint":
-            if r.inputs.get("vpcEndpointType") == "Interface":
-                azs = len(r.inputs.get("subnetIds") or []) or 1
-                rate = prices.rate("interface_endpoint_hourly_per_az")
-                detail = f"{r.name}: {azs} AZs × ${rate}/h"
-                flat(r, "interface endpoint", detail, azs * hours * rate)
-        elif r.type == "aws:kms/key:Key":
-            flat(r, "KMS key", r.name, prices.rate("kms_key_month"))
-        elif r.type == "kubernetes:networking.k8s.io/v1:Ingress":
-            rate = prices.rate("alb_hourly") + usage.load_balancer_lcu * prices.rate(
-                "alb_lcu_hourly"
-            )
-            detail = f"{r.name}: ALB ${rate:.4f}/h with {usage.load_balancer_lcu:g} LCU"
-            flat(r, "load balancer", detail, hours * rate)
-        elif (
-            r.type == "kubernetes:core/v1:Service"
-            and (r.inputs.get("spec") or {}).get("type") == "LoadBalancer"
-        ):
-            rate = prices.rate("nlb_hourly") + usage.load_balancer_lcu * prices.rate(
-                "nlb_lcu_hourly"
-            )
-            detail = f"{r.name}: NLB ${rate:.4f}/h with {usage.load_balancer_lcu:g} LCU"
-            flat(r, "load balancer", detail, hours * rate)
-    return Estimate(
-        region=prices.region,
-        prices_date=prices.date,
-        currency=prices.currency,
-        lines=tuple(lines),
-        assumptions={
-            "source": "registered resources (no platform stack config)",
-            "spotDiscount": usage.spot_discount,
-            "loadBalancerLcu": usage.load_balancer_lcu,
-        },
-    )
-
-
 # --------------------------------------------------------------------------- references
 
 
@@ -500,7 +382,9 @@ def build_plan(
         _write_json(out / "policy.json", _policy_document(policy)),
     ]
     manifests = (
-        write_manifests(config, out / "manifests", region=region) if config is not None else []
+        sorted(write_stack_manifests(config, out / "manifests", region=region))
+        if config is not None
+        else []
     )
     title = f"{run.project}/{stack} ({region})"
     diagram = render(build_diagram(run.resources), title, out)

@@ -4,14 +4,12 @@ around it (KMS key, log group, vpc-cni IRSA, networking add-ons, Kubernetes prov
 from __future__ import annotations
 
 import contextvars
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 from components.cluster import (
     CONTROL_PLANE_LOG_TYPES,
@@ -29,17 +27,13 @@ from components.testing import (
     reveal_secrets,
     run_stack,
 )
+from tests.conftest import raw_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EKS = "eks:index:Cluster"
 ROLE = "aws:iam/role:Role"
 ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 ADDON = "aws:eks/addon:Addon"
-
-
-def raw_platform(stack: str) -> dict[str, Any]:
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    return copy.deepcopy(document["config"]["mlops-platform:platform"])
 
 
 def trust_condition(role: Registration) -> dict[str, str]:
@@ -49,7 +43,7 @@ def trust_condition(role: Registration) -> dict[str, str]:
 
 
 def test_control_plane_inputs(stack: StackRun) -> None:
-    config = raw_platform(stack.stack)["cluster"]
+    config = raw_stack_config(stack.stack)["cluster"]
     cluster = stack.one(EKS)
     inputs = cluster.inputs
     assert inputs["name"] == config["name"]
@@ -70,7 +64,7 @@ def test_control_plane_inputs(stack: StackRun) -> None:
 
 
 def test_admins_get_access_entries(stack: StackRun) -> None:
-    admins = raw_platform(stack.stack)["cluster"]["adminPrincipalArns"]
+    admins = raw_stack_config(stack.stack)["cluster"]["adminPrincipalArns"]
     entries = stack.one(EKS).inputs["accessEntries"]
     assert sorted(e["principalArn"] for e in entries.values()) == sorted(admins)
     for entry in entries.values():
@@ -82,14 +76,16 @@ def test_admins_get_access_entries(stack: StackRun) -> None:
 def test_both_endpoints_public_but_allow_listed_with_private_access_on(
     dev: StackRun, prod: StackRun
 ) -> None:
-    """Prod's first `pulumi up` runs from outside the VPC (issue 10 point 2): the public
+    """Prod's first `pulumi up` runs from outside the VPC: the public
     endpoint admits only the listed runner CIDRs, the nodes use the private endpoint."""
     dev_inputs = dev.one(EKS).inputs
     assert dev_inputs["endpointPublicAccess"] is True
     assert dev_inputs["publicAccessCidrs"] == ["203.0.113.0/24"]
     prod_inputs = prod.one(EKS).inputs
     assert prod_inputs["endpointPublicAccess"] is True
-    assert prod_inputs["publicAccessCidrs"] == raw_platform("prod")["cluster"]["publicAccessCidrs"]
+    assert (
+        prod_inputs["publicAccessCidrs"] == raw_stack_config("prod")["cluster"]["publicAccessCidrs"]
+    )
     assert "0.0.0.0/0" not in prod_inputs["publicAccessCidrs"]
     assert prod_inputs["endpointPrivateAccess"] is True
 
@@ -103,7 +99,7 @@ def test_secrets_encrypted_with_our_rotating_key(stack: StackRun) -> None:
 
 
 def test_log_group_created_first_with_retention(stack: StackRun) -> None:
-    config = raw_platform(stack.stack)["cluster"]
+    config = raw_stack_config(stack.stack)["cluster"]
     group = stack.one("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane")
     assert group.inputs["name"] == f"/aws/eks/{config['name']}/cluster"
     assert group.inputs["retentionInDays"] == config["logRetentionDays"]
@@ -144,7 +140,7 @@ def test_irsa_trust_pinned_to_service_account_and_sts_audience(stack: StackRun) 
 
 
 def test_networking_addons_pinned_from_config_and_created_before_pools(stack: StackRun) -> None:
-    versions = raw_platform(stack.stack)["cluster"]["addons"]
+    versions = raw_stack_config(stack.stack)["cluster"]["addons"]
     expected = {
         "cluster-vpc-cni": ("vpc-cni", versions["vpcCni"]),
         "cluster-kube-proxy": ("kube-proxy", versions["kubeProxy"]),
@@ -155,12 +151,12 @@ def test_networking_addons_pinned_from_config_and_created_before_pools(stack: St
         addon = stack.one(ADDON, name)
         assert addon.inputs["addonName"] == addon_name
         assert addon.inputs["addonVersion"] == version
-        assert addon.inputs["clusterName"] == raw_platform(stack.stack)["cluster"]["name"]
+        assert addon.inputs["clusterName"] == raw_stack_config(stack.stack)["cluster"]["name"]
         assert not node_groups & set(addon.dependencies), name
 
 
 def test_exports_and_kubernetes_provider(stack: StackRun) -> None:
-    name = raw_platform(stack.stack)["cluster"]["name"]
+    name = raw_stack_config(stack.stack)["cluster"]["name"]
     assert stack.outputs["clusterName"] == name
     assert stack.outputs["clusterEndpoint"].startswith("https://")
     assert stack.outputs["oidcProviderArn"].startswith("arn:aws:iam::123456789012:oidc-provider/")
@@ -203,9 +199,9 @@ def test_whole_prod_stack_passes_moto_iam_validation() -> None:
 
 
 def test_creator_admin_off_by_default_through_a_transform(dev: StackRun) -> None:
-    assert raw_platform("dev")["cluster"].get("bootstrapCreatorAdmin", False) is False
+    assert raw_stack_config("dev")["cluster"].get("bootstrapCreatorAdmin", False) is False
     assert dev.one(EKS).transforms == 1
-    platform = raw_platform("dev")
+    platform = raw_stack_config("dev")
     platform["cluster"]["bootstrapCreatorAdmin"] = True
     result = run_stack("dev", project_dir=ROOT, config={"platform": platform})
     assert result.one(EKS).transforms == 0
@@ -317,7 +313,7 @@ def test_private_endpoint_reachable_from_the_listed_networks_only(dev: StackRun)
     """The fully private mode (README, "A fully private API endpoint"): private only,
     the VPC listed, acknowledged with `deployFromInsideVpc`."""
     rule_type = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-    platform = raw_platform("prod")
+    platform = raw_stack_config("prod")
     cluster = platform["cluster"]
     cluster.pop("publicAccessCidrs")
     listed = [platform["network"]["vpcCidr"], "172.16.0.0/12"]
@@ -399,7 +395,7 @@ def test_creator_admin_transform_on_the_child_pulumi_eks_4_creates() -> None:
 
 
 def test_kubernetes_provider_authenticates_as_the_aws_provider() -> None:
-    """Issue 10 point 4: `aws:profile` and `aws:assumeRoles` reach the kubeconfig.
+    """`aws:profile` and `aws:assumeRoles` reach the kubeconfig.
 
     pulumi-eks renders `providerCredentialOpts` into `kubeconfig`/`kubeconfigJson`: the
     profile as `AWS_PROFILE` in the exec environment, the role as `--role-arn`

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pulumi
@@ -22,14 +21,6 @@ from components.testing import PlatformMocks, Registration, pulumi_test
 ISSUER = "oidc.eks.us-west-2.amazonaws.com/id/ABCDEF"
 OIDC_ARN = f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}"
 SYSTEM = Scheduling(node_selector={"mlops.dev/pool": "system"})
-
-
-@pytest.fixture
-def kit() -> Iterator[PlatformMocks]:
-    mocks = PlatformMocks()
-    mocks.install(project="mlops-platform", stack="dev")
-    yield mocks
-    mocks.close()
 
 
 def deploy(kit: PlatformMocks, chart_version: str = "1.16.0") -> list[Registration]:

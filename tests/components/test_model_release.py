@@ -1,5 +1,5 @@
 """ModelRelease under the mocks kit: the stack publishes the model and the image before the
-pods need them, and the Deployment runs exactly what it published (issue 10 point 1)."""
+pods need them, and the Deployment runs exactly what it published."""
 
 from __future__ import annotations
 

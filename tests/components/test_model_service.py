@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pytest
 import yaml
 
 from components.config import StackConfig, parse_stack_config
@@ -35,14 +33,6 @@ def stack_config(stack: str = "dev", **service: Any) -> StackConfig:
         base.pop("allowedSourceCidrs", None)  # only an internet-facing ALB takes it
     platform["service"] = {**base, **service}
     return parse_stack_config(platform)
-
-
-@pytest.fixture
-def kit() -> Iterator[PlatformMocks]:
-    mocks = PlatformMocks()
-    mocks.install(project="mlops-platform", stack="dev")
-    yield mocks
-    mocks.close()
 
 
 def deploy(kit: PlatformMocks, config: StackConfig, *, with_lbc: bool = False) -> dict[str, Any]:

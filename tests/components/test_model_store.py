@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
-import pytest
 
 from components.model_store import ModelStore, ModelStoreArgs
 from components.testing import PlatformMocks, Registration, pulumi_test
 
 COMPONENT = "mlops:model_store:ModelStore"
-
-
-@pytest.fixture
-def kit() -> Iterator[PlatformMocks]:
-    mocks = PlatformMocks()
-    mocks.install(project="mlops-platform", stack="dev")
-    yield mocks
-    mocks.close()
 
 
 def build(kit: PlatformMocks, make: Callable[[], Any]) -> dict[str, Any]:

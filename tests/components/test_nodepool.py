@@ -4,31 +4,25 @@ from __future__ import annotations
 
 import base64
 import contextvars
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 from components.config import ConfigError, NodePoolConfig
 from components.core import scheduling
 from components.core.scheduling import Taint
 from components.nodepool import NodePool, NodePoolArgs
 from components.testing import PlatformMocks, Registration, StackRun, pulumi_test, run_stack
+from tests.conftest import raw_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "components" / "core" / "golden"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 NG = "aws:eks/nodeGroup:NodeGroup"
 ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-
-
-def raw_platform(stack: str) -> dict[str, Any]:
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    return copy.deepcopy(document["config"]["mlops-platform:platform"])
 
 
 def run(stack: str, platform: dict[str, Any] | None = None) -> StackRun:
@@ -42,7 +36,7 @@ def pool_child(run: StackRun, pool: str, type_: str) -> Registration:
 
 def test_every_launch_template_requires_imdsv2_hop_1_and_encrypted_gp3(stack: StackRun) -> None:
     templates = stack.by_type(LT)
-    assert len(templates) == len(raw_platform(stack.stack)["nodePools"])
+    assert len(templates) == len(raw_stack_config(stack.stack)["nodePools"])
     for lt in templates:
         assert lt.inputs["metadataOptions"]["httpTokens"] == "required", lt.name
         assert lt.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1, lt.name
@@ -58,7 +52,7 @@ def test_every_launch_template_requires_imdsv2_hop_1_and_encrypted_gp3(stack: St
 
 
 def test_hop_limit_2_only_with_the_explicit_flag() -> None:
-    platform = raw_platform("dev")
+    platform = raw_stack_config("dev")
     platform["nodePools"]["cpu"]["allowPodImdsAccess"] = True
     result = run("dev", platform)
     assert pool_child(result, "cpu", LT).inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
@@ -109,7 +103,7 @@ def test_desired_size_ignored_when_autoscaled(stack: StackRun) -> None:
 
 
 def test_desired_size_managed_when_not_autoscaled() -> None:
-    platform = raw_platform("dev")
+    platform = raw_stack_config("dev")
     platform["nodePools"]["system"]["autoscaled"] = False
     result = run("dev", platform)
     assert pool_child(result, "system", NG).ignore_changes == ()
@@ -117,7 +111,7 @@ def test_desired_size_managed_when_not_autoscaled() -> None:
 
 
 def test_scaling_capacity_release_and_update_config(stack: StackRun) -> None:
-    pools = raw_platform(stack.stack)["nodePools"]
+    pools = raw_stack_config(stack.stack)["nodePools"]
     for name, pool in pools.items():
         group = pool_child(stack, name, NG)
         assert group.inputs["scalingConfig"] == {
@@ -151,7 +145,7 @@ def test_node_role_carries_exactly_the_two_policies(stack: StackRun) -> None:
 
 
 def test_ssm_policy_added_only_when_enabled() -> None:
-    platform = raw_platform("dev")
+    platform = raw_stack_config("dev")
     platform["nodePools"]["cpu"]["enableSsm"] = True
     result = run("dev", platform)
     role_name = pool_child(result, "cpu", NG).inputs["nodeRoleArn"].rsplit("/", 1)[1]
@@ -205,7 +199,7 @@ def test_editing_the_stacks_tags_leaves_every_launch_template_as_it_is(dev: Stac
     and default version makes a new version). Templates carry the stable keys only;
     the user's tags go on the Auto Scaling group, propagated to instances it launches
     (an ASG tag change touches no template: nothing rolls)."""
-    platform = raw_platform("dev")
+    platform = raw_stack_config("dev")
     platform["tags"] = {**platform["tags"], "cost-center": "ml-research", "team": "vision"}
     edited = run("dev", platform)
     before = {lt.name: lt.inputs for lt in dev.by_type(LT)}
@@ -244,7 +238,7 @@ def test_node_groups_wait_for_the_networking_addons(stack: StackRun) -> None:
 
 
 def test_release_version_for_another_kubernetes_is_refused_before_any_resource() -> None:
-    platform = raw_platform("dev")
+    platform = raw_stack_config("dev")
     platform["nodePools"]["cpu"]["releaseVersion"] = "1.34.2-20260101"
     mocks = PlatformMocks()
     with pytest.raises(ConfigError, match=r"nodePools\.cpu\.releaseVersion: .*Kubernetes 1\.34"):
@@ -289,7 +283,7 @@ def test_node_pool_alone_refuses_a_release_for_another_kubernetes() -> None:
 
 
 def test_bottlerocket_gpu_pool_uses_its_ami_and_no_device_plugin_release() -> None:
-    platform = raw_platform("prod")
+    platform = raw_stack_config("prod")
     platform["nodePools"]["gpu"]["os"] = "bottlerocket"
     platform["nodePools"]["gpu"]["releaseVersion"] = "1.50.0-1a2b3c4d"
     result = run("prod", platform)

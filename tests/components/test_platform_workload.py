@@ -83,10 +83,9 @@ def test_cluster_ip_exposure_needs_no_controller() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_workload_is_part_of_the_platform_with_its_urns_unchanged(stack: str) -> None:
-    """Issue 12: `build_workload` folded into `Platform`; the controller and the service
-    keep the Platform as their parent, so their URNs (and every child's) are the ones
-    recorded before the fold (tests/components/data/urns_<stack>.txt, checked whole in
-    test_platform.py) and no alias is needed."""
+    """The load balancer controller and the service are the Platform's children, so
+    their URNs (and every child's) are the recorded ones (tests/components/data/
+    urns_<stack>.txt, checked whole in test_platform.py) and no alias is needed."""
     run = run_stack(stack, project_dir=ROOT)
     platform = run.one("mlops:platform:Platform")
     prefix = f"urn:pulumi:{stack}::mlops-platform::mlops:platform:Platform$"

@@ -2,7 +2,7 @@
 
 Every mistake says what a real `pulumi up` (or the running platform) would do with it,
 and what the refusal must name: the key path or the bad value. Each is written from
-what AWS, EKS or Kubernetes reject or what breaks at run time, family by family (issue 11):
+what AWS, EKS or Kubernetes reject or what breaks at run time, family by family:
 
 - aws: AWS's limits on names and values (tags, cluster names, subnets, gp3, ACM, AZs);
 - k8s: Kubernetes' rules (labels, taints, Service names, namespaces, quantities);

@@ -14,7 +14,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if report is None:
         return
     write = terminalreporter.write_line
-    terminalreporter.section("mistakes corpus (issue 11)")
+    terminalreporter.section("mistakes corpus")
     rate = report["caught"] / report["mistakes"]
     write(
         f"caught {report['caught']}/{report['mistakes']} mistakes ({rate:.1%}) naming the key "

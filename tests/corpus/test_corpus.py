@@ -1,4 +1,4 @@
-"""The mistakes corpus (issue 11): how many realistic mistakes are caught offline, naming
+"""The mistakes corpus: how many realistic mistakes are caught offline, naming
 the key or the value, and whether every valid variation is accepted.
 
 A mistake is caught when the stack config refuses it (`read_stack_file(...).platform()`,

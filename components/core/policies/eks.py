@@ -91,6 +91,15 @@ def _endpoint(resource: Resource) -> tuple[Any, Any, str]:
     return (True if public is None else public), _get(vpc, "publicAccessCidrs"), "vpcConfig."
 
 
+def _public_cidrs(resource: Resource) -> tuple[list[str], str] | None:
+    """(listed public CIDRs, field prefix) of a known public endpoint with known CIDRs;
+    None for a private endpoint or while either is still unknown."""
+    public, cidrs, prefix = _endpoint(resource)
+    if not _known(public) or _false(public) or not _known(cidrs):
+        return None
+    return _strings(cidrs), prefix
+
+
 def _private_access(resource: Resource) -> Any:
     """The private endpoint flag; off by default in both SDKs."""
     if resource.type == EKS_CLUSTER:
@@ -111,19 +120,17 @@ def prod_endpoint_private(resource: Resource, context: PolicyContext) -> Iterato
     """In prod a public endpoint is allowed only as a deploy runner's way in on day 0.
 
     A private-only endpoint cannot be reached by the first `pulumi up` from outside a VPC
-    that same run creates (issue 10). So prod may keep the public endpoint when it admits
+    that same run creates. So prod may keep the public endpoint when it admits
     listed CIDRs only (never 0.0.0.0/0) and private access is on, so that nodes and pods
     use the private endpoint (EKS user guide, "Cluster API server endpoint": with both on,
     requests from within the VPC use the private endpoint).
     """
     if not context.production:
         return
-    public, cidrs, prefix = _endpoint(resource)
-    if not _known(public) or _false(public):
+    public = _public_cidrs(resource)
+    if public is None:
         return
-    if not _known(cidrs):
-        return
-    listed = _strings(cidrs)
+    listed, prefix = public
     if not listed or any(_open_cidr(cidr) for cidr in listed):
         yield (
             f"{prefix}endpointPublicAccess",
@@ -146,10 +153,10 @@ def prod_endpoint_private(resource: Resource, context: PolicyContext) -> Iterato
     description="A public API endpoint is restricted to listed CIDRs, never 0.0.0.0/0.",
 )
 def public_endpoint_cidrs(resource: Resource, _: PolicyContext) -> Iterator[Finding]:
-    public, cidrs, prefix = _endpoint(resource)
-    if not _known(public) or _false(public) or not _known(cidrs):
+    public = _public_cidrs(resource)
+    if public is None:
         return
-    listed = _strings(cidrs)
+    listed, prefix = public
     if not listed:
         yield (
             f"{prefix}publicAccessCidrs",

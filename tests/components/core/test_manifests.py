@@ -98,7 +98,7 @@ VARIANTS = [
     ("dev", {"exposure": "nlb-internal", "grpc": {"enabled": True}}),
     ("prod", {"grpc": {"enabled": True, "port": 9001}, "tlsCertificateArn": GRPC_CERT}),
     ("dev", {"exposure": "cluster-ip", "grpc": {"enabled": True}}),
-    # Issue 11: an HPA target above 100% and a model name that is a label value, not a
+    # An HPA target above 100% and a model name that is a label value, not a
     # DNS label; both must render to objects the API server accepts.
     ("dev", {"targetCpuUtilization": 250, "modelName": "iris_V2.1"}),
 ]
@@ -357,7 +357,7 @@ def test_image_is_pinned_by_tag_or_digest_never_latest() -> None:
     assert container(pinned)["imagePullPolicy"] == "IfNotPresent"
     annotations = one(pinned, "Deployment")["metadata"]["annotations"]
     assert not any(v.startswith("CKV_K8S_43=") for v in annotations.values())
-    # An existing image of another repository is pinned by digest (issue 10 point 1).
+    # An existing image of another repository is pinned by digest.
     other = objects(image={"repository": "ghcr.io/acme/server", "tag": "1.2.3", "digest": digest})
     assert container(other)["image"] == f"ghcr.io/acme/server:1.2.3@{digest}"
 

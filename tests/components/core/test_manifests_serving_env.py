@@ -1,6 +1,6 @@
 """The container's `SERVING_*` environment is exactly what the server's settings read.
 
-`core/manifests.py` writes the environment and `serving/settings.py` (pydantic-settings,
+`core/manifests/` writes the environment and `serving/settings.py` (pydantic-settings,
 `extra="forbid"`) reads it; the two live in separate packages (the server image ships
 only `serving/`), so this test is what keeps them agreeing.
 """

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from components.core import iam
+from components.core.constants import CONTROL_PLANE_LOG_TYPES
 from components.core.policies import (
     CHECKED_TYPES,
     RULES,
@@ -36,21 +38,7 @@ NODE_TRUST = json.dumps(
         ],
     }
 )
-TLS_ONLY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
-    }
-)
+TLS_ONLY = json.dumps(iam.deny_insecure_transport("arn:aws:s3:::b"))
 
 RESTRICTED_CONTAINER: dict[str, Any] = {
     "name": "server",
@@ -94,24 +82,12 @@ COMPLIANT: dict[str, dict[str, Any]] = {
         "endpointPrivateAccess": True,
         "endpointPublicAccess": False,
         "encryptionConfigKeyArn": "arn:aws:kms:us-west-2:123456789012:key/k",
-        "enabledClusterLogTypes": [
-            "api",
-            "audit",
-            "authenticator",
-            "controllerManager",
-            "scheduler",
-        ],
+        "enabledClusterLogTypes": list(CONTROL_PLANE_LOG_TYPES),
     },
     "aws:eks/cluster:Cluster": {
         "vpcConfig": {"endpointPublicAccess": False, "subnetIds": ["s"]},
         "encryptionConfig": {"provider": {"keyArn": "arn:k"}, "resources": ["secrets"]},
-        "enabledClusterLogTypes": [
-            "api",
-            "audit",
-            "authenticator",
-            "controllerManager",
-            "scheduler",
-        ],
+        "enabledClusterLogTypes": list(CONTROL_PLANE_LOG_TYPES),
     },
     "aws:ec2/subnet:Subnet": {"cidrBlock": "10.0.0.0/24", "mapPublicIpOnLaunch": False},
     "aws:ebs/volume:Volume": {"size": 10, "encrypted": True},
@@ -404,7 +380,7 @@ def test_prod_endpoint_rule_fires_only_in_production() -> None:
 
 
 def test_prod_may_keep_a_public_endpoint_only_allow_listed_with_private_access_on() -> None:
-    """Issue 10 point 2: prod's day-0 way in is a public endpoint allow-listed to the
+    """Prod's day-0 way in is a public endpoint allow-listed to the
     deploy runners, with private access on so that nodes use the private endpoint."""
     listed = resource(
         "eks:index:Cluster",

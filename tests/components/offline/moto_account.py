@@ -145,10 +145,19 @@ def write_chart_indexes(root: Path, charts: Mapping[str, list[str]]) -> dict[str
 class Account:
     """A ready moto account for one stack config, and the knobs a test turns."""
 
-    def __init__(self, config: StackConfig, stack: str, charts_url: str, root: Path) -> None:
+    def __init__(
+        self,
+        config: StackConfig,
+        stack: str,
+        charts_url: str,
+        root: Path,
+        *,
+        quotas: dict[str, float],
+    ) -> None:
         self.config = config
         self.stack = stack
-        self.quotas = dict(ENOUGH)
+        self.quotas = quotas
+        """The quota values Service Quotas answers (`moto_environment`'s)."""
         self.root = root
         self.extra: dict[str, Any] = {}
         self.charts = {
@@ -199,16 +208,23 @@ class Account:
         )
 
 
-def deployer_sts(role: str = "ml-platform-admin") -> Any:
-    """STS as a session of `role`, the admin both stacks list in adminPrincipalArns, so
-    the deployer-access check sees who `pulumi up` would run as."""
+def deployer_sts(
+    role: str = "ml-platform-admin", path: str = "/", *, session_name: str = "deploy"
+) -> Any:
+    """STS as a session of `role` (created in moto with `path` unless it exists); the
+    default is the admin both stacks list in adminPrincipalArns, so the deployer-access
+    check sees who `pulumi up` would run as."""
     iam = SESSION.client("iam")
-    trust = (
-        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
-        f'{{"AWS":"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root"}},"Action":"sts:AssumeRole"}}]}}'
-    )
-    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    credentials = SESSION.client("sts").assume_role(RoleArn=arn, RoleSessionName="deploy")[
+    try:
+        iam.get_role(RoleName=role)
+    except iam.exceptions.NoSuchEntityException:
+        trust = (
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+            f'{{"AWS":"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root"}},"Action":"sts:AssumeRole"}}]}}'
+        )
+        iam.create_role(RoleName=role, Path=path, AssumeRolePolicyDocument=trust)
+    arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    credentials = SESSION.client("sts").assume_role(RoleArn=arn, RoleSessionName=session_name)[
         "Credentials"
     ]
     return boto3.session.Session(
@@ -219,18 +235,23 @@ def deployer_sts(role: str = "ml-platform-admin") -> Any:
     ).client("sts")
 
 
-def push_image(repository: str, tag: str) -> None:
+def push_image(repository: str, tag: str) -> str:
+    """Push a one-layer image manifest as `tag`; returns the digest moto gave it."""
     manifest = (
         '{"schemaVersion":2,'
         '"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
         '"config":{"digest":"sha256:' + "a" * 64 + '"}}'
     )
-    SESSION.client("ecr").put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
+    pushed = SESSION.client("ecr").put_image(
+        repositoryName=repository, imageManifest=manifest, imageTag=tag
+    )
+    return str(pushed["image"]["imageId"]["imageDigest"])
 
 
 @contextmanager
-def ready_account(config: StackConfig, stack: str, tmp: Path) -> Iterator[Account]:
-    """A fresh moto account, ready for `config`: every preflight check passes."""
+def moto_environment(quotas: Mapping[str, float]) -> Iterator[None]:
+    """moto with test credentials in the environment, and Service Quotas answering the
+    codes in `quotas` (read at each call, so a test may change them) from it."""
     with pytest.MonkeyPatch.context() as patch:
         for key, value in {
             "AWS_ACCESS_KEY_ID": "testing",
@@ -239,11 +260,9 @@ def ready_account(config: StackConfig, stack: str, tmp: Path) -> Iterator[Accoun
             "AWS_DEFAULT_REGION": REGION,
         }.items():
             patch.setenv(key, value)
-        holder: dict[str, Account] = {}
         original = ServiceQuotasBackend.get_service_quota
 
         def get_service_quota(self: Any, service_code: str, quota_code: str) -> dict[str, Any]:
-            quotas = holder["account"].quotas
             if quota_code in quotas:
                 return {
                     "ServiceCode": service_code,
@@ -254,8 +273,49 @@ def ready_account(config: StackConfig, stack: str, tmp: Path) -> Iterator[Accoun
             return quota
 
         patch.setattr(ServiceQuotasBackend, "get_service_quota", get_service_quota)
-        with chart_server(tmp) as url, mock_aws():
-            account = Account(config, stack, url, tmp)
-            holder["account"] = account
-            account.seed()
-            yield account
+        with mock_aws():
+            yield
+
+
+def set_paths(raw: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`raw` with each dotted key path of `changes` set to its value."""
+    for path, value in changes.items():
+        target = raw
+        *parents, last = path.split(".")
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    return raw
+
+
+def failed(result: Mapping[str, preflight.Check]) -> set[str]:
+    return {name for name, c in result.items() if c.status == "fail"}
+
+
+def assert_ready(result: Mapping[str, preflight.Check]) -> None:
+    """What every ready account shows for the prod stack: no failure, the account, the
+    first three AZs, each kind of check present, and the GPU pool's vCPUs counted."""
+    assert failed(result) == set(), preflight.format_table(list(result.values()))
+    assert result["credentials"].detail.startswith(f"account {DEFAULT_ACCOUNT_ID}")
+    assert (
+        result["availability zones"].detail == "using us-west-2a, us-west-2b, us-west-2c (first 3)"
+    )
+    assert {
+        "instance types: pool gpu",
+        "vCPU quota L-DB2E81BA",
+        "add-on vpc-cni",
+        "node AMI: pool gpu",
+    } <= set(result)
+    # The GPU pool needs 4 × 4 vCPUs of the G and VT quota at its maximum size.
+    assert "need 16 vCPUs" in result["vCPU quota L-DB2E81BA"].detail
+    assert result["model object"].status == "pass"
+
+
+@contextmanager
+def ready_account(config: StackConfig, stack: str, tmp: Path) -> Iterator[Account]:
+    """A fresh moto account, ready for `config`: every preflight check passes."""
+    quotas = dict(ENOUGH)
+    with chart_server(tmp) as url, moto_environment(quotas):
+        account = Account(config, stack, url, tmp, quotas=quotas)
+        account.seed()
+        yield account

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from components.core.cost import load_prices
-from components.offline import preview
+from components.offline import manifests, preview
 from components.offline.preview import (
     MASK,
     count_by_type,
@@ -22,7 +22,6 @@ from components.offline.preview import (
     policy_resources,
     render_tree,
     resource_estimate,
-    write_manifests,
 )
 from components.testing import ACCOUNT_ID, Registration, StackRun, run_stack
 from tests.conftest import ROOT
@@ -258,7 +257,7 @@ def test_the_preview_writes_the_stacks_manifests_with_marked_placeholders(tmp_pa
     config, _ = preview._load(ROOT, "dev")
     assert config is not None
     (tmp_path / "stale.yaml").write_text("old")
-    written = write_manifests(config, tmp_path, region="us-west-2")
+    written = manifests.write_stack_manifests(config, tmp_path, region="us-west-2")
     assert written == sorted(written) and {p.suffix for p in written} == {".yaml"}
     assert not (tmp_path / "stale.yaml").exists()
     texts = [p.read_text() for p in written]
@@ -266,6 +265,19 @@ def test_the_preview_writes_the_stacks_manifests_with_marked_placeholders(tmp_pa
     # The mocks' account never reaches the YAML; every file says what is a placeholder.
     assert not any(ACCOUNT_ID in t for t in texts)
     assert all(t.startswith("# PLACEHOLDER bucket: replace-me-") for t in texts)
+
+
+def test_the_preview_writes_what_the_manifests_command_writes_without_outputs(
+    tmp_path: Path,
+) -> None:
+    """One writer: `make preview`'s manifests are `make manifests`' files, byte for byte."""
+    assert main(["--stack", "dev", "--project-dir", str(ROOT), "--out", str(tmp_path)]) == 0
+    assert manifests.main(["--project-dir", str(ROOT), "--out", str(tmp_path / "cli")]) == 0
+    previewed = sorted((tmp_path / "dev" / "manifests").iterdir())
+    written = sorted((tmp_path / "cli").iterdir())
+    assert [p.name for p in previewed] == [p.name for p in written]
+    assert len(previewed) == 9 and previewed[0].name == "00-namespace-models.yaml"
+    assert [p.read_bytes() for p in previewed] == [p.read_bytes() for p in written]
 
 
 def test_the_documented_command_keeps_the_exit_codes(tmp_path: Path) -> None:

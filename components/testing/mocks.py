@@ -1,182 +1,34 @@
-"""The mocks kit: unit-test a Pulumi program or component offline, with realistic outputs.
-
-Public API, for this repo's tests and for the stacks that import our components::
-
-    from components.testing import PlatformMocks, run_stack
-
-    run = run_stack("dev", project_dir=".")            # a whole stack program
-    vpcs = run.by_type("aws:ec2/vpc:Vpc")
-    assert vpcs[0].inputs["enableDnsHostnames"] is True
-
-or, around a single component, with `PlatformMocks().install(...)` (or
-`pulumi.runtime.set_mocks`) and `@pulumi_test`, the kit's typed `@pulumi.runtime.test`
-(see `tests/components/test_model_store.py`).
-
-A program that reads another stack (`pulumi.StackReference`) gets that stack's outputs
-from `PlatformMocks(stack_references={"org/project/stack": outputs})`, for instance the
-outputs of the platform's own offline run (`run_stack("dev", project_dir=...).outputs`);
-see `examples/second-model/`. A reference the kit was not given fails the run, naming it.
-
-`PlatformMocks` records every registration (type, name, inputs, parent URN, custom or
-component), answers with outputs in AWS's formats (ids like `vpc-0…`, ARNs with a fixed
-account and the stack's region, AZ names, SSM AMI parameters, the outputs of
-`pulumi_eks.Cluster`, the digest a `pulumi_docker_build.Image` push answers), and,
-with `moto=True`, also creates VPCs, subnets, route tables,
-security groups, launch templates and IAM roles and policies in moto, so AWS's own
-rules (overlapping CIDRs, malformed policy documents) fail the test with AWS's text.
-Ids and physical names are derived from the URN, so two runs give identical results.
-"""
+"""`PlatformMocks`: records every registration and answers with AWS-shaped outputs."""
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import hashlib
 import json
-import runpy
-import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import SETTINGS
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
-from components.core.stackfile import read_stack_file
+from components.testing._aws import (
+    ACCOUNT_ID,
+    ARN_FORMATS,
+    ID_PREFIX,
+    LOAD_BALANCER_LOOKUPS,
+    partition_of,
+    stable_hex,
+)
+from components.testing._moto import MotoBacking
+from components.testing.records import Registration, UnknownStackReferenceError
 
-__all__ = [
-    "ACCOUNT_ID",
-    "PlatformMocks",
-    "Registration",
-    "StackRun",
-    "UnknownStackReferenceError",
-    "load_stack_config_file",
-    "pulumi_test",
-    "reveal_secrets",
-    "run_program",
-    "run_stack",
-]
+__all__ = ["PlatformMocks"]
 
-ACCOUNT_ID = "123456789012"
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
-
-_P = ParamSpec("_P")
-
-
-class UnknownStackReferenceError(LookupError):
-    """The program read a stack the kit was given no outputs for."""
-
-
-@dataclass(frozen=True)
-class Registration:
-    """One resource the program registered, as the engine would have seen it."""
-
-    type: str
-    name: str
-    urn: str
-    parent: str | None
-    custom: bool
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    id: str | None
-    dependencies: tuple[str, ...] = ()
-    provider: str | None = None
-    ignore_changes: tuple[str, ...] = ()
-    """Property paths the engine is told to ignore, as sent on the wire (camelCase)."""
-    transforms: int = 0
-    """How many resource transforms the registration carries (they run in the engine)."""
-    protect: bool = False
-    """`protect=True`: the engine refuses to delete or replace it."""
-    retain_on_delete: bool = False
-    """`retain_on_delete=True`: deleting it from the stack leaves it in the cloud."""
-    read: bool = False
-    """Read, not created: a `StackReference` or a resource's `.get(...)`."""
-
-    @property
-    def is_component(self) -> bool:
-        return not self.custom
-
-
-@dataclass
-class StackRun:
-    """What one run of a stack program registered and exported."""
-
-    stack: str
-    project: str
-    resources: list[Registration]
-    outputs: dict[str, Any]
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def by_type(self, type_: str) -> list[Registration]:
-        return [r for r in self.resources if r.type == type_]
-
-    def one(self, type_: str, name: str | None = None) -> Registration:
-        found = [r for r in self.by_type(type_) if name is None or r.name == name]
-        if len(found) != 1:
-            raise LookupError(f"expected one {type_} named {name!r}, found {len(found)}")
-        return found[0]
-
-    def by_urn(self) -> dict[str, Registration]:
-        return {r.urn: r for r in self.resources}
-
-    def children(self, parent: Registration) -> list[Registration]:
-        return [r for r in self.resources if r.parent == parent.urn]
-
-    def ancestors(self, resource: Registration) -> list[Registration]:
-        """The parent chain of a resource, nearest first, up to (not including) the stack."""
-        index = self.by_urn()
-        chain = []
-        parent = resource.parent
-        while parent and parent in index:
-            chain.append(index[parent])
-            parent = index[parent].parent
-        return chain
-
-
-def _partition_of(region: str) -> tuple[str, str]:
-    """(partition, DNS suffix) of a region: aws-cn for `cn-*`, aws-us-gov for `us-gov-*`."""
-    if region.startswith("cn-"):
-        return "aws-cn", "amazonaws.com.cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov", "amazonaws.com"
-    return "aws", "amazonaws.com"
-
-
-#: How the SDK marks a secret value in a registration's inputs (pulumi/runtime/rpc.py).
-_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
-
-
-def reveal_secrets(value: Any) -> Any:
-    """`value` with every secret wrapper the SDK put around recorded inputs removed.
-
-    Registrations keep secrets wrapped (`{<sig>: <secret sig>, "value": ...}`) so the
-    preview can mask them; a test that asserts on a secret's content unwraps it here.
-    """
-    if isinstance(value, dict):
-        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1] and "value" in value:
-            return reveal_secrets(value["value"])
-        return {k: reveal_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal_secrets(v) for v in value]
-    return value
-
-
-_LOAD_BALANCER_LOOKUPS = (
-    "aws:lb/getLoadBalancer:getLoadBalancer",
-    "aws:lb/getTargetGroup:getTargetGroup",
-)
-
-
-def _stable_hex(*parts: str, length: int = 17) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:length]
 
 
 def _ints(value: Any) -> Any:
@@ -188,52 +40,6 @@ def _ints(value: Any) -> Any:
     if isinstance(value, list):
         return [_ints(v) for v in value]
     return value
-
-
-# Prefixes of EC2-style ids, by resource type.
-_ID_PREFIX = {
-    "aws:ec2/vpc:Vpc": "vpc-0",
-    "aws:ec2/subnet:Subnet": "subnet-0",
-    "aws:ec2/internetGateway:InternetGateway": "igw-0",
-    "aws:ec2/natGateway:NatGateway": "nat-0",
-    "aws:ec2/eip:Eip": "eipalloc-0",
-    "aws:ec2/routeTable:RouteTable": "rtb-0",
-    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc-0",
-    "aws:ec2/route:Route": "r-rtb-0",
-    "aws:ec2/securityGroup:SecurityGroup": "sg-0",
-    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-0",
-    "aws:ec2/flowLog:FlowLog": "fl-0",
-    "aws:ec2/launchTemplate:LaunchTemplate": "lt-0",
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-0",
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr-0",
-}
-
-# Resource types whose ARN service and resource part we know, for realistic `arn` outputs.
-_ARN = {
-    "aws:iam/role:Role": ("iam", "role/{name}", True),
-    "aws:iam/policy:Policy": ("iam", "policy/{name}", True),
-    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": (
-        "iam",
-        "oidc-provider/oidc.eks.{region}.{suffix}/id/{hex}",
-        True,
-    ),
-    "aws:kms/key:Key": ("kms", "key/{uuid}", False),
-    "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}", False),
-    "aws:s3/bucket:Bucket": ("s3", "{name}", True),
-    "aws:s3/bucketV2:BucketV2": ("s3", "{name}", True),
-    "aws:ecr/repository:Repository": ("ecr", "repository/{name}", False),
-    "aws:eks/nodeGroup:NodeGroup": ("eks", "nodegroup/{cluster}/{name}/{uuid}", False),
-    "aws:eks/addon:Addon": ("eks", "addon/{cluster}/{name}/{uuid}", False),
-    "aws:eks/accessEntry:AccessEntry": ("eks", "access-entry/{cluster}/{uuid}", False),
-    "aws:ec2/vpc:Vpc": ("ec2", "vpc/{id}", False),
-    "aws:ec2/subnet:Subnet": ("ec2", "subnet/{id}", False),
-    "aws:ec2/securityGroup:SecurityGroup": ("ec2", "security-group/{id}", False),
-    "aws:ec2/launchTemplate:LaunchTemplate": ("ec2", "launch-template/{id}", False),
-    "aws:sns/topic:Topic": ("sns", "{name}", False),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "alarm:{name}", False),
-    "aws:cloudwatch/dashboard:Dashboard": ("cloudwatch", "dashboard/{name}", True),
-    "aws:budgets/budget:Budget": ("budgets", "budget/{name}", True),
-}
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -319,7 +125,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         self.stack_references = {k: dict(v) for k, v in (stack_references or {}).items()}
         self._secret_outputs = {k: sorted(v) for k, v in (secret_outputs or {}).items()}
         self._lock = threading.Lock()
-        self._moto = _MotoBacking(region) if moto else None
+        self._moto = MotoBacking(region) if moto else None
 
     def monitor(self) -> pulumi_mocks.MockMonitor:
         """The monitor to hand to `pulumi.runtime.set_mocks(..., monitor=...)`."""
@@ -363,7 +169,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if not args.custom and args.typ != "eks:index:Cluster":
             return None, {}
         key = f"{args.typ}::{args.name}"
-        physical = inputs.get("name") or f"{args.name}-{_stable_hex(key, length=7)}"
+        physical = inputs.get("name") or f"{args.name}-{stable_hex(key, length=7)}"
         resource_id = self._id(args.typ, key, physical, inputs)
         if self._moto is not None:
             resource_id = self._moto.create(args.typ, physical, inputs) or resource_id
@@ -418,14 +224,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "registryId": registry,
                 "userName": "AWS",
             }
-        if token in (
-            "aws:lb/getLoadBalancer:getLoadBalancer",
-            "aws:lb/getTargetGroup:getTargetGroup",
-        ):
+        if token in LOAD_BALANCER_LOOKUPS:
             # The load balancer controller's resources, found by its tags: the suffixes are
             # hashed from the tags so two runs agree.
             tags = dict(args.args.get("tags") or {})
-            digest = _stable_hex(json.dumps(tags, sort_keys=True))
+            digest = stable_hex(json.dumps(tags, sort_keys=True))
             balancer = token.endswith("getLoadBalancer")
             kind = "app" if "ingress.k8s.aws/stack" in tags else "net"
             suffix = (
@@ -449,23 +252,23 @@ class PlatformMocks(pulumi.runtime.Mocks):
             name = str(args.args.get("name", ""))
             return {
                 "name": name,
-                "value": f"ami-0{_stable_hex(name)}",
+                "value": f"ami-0{stable_hex(name)}",
                 "type": "String",
                 "arn": f"arn:{self.partition}:ssm:{self.region}:{self.account_id}:parameter{name}",
                 "id": name,
                 "version": 1,
-                "insecureValue": f"ami-0{_stable_hex(name)}",
+                "insecureValue": f"ami-0{stable_hex(name)}",
             }
         return {}
 
     @property
     def partition(self) -> str:
         """The region's partition, as `aws.get_partition` answers there."""
-        return _partition_of(self.region)[0]
+        return partition_of(self.region)[0]
 
     @property
     def dns_suffix(self) -> str:
-        return _partition_of(self.region)[1]
+        return partition_of(self.region)[1]
 
     def _endpoint_service(self, args: dict[str, Any]) -> dict[str, Any]:
         """`aws.ec2.get_vpc_endpoint_service`: the one service among the asked names.
@@ -514,9 +317,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
     # ----------------------------------------------------------------- outputs
 
     def _id(self, typ: str, key: str, physical: str, inputs: dict[str, Any]) -> str:
-        prefix = _ID_PREFIX.get(typ)
+        prefix = ID_PREFIX.get(typ)
         if prefix is not None:
-            return prefix + _stable_hex(key, length=16)
+            return prefix + stable_hex(key, length=16)
         if typ == "aws:kms/key:Key":
             return self._uuid(key)
         if typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
@@ -525,7 +328,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     @staticmethod
     def _uuid(key: str) -> str:
-        h = _stable_hex(key, length=32)
+        h = stable_hex(key, length=32)
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _outputs(
@@ -538,7 +341,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         inputs: dict[str, Any],
     ) -> dict[str, Any]:
         out: dict[str, Any] = {"id": resource_id}
-        arn = _ARN.get(typ)
+        arn = ARN_FORMATS.get(typ)
         if arn is not None:
             service, resource, global_ = arn
             cluster = str(inputs.get("clusterName", "cluster"))
@@ -548,7 +351,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 else inputs.get("addonName", physical),
                 id=resource_id,
                 uuid=self._uuid(key),
-                hex=_stable_hex(key, length=32).upper(),
+                hex=stable_hex(key, length=32).upper(),
                 region=self.region,
                 suffix=self.dns_suffix,
                 cluster=cluster,
@@ -556,12 +359,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
             region = "" if global_ else self.region
             account = "" if service == "s3" else self.account_id
             out["arn"] = f"arn:{self.partition}:{service}:{region}:{account}:{part}"
-        if "name" not in inputs and typ.startswith("aws:") and typ not in _ID_PREFIX:
+        if "name" not in inputs and typ.startswith("aws:") and typ not in ID_PREFIX:
             out["name"] = physical
         if typ == "aws:ec2/vpc:Vpc":
             out.update(
-                defaultSecurityGroupId="sg-0" + _stable_hex(key, "sg", length=16),
-                mainRouteTableId="rtb-0" + _stable_hex(key, "rtb", length=16),
+                defaultSecurityGroupId="sg-0" + stable_hex(key, "sg", length=16),
+                mainRouteTableId="rtb-0" + stable_hex(key, "rtb", length=16),
                 ownerId=self.account_id,
             )
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
@@ -582,7 +385,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 ),
             )
         elif typ == "aws:iam/role:Role":
-            out.update(uniqueId="AROA" + _stable_hex(key, length=17).upper())
+            out.update(uniqueId="AROA" + stable_hex(key, length=17).upper())
         elif typ == "aws:kms/key:Key":
             out.update(keyId=resource_id)
         elif typ == "aws:eks/nodeGroup:NodeGroup":
@@ -590,11 +393,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 nodeGroupName=inputs.get("nodeGroupName") or physical,
                 status="ACTIVE",
                 resources=[
-                    {
-                        "autoscalingGroups": [
-                            {"name": f"eks-{physical}-{_stable_hex(key, length=8)}"}
-                        ]
-                    }
+                    {"autoscalingGroups": [{"name": f"eks-{physical}-{stable_hex(key, length=8)}"}]}
                 ],
             )
         elif typ == "eks:index:Cluster":
@@ -606,7 +405,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             out.update(
                 digest=digest,
                 ref=f"{pushed[0]}@{digest}" if pushed and inputs.get("push") else "",
-                contextHash=_stable_hex(key, "context", length=64),
+                contextHash=stable_hex(key, "context", length=64),
             )
         return out
 
@@ -615,10 +414,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
     ) -> dict[str, Any]:
         """What `pulumi_eks.Cluster` (a remote component) would return from a real deployment."""
         cluster_name = str(
-            (inputs or {}).get("name") or f"{logical}-eksCluster-{_stable_hex(key, length=7)}"
+            (inputs or {}).get("name") or f"{logical}-eksCluster-{stable_hex(key, length=7)}"
         )
         credentials = (inputs or {}).get("providerCredentialOpts") or {}
-        oidc_id = _stable_hex(key, "oidc", length=32).upper()
+        oidc_id = stable_hex(key, "oidc", length=32).upper()
         issuer = f"oidc.eks.{self.region}.{self.dns_suffix}/id/{oidc_id}"
         endpoint = f"https://{oidc_id}.gr7.{self.region}.eks.{self.dns_suffix}"
         kubeconfig: dict[str, Any] = {
@@ -664,216 +463,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "endpoint": endpoint,
             "kubeconfig": kubeconfig,
             "kubeconfigJson": json.dumps(kubeconfig),
-            "clusterSecurityGroupId": "sg-0" + _stable_hex(key, "cluster-sg", length=16),
-            "nodeSecurityGroupId": "sg-0" + _stable_hex(key, "node-sg", length=16),
+            "clusterSecurityGroupId": "sg-0" + stable_hex(key, "cluster-sg", length=16),
+            "nodeSecurityGroupId": "sg-0" + stable_hex(key, "node-sg", length=16),
             "oidcProviderArn": (
                 f"arn:{self.partition}:iam::{self.account_id}:oidc-provider/{issuer}"
             ),
             "oidcProviderUrl": f"https://{issuer}",
             "oidcIssuer": issuer,
         }
-
-
-class _MotoBacking:
-    """Creates the EC2 and IAM resources in moto too, so AWS's validation runs offline."""
-
-    def __init__(self, region: str) -> None:
-        import boto3
-        from moto import mock_aws
-
-        self._mock = mock_aws()
-        self._mock.start()
-        self.ec2 = boto3.client(
-            "ec2", region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
-        self.iam = boto3.client(
-            "iam", region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
-        self._ids: dict[str, str] = {}
-
-    def stop(self) -> None:
-        self._mock.stop()
-
-    def create(self, typ: str, physical: str, inputs: dict[str, Any]) -> str | None:
-        """Create the resource in moto and return its id, or None for types not backed."""
-        if typ == "aws:ec2/vpc:Vpc":
-            return str(self.ec2.create_vpc(CidrBlock=inputs["cidrBlock"])["Vpc"]["VpcId"])
-        if typ == "aws:ec2/subnet:Subnet":
-            return self.ec2.create_subnet(
-                VpcId=inputs["vpcId"],
-                CidrBlock=inputs["cidrBlock"],
-                AvailabilityZone=inputs["availabilityZone"],
-            )["Subnet"]["SubnetId"]
-        if typ == "aws:ec2/routeTable:RouteTable":
-            return self.ec2.create_route_table(VpcId=inputs["vpcId"])["RouteTable"]["RouteTableId"]
-        if typ == "aws:ec2/securityGroup:SecurityGroup":
-            return self.ec2.create_security_group(
-                GroupName=physical,
-                Description=inputs.get("description", "Managed by Pulumi"),
-                VpcId=inputs["vpcId"],
-            )["GroupId"]
-        if typ == "aws:ec2/launchTemplate:LaunchTemplate":
-            data: dict[str, Any] = {}
-            if "userData" in inputs:
-                data["UserData"] = inputs["userData"]
-            if "metadataOptions" in inputs:
-                md = inputs["metadataOptions"]
-                data["MetadataOptions"] = {
-                    "HttpTokens": md.get("httpTokens", "optional"),
-                    "HttpPutResponseHopLimit": md.get("httpPutResponseHopLimit", 1),
-                }
-            return self.ec2.create_launch_template(
-                LaunchTemplateName=physical,
-                LaunchTemplateData=data,  # type: ignore[arg-type]
-            )["LaunchTemplate"]["LaunchTemplateId"]
-        if typ == "aws:iam/role:Role":
-            self.iam.create_role(
-                RoleName=physical, AssumeRolePolicyDocument=inputs["assumeRolePolicy"]
-            )
-            # moto validates a trust policy on update only; re-applying it runs AWS's rules.
-            self.iam.update_assume_role_policy(
-                RoleName=physical, PolicyDocument=inputs["assumeRolePolicy"]
-            )
-            return physical
-        if typ == "aws:iam/policy:Policy":
-            return self.iam.create_policy(PolicyName=physical, PolicyDocument=inputs["policy"])[
-                "Policy"
-            ]["Arn"]
-        if typ == "aws:iam/rolePolicy:RolePolicy":
-            role = str(inputs["role"])
-            self.iam.put_role_policy(
-                RoleName=role, PolicyName=physical, PolicyDocument=inputs["policy"]
-            )
-            return f"{role}:{physical}"
-        return None
-
-
-# --------------------------------------------------------------------------- whole stacks
-
-
-def load_stack_config_file(project_dir: Path, stack: str) -> tuple[str, dict[str, str]]:
-    """The project name and `Pulumi.<stack>.yaml` config as the CLI would pass it."""
-    stack_file = read_stack_file(project_dir, stack)
-    return stack_file.project, stack_file.config
-
-
-@contextmanager
-def _argv(program: Path) -> Iterator[None]:
-    saved = list(sys.argv), list(sys.path)
-    sys.argv = [str(program)]
-    sys.path.insert(0, str(program.parent))
-    try:
-        yield
-    finally:
-        sys.argv, sys.path[:] = saved[0], saved[1]
-
-
-def run_program(
-    program: Callable[[], object],
-    *,
-    project: str = "project",
-    stack: str = "test",
-    config: Mapping[str, Any] | None = None,
-    mocks: PlatformMocks | None = None,
-    preview: bool = False,
-    root_directory: str | Path | None = None,
-) -> StackRun:
-    """Run `program` (a function that builds resources) under the mocks and record it.
-
-    `config` keys are `"namespace:key"` or `"key"` (put in the project's namespace);
-    non-string values are passed as JSON, as the CLI does for structured config.
-    Exceptions from the program or from a mocked AWS call propagate unchanged. Each call
-    runs in a fresh context, so several runs in one process do not see each other.
-    """
-    full_config: dict[str, str] = {}
-    for key, value in (config or {}).items():
-        full = key if ":" in key else f"{project}:{key}"
-        full_config[full] = value if isinstance(value, str) else json.dumps(value)
-    kit = mocks or PlatformMocks(region=full_config.get("aws:region", "us-west-2"))
-
-    def run() -> StackRun:
-        # As `pulumi.runtime.test` does: a failed earlier run must not leak its RPCs here.
-        SETTINGS.rpc_manager.clear()
-        SETTINGS.outputs.clear()
-        kit.install(project=project, stack=stack, preview=preview, root_directory=root_directory)
-        pulumi.runtime.set_all_config(full_config)
-        root = pulumi.runtime.get_root_resource()
-
-        def call() -> None:
-            program()
-
-        _sync_await(run_pulumi_func(call))
-        exported = getattr(root, "outputs", {})
-        outputs = _sync_await(pulumi.Output.from_input(exported).future()) if exported else {}
-        return StackRun(
-            stack=stack,
-            project=project,
-            resources=list(kit.registrations),
-            outputs=dict(outputs or {}),
-            calls=list(kit.calls),
-        )
-
-    # A fresh event loop per run: the SDK's synchronous awaits use the current loop, and
-    # code that ran before (asyncio.run in another test, say) may have closed or unset it.
-    loop = asyncio.new_event_loop()
-    previous = asyncio.get_event_loop_policy().get_event_loop() if _has_loop() else None
-    asyncio.set_event_loop(loop)
-    try:
-        return contextvars.Context().run(run)
-    finally:
-        asyncio.set_event_loop(previous)
-        loop.close()
-        if mocks is None:
-            kit.close()
-
-
-def pulumi_test(fn: Callable[_P, object]) -> Callable[_P, None]:
-    """`@pulumi.runtime.test`, typed: `fn` runs under the installed mocks and whatever it
-    returns (an `Output`, an awaitable) is awaited before the call returns.
-
-    The SDK's decorator has no annotations, so under `mypy --strict` it would make every
-    test it decorates untyped; this is the same decorator with its real signature.
-    """
-    decorate: Callable[[Callable[_P, object]], Callable[_P, None]] = pulumi.runtime.test
-    return decorate(fn)
-
-
-def _has_loop() -> bool:
-    try:
-        asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def run_stack(
-    stack: str,
-    *,
-    project_dir: str | Path = ".",
-    mocks: PlatformMocks | None = None,
-    config: Mapping[str, Any] | None = None,
-    program: str = "__main__.py",
-    preview: bool = False,
-) -> StackRun:
-    """Run a stack's program file under the mocks, with its `Pulumi.<stack>.yaml` config.
-
-    `config` overrides or adds keys, as in `run_program`.
-    """
-    root_dir = Path(project_dir).resolve()
-    project, stack_config = load_stack_config_file(root_dir, stack)
-    merged: dict[str, Any] = {**stack_config, **(config or {})}
-    path = root_dir / program
-
-    def main() -> None:
-        with _argv(path):
-            runpy.run_path(str(path), run_name="__main__")
-
-    return run_program(
-        main,
-        project=project,
-        stack=stack,
-        config=merged,
-        mocks=mocks,
-        preview=preview,
-        root_directory=root_dir,
-    )

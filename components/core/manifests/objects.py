@@ -1,194 +1,36 @@
-"""The model service as plain Kubernetes objects: one pure function, used three ways.
-
-`render(spec)` turns a `ServiceSpec` into a list of dicts, each a complete Kubernetes
-object. `ModelService` creates them with `pulumi_kubernetes` typed resources; the offline
-preview writes them as YAML with `write_manifests` (so `kubectl apply -f` works on any
-cluster, kind included); the tests validate them against the Kubernetes JSON schema and
-scan them with checkov. What is checked is what is deployed.
-
-Values only known at deploy time (the IAM role's ARN, the bucket's generated name, the
-ECR repository URL) enter as strings; `ModelService` passes `${...}` placeholders and
-resolves them into Pulumi outputs, the preview passes illustrative values.
-"""
+"""The service's Kubernetes objects, each built from the spec, and `render`, which lists
+them in apply order. They reference each other by name, label and port, so they stay
+together in one module."""
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from components.core.config import ImageRef, ModelServiceConfig, StackConfig
+from components.core.config import ModelServiceConfig
+from components.core.manifests.spec import (
+    ALB_SCHEME,
+    CACHE_DIR,
+    ENV_PREFIX,
+    GRPC_HEALTH_SERVICE,
+    GRPC_SERVICE,
+    LIVE_PATH,
+    METRICS_PATH,
+    PORT,
+    READY_PATH,
+    RUN_AS_USER,
+    Manifest,
+    ServiceSpec,
+    grace_period_seconds,
+    is_autoscaled,
+    model_version,
+    object_labels,
+    object_meta,
+    selector_labels,
+    startup_budget_seconds,
+)
 from components.core.release import MODEL_SHA256_ANNOTATION
-from components.core.scheduling import Scheduling, pool_scheduling
-from components.core.subnets import subnet_cidrs
 
-__all__ = [
-    "CACHE_DIR",
-    "GRPC_HEALTH_SERVICE",
-    "GRPC_SERVICE",
-    "LIVE_PATH",
-    "METRICS_PATH",
-    "PORT",
-    "READY_PATH",
-    "RUN_AS_USER",
-    "Manifest",
-    "ServiceSpec",
-    "deregistration_delay_seconds",
-    "grace_period_seconds",
-    "image_reference",
-    "load_balancer_source_cidrs",
-    "render",
-    "selector_labels",
-    "spec_from_stack",
-    "stack_manifests",
-    "stack_subnet_cidrs",
-    "startup_budget_seconds",
-    "to_yaml",
-    "write_manifests",
-]
-
-Manifest = dict[str, Any]
-
-# The model server's contract (serving/): its port, health paths, user and writable paths.
-PORT = 8080
-READY_PATH = "/v2/health/ready"
-LIVE_PATH = "/v2/health/live"
-METRICS_PATH = "/metrics"
-#: The V2 gRPC service and the standard health service the server also serves (when enabled).
-GRPC_SERVICE = "inference.GRPCInferenceService"
-GRPC_HEALTH_SERVICE = "grpc.health.v1.Health"
-RUN_AS_USER = 10001
-CACHE_DIR = "/var/cache/mlops"
-ENV_PREFIX = "SERVING_"
-
-STARTUP_PERIOD_SECONDS = 5
-#: Seconds the kubelet waits beyond preStop + drain before it sends SIGKILL: the
-#: process needs a moment to exit after its drain timer fires.
-GRACE_MARGIN_SECONDS = 5
-#: The Prometheus namespace allowed to scrape `/metrics` through the NetworkPolicy.
-MONITORING_NAMESPACE = "monitoring"
-
-_ALB_SCHEME = {"alb-internet-facing": "internet-facing", "alb-internal": "internal"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServiceSpec:
-    """Everything the renderer needs: the service's config plus what the platform knows."""
-
-    service: ModelServiceConfig
-    image: str
-    """Full image reference, `repo:tag`, `repo@sha256:…` or `repo:tag@sha256:…`."""
-    model_uri: str
-    """Where the server loads the model from: `s3://<bucket>/<prefix>`."""
-    role_arn: str
-    """The IAM role the service account assumes (IRSA)."""
-    region: str
-    kubernetes_version: str
-    scheduling: Scheduling
-    """Node selector and tolerations of the target pool (from `NodePool.scheduling`)."""
-    load_balancer_source_cidrs: Sequence[str]
-    """Where the load balancer's traffic comes from (`load_balancer_source_cidrs`): ALB
-    and NLB nodes reach pod IPs directly with target type ip, from their subnets."""
-    monitoring_namespace: str = MONITORING_NAMESPACE
-    part_of: str = "mlops-platform"
-    model_sha256: str | None = None
-    """The uploaded model's sha256 (`core.release`): on the pod template, so a new model
-    rolls the pods and an unchanged one leaves them."""
-
-
-# --------------------------------------------------------------------------- decisions
-
-
-def load_balancer_source_cidrs(
-    exposure: str, *, public_subnets: Sequence[str], private_subnets: Sequence[str]
-) -> tuple[str, ...]:
-    """The subnets the load balancer's nodes send from, which the NetworkPolicy admits.
-
-    An internet-facing ALB lives in the public subnets, which hold nothing else of ours
-    (NAT gateways), so only it reaches the pods. An internal ALB or NLB lives in the
-    private subnets, where the nodes and every pod (VPC CNI) live too: the policy then
-    cannot tell the load balancer from another pod, and any pod in the cluster can reach
-    the serving port. That is the remaining exposure of internal load balancers (no worse
-    than the ClusterIP Service, which any pod can call anyway).
-    """
-    if exposure == "alb-internet-facing":
-        return tuple(public_subnets)
-    if exposure in ("alb-internal", "nlb-internal"):
-        return tuple(private_subnets)
-    return ()
-
-
-def image_reference(repository: str, image: ImageRef) -> str:
-    """`repository` pinned by the config's tag and/or digest; `image.repository` wins."""
-    repo = image.repository or repository
-    ref = repo
-    if image.tag is not None:
-        ref += f":{image.tag}"
-    if image.digest is not None:
-        ref += f"@{image.digest}"
-    return ref
-
-
-def startup_budget_seconds(service: ModelServiceConfig) -> tuple[int, int]:
-    """(period, failure threshold) of the startup probe, covering the worst-case load."""
-    period = STARTUP_PERIOD_SECONDS
-    # One extra period: the first probe fires at once, before any loading happened.
-    failures = math.ceil(service.model_load_seconds_max / period) + 1
-    return period, failures
-
-
-def grace_period_seconds(service: ModelServiceConfig) -> int:
-    """Longer than the preStop pause plus the server's drain, so SIGKILL never cuts a drain."""
-    return service.pre_stop_seconds + service.server.drain_timeout_seconds + GRACE_MARGIN_SECONDS
-
-
-def selector_labels(service: ModelServiceConfig) -> dict[str, str]:
-    """The labels that select the pods: stable across versions (a selector is immutable)."""
-    return {"app.kubernetes.io/name": "model-server", "app.kubernetes.io/instance": service.name}
-
-
-def _labels(spec: ServiceSpec) -> dict[str, str]:
-    version = _image_version(spec.image)
-    return {
-        **selector_labels(spec.service),
-        "app.kubernetes.io/version": version,
-        "app.kubernetes.io/component": "inference",
-        "app.kubernetes.io/part-of": spec.part_of,
-        "app.kubernetes.io/managed-by": "pulumi",
-        "mlops.dev/model": spec.service.model_name,
-    }
-
-
-def _image_version(image: str) -> str:
-    """A label-safe version: the tag, else the digest's first 12 hex digits."""
-    name = image.split("@", 1)[0]
-    tail = name.rsplit("/", 1)[-1]
-    if ":" in tail:
-        return tail.split(":", 1)[1][:63]
-    digest = image.split("@sha256:", 1)[-1]
-    return digest[:12]
-
-
-def _model_version(prefix: str) -> str | None:
-    """The version a `name/<n>` prefix names (the KServe/Triton repository layout)."""
-    last = prefix.rstrip("/").rsplit("/", 1)[-1]
-    return last if re.fullmatch(r"\d+", last) else None
-
-
-def _autoscaled(service: ModelServiceConfig) -> bool:
-    return service.max_replicas > service.min_replicas
-
-
-def _meta(spec: ServiceSpec, name: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "namespace": spec.service.namespace, "labels": _labels(spec), **extra}
-
-
-# --------------------------------------------------------------------------- objects
+__all__ = ["deregistration_delay_seconds", "render"]
 
 
 def _namespace(spec: ServiceSpec) -> Manifest:
@@ -215,7 +57,7 @@ def _service_account(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": _meta(
+        "metadata": object_meta(
             spec, spec.service.name, annotations={"eks.amazonaws.com/role-arn": spec.role_arn}
         ),
         # The server never calls the Kubernetes API. IRSA does not need this token:
@@ -230,7 +72,7 @@ def _env(spec: ServiceSpec) -> list[dict[str, str]]:
         "MODEL_REPOSITORY": spec.model_uri,
         "MODEL_NAME": service.model_name,
     }
-    version = _model_version(service.model_prefix)
+    version = model_version(service.model_prefix)
     if version is not None:
         values["MODEL_VERSION"] = version
     values.update(
@@ -388,7 +230,7 @@ def _deployment(spec: ServiceSpec) -> Manifest:
     if spec.scheduling.tolerations:
         pod_spec["tolerations"] = [dict(t) for t in spec.scheduling.tolerations]
     deployment_spec: dict[str, Any] = {}
-    if not _autoscaled(service):
+    if not is_autoscaled(service):
         # Only without an HPA: a `replicas` field would reset the HPA's count on every
         # `pulumi up`.
         deployment_spec["replicas"] = service.min_replicas
@@ -402,7 +244,7 @@ def _deployment(spec: ServiceSpec) -> Manifest:
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
-                "metadata": {"labels": _labels(spec), "annotations": pod_annotations},
+                "metadata": {"labels": object_labels(spec), "annotations": pod_annotations},
                 "spec": pod_spec,
             },
         }
@@ -412,7 +254,7 @@ def _deployment(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(spec, service.name, annotations=_checkov_skips(spec)),
+        "metadata": object_meta(spec, service.name, annotations=_checkov_skips(spec)),
         "spec": deployment_spec,
     }
 
@@ -442,7 +284,7 @@ def _service(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(spec, spec.service.name),
+        "metadata": object_meta(spec, spec.service.name),
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(spec.service),
@@ -466,7 +308,7 @@ def _alb_grpc_service(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(spec, f"{spec.service.name}-grpc", annotations=annotations),
+        "metadata": object_meta(spec, f"{spec.service.name}-grpc", annotations=annotations),
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(spec.service),
@@ -492,7 +334,7 @@ def _ingress(spec: ServiceSpec) -> Manifest:
     service = spec.service
     prefix = "alb.ingress.kubernetes.io/"
     annotations = {
-        prefix + "scheme": _ALB_SCHEME[service.exposure],
+        prefix + "scheme": ALB_SCHEME[service.exposure],
         # Pods are targets (VPC CNI IPs): no NodePort hop, and readiness gates apply.
         prefix + "target-type": "ip",
         prefix + "listen-ports": '[{"HTTP": 80}]',
@@ -541,7 +383,7 @@ def _ingress(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _meta(spec, spec.service.name, annotations=annotations),
+        "metadata": object_meta(spec, spec.service.name, annotations=annotations),
         "spec": {"ingressClassName": "alb", "rules": [{"http": {"paths": paths}}]},
     }
 
@@ -568,7 +410,7 @@ def _nlb_service(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(spec, f"{spec.service.name}-nlb", annotations=annotations),
+        "metadata": object_meta(spec, f"{spec.service.name}-nlb", annotations=annotations),
         "spec": {
             "type": "LoadBalancer",
             # The AWS Load Balancer Controller's class: the in-tree controller ignores it.
@@ -584,7 +426,7 @@ def _hpa(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _meta(spec, service.name),
+        "metadata": object_meta(spec, service.name),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service.name},
             "minReplicas": service.min_replicas,
@@ -627,7 +469,7 @@ def _pdb(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _meta(spec, spec.service.name),
+        "metadata": object_meta(spec, spec.service.name),
         "spec": {
             # Never blocks a node drain (one pod at a time may go), and a crash-looping
             # pod can always be evicted rather than wedging the drain.
@@ -660,13 +502,13 @@ def _network_policies(spec: ServiceSpec) -> list[Manifest]:
     deny = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _meta(spec, "default-deny"),
+        "metadata": object_meta(spec, "default-deny"),
         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
     }
     allow = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _meta(spec, f"{service.name}-allow"),
+        "metadata": object_meta(spec, f"{service.name}-allow"),
         "spec": {
             "podSelector": pods,
             "policyTypes": ["Ingress", "Egress"],
@@ -701,7 +543,7 @@ def _service_monitor(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
-        "metadata": _meta(spec, spec.service.name),
+        "metadata": object_meta(spec, spec.service.name),
         "spec": {
             "selector": {"matchLabels": selector_labels(spec.service)},
             "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "30s"}],
@@ -714,119 +556,15 @@ def render(spec: ServiceSpec) -> list[Manifest]:
     service = spec.service
     objects = [_namespace(spec), _service_account(spec), *_network_policies(spec)]
     objects += [_deployment(spec), _service(spec)]
-    if service.exposure in _ALB_SCHEME:
+    if service.exposure in ALB_SCHEME:
         if service.grpc.enabled:
             objects.append(_alb_grpc_service(spec))
         objects.append(_ingress(spec))
     elif service.exposure == "nlb-internal":
         objects.append(_nlb_service(spec))
-    if _autoscaled(service):
+    if is_autoscaled(service):
         objects.append(_hpa(spec))
     objects.append(_pdb(spec))
     if service.service_monitor:
         objects.append(_service_monitor(spec))
     return objects
-
-
-# --------------------------------------------------------------------------- whole stacks
-
-
-def stack_subnet_cidrs(config: StackConfig) -> tuple[list[str], list[str]]:
-    """The stack's private and public subnet CIDRs, from its subnet plan (as `Network`)."""
-    network = config.network
-    return subnet_cidrs(
-        network.vpc_cidr,
-        network.az_count,
-        private_prefix=network.private_prefix,
-        public_prefix=network.public_prefix,
-    )
-
-
-def spec_from_stack(
-    config: StackConfig,
-    *,
-    region: str,
-    image_repository: str,
-    bucket: str,
-    role_arn: str,
-) -> ServiceSpec:
-    """The spec of a stack's service, with its pool's scheduling and its LB's subnets."""
-    service = config.service
-    if service is None:
-        raise ValueError("the stack config has no `service` section")
-    private, public = stack_subnet_cidrs(config)
-    return ServiceSpec(
-        service=service,
-        image=image_reference(image_repository, service.image),
-        model_uri=f"s3://{bucket}/{service.model_prefix.strip('/')}",
-        role_arn=role_arn,
-        region=region,
-        kubernetes_version=config.cluster.kubernetes_version,
-        scheduling=pool_scheduling(service.node_pool, config.node_pools[service.node_pool]),
-        load_balancer_source_cidrs=load_balancer_source_cidrs(
-            service.exposure, public_subnets=public, private_subnets=private
-        ),
-    )
-
-
-def stack_manifests(
-    config: StackConfig,
-    *,
-    region: str,
-    account_id: str = "123456789012",
-    image_repository: str | None = None,
-    bucket: str | None = None,
-    role_arn: str | None = None,
-) -> list[Manifest]:
-    """A stack's objects for the offline preview; unknown names get illustrative values.
-
-    Replace the bucket, repository and role with `pulumi stack output` values before
-    applying them to a real cluster.
-    """
-    service = config.service
-    if service is None:
-        return []
-    name = config.cluster.name
-    spec = spec_from_stack(
-        config,
-        region=region,
-        image_repository=image_repository
-        or f"{account_id}.dkr.ecr.{region}.amazonaws.com/{name}-models",
-        bucket=bucket or f"{name}-models-{account_id}",
-        role_arn=role_arn or f"arn:aws:iam::{account_id}:role/{name}-{service.name}",
-    )
-    return render(spec)
-
-
-class _PlainDumper(yaml.SafeDumper):
-    """No `&id001` anchors where the renderer reuses a dict: every object reads alone."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def to_yaml(objects: Iterable[Manifest]) -> str:
-    """One multi-document YAML stream, keys in the order the renderer wrote them."""
-    return yaml.dump_all(
-        list(objects), Dumper=_PlainDumper, sort_keys=False, default_flow_style=False
-    )
-
-
-def write_manifests(objects: Sequence[Manifest], directory: str | Path) -> list[Path]:
-    """Write one `NN-kind-name.yaml` per object (apply order) into `directory`.
-
-    Earlier `*.yaml` files there are removed first, so a dropped object does not linger
-    and `kubectl apply -f <directory>` applies exactly the current set.
-    """
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.yaml"):
-        stale.unlink()
-    paths = []
-    for index, obj in enumerate(objects):
-        kind = str(obj["kind"]).lower()
-        name = str(obj["metadata"]["name"])
-        path = folder / f"{index:02d}-{kind}-{name}.yaml"
-        path.write_text(to_yaml([obj]))
-        paths.append(path)
-    return paths

@@ -1,0 +1,7 @@
+"""`python -m components.offline.preflight`."""
+
+import sys
+
+from components.offline.preflight.cli import main
+
+sys.exit(main())
