@@ -19,7 +19,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 LOCK_TOOLS ?= .venv-lock
 UV_VERSION ?= 0.13.9
 
-.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile \
+.PHONY: preview manifests test lint typecheck pytest checkov serve bench bench-plan bench-profile bench-overload \
 	preflight prices catalog clean lock proto bench-grpc
 
 $(BIN)/python:
@@ -146,6 +146,11 @@ bench-grpc: $(TEST_STAMP) $(BENCH_VENVS)/kserve/.installed $(BENCH_WORK)/models/
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update && $$SUDO apt-get install -y nghttp2-client wrk; }
 	$(BIN)/python bench/grpc_run.py
+
+## Goodput past capacity (after `make bench` has built the models): our server on the heavy
+## model at 64 connections, then 512 and 1,024 (OVERLOAD_CONNECTIONS, OVERLOAD_SECONDS).
+bench-overload: $(TEST_STAMP) $(BENCH_WORK)/models/.built
+	$(BIN)/python bench/overload.py
 
 ## py-spy and GC counts for our server under wrk load (after `make bench`): where the time goes.
 ## PROFILE_CONNECTIONS, PROFILE_BATCHING=on|off, PROFILE_MODEL=small|heavy, PROFILE_SECONDS.

@@ -55,6 +55,7 @@ DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 WARMUP = max(2, DURATION // 3)
 MODEL_NAME = "bench"
 OURS = "ours"
+HAND_NOTES = "# Notes kept by hand (not written by `make bench`)"
 FLOOR = "floor"
 
 NICE = int(os.environ.get("BENCH_NICE", "-20"))
@@ -533,7 +534,10 @@ def main() -> None:
         versions=versions(),
         batching_notes=tuple(notes),
     )
-    (BENCH / "results.md").write_text(text)
+    results_md = BENCH / "results.md"
+    # The notes kept by hand below the marker outlive each run.
+    kept = results_md.read_text().partition(HAND_NOTES)[2] if results_md.exists() else ""
+    results_md.write_text(text + (f"\n---\n\n{HAND_NOTES}{kept}" if kept else ""))
     (WORK / "results.json").write_text(
         json.dumps([asdict(r) for r in results], indent=2, default=str)
     )

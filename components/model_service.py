@@ -35,8 +35,10 @@ from components._irsa import irsa_role
 from components.core import iam
 from components.core.config import ModelServiceConfig, StackConfig
 from components.core.manifests import (
+    EmfTarget,
     Manifest,
     ServiceSpec,
+    emf_target,
     image_reference,
     load_balancer_source_cidrs,
     render,
@@ -47,7 +49,7 @@ from components.core.tags import component_tags
 
 __all__ = ["ModelService", "ModelServiceArgs"]
 
-_PLACEHOLDER = re.compile(r"\$\{(repository|bucket|role_arn|region|digest)\}")
+_PLACEHOLDER = re.compile(r"\$\{(repository|bucket|role_arn|region|digest|cluster_name)\}")
 
 # Kubernetes kinds the renderer emits, and the typed resource for each.
 _TYPED: dict[tuple[str, str], Any] = {
@@ -103,6 +105,11 @@ class ModelServiceArgs:
     release: Sequence[pulumi.Resource] = ()
     """The Deployment waits for these: the uploaded model objects and the pushed image."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    emf: EmfTarget | None = None
+    """Where the server sends its metrics (CloudWatch EMF to the node's agent); its
+    dimensions may hold `${cluster_name}`, filled from `cluster_name`."""
+    cluster_name: pulumi.Input[str] | None = None
+    """The EKS cluster's name, for the server metrics' `ClusterName` dimension."""
 
     @classmethod
     def from_config(
@@ -126,6 +133,7 @@ class ModelServiceArgs:
         model_sha256: str | None = None,
         release: Sequence[pulumi.Resource] = (),
         tags: Mapping[str, str],
+        cluster_name: pulumi.Input[str] | None = None,
     ) -> ModelServiceArgs:
         """Subnet CIDRs default to the stack's subnet plan (what `Network` builds)."""
         if config.service is None:
@@ -157,6 +165,15 @@ class ModelServiceArgs:
             model_sha256=model_sha256,
             release=tuple(release),
             tags=tags,
+            # With Container Insights on, the add-on's agent takes the server's metrics.
+            emf=emf_target(
+                config,
+                "${cluster_name}",
+                planned_private if private_subnet_cidrs is None else private_subnet_cidrs,
+            )
+            if cluster_name is not None
+            else None,
+            cluster_name=cluster_name,
         )
 
 
@@ -246,6 +263,7 @@ class ModelService(pulumi.ComponentResource):
             kubernetes_version=args.kubernetes_version,
             scheduling=args.scheduling,
             load_balancer_source_cidrs=tuple(args.load_balancer_source_cidrs),
+            emf=args.emf,
         )
         self.objects = render(spec)
         values: dict[str, pulumi.Input[str]] = {
@@ -254,6 +272,8 @@ class ModelService(pulumi.ComponentResource):
             "role_arn": role.arn,
             "region": region,
         }
+        if args.cluster_name is not None:
+            values["cluster_name"] = args.cluster_name
         if args.image_digest is not None:
             values["digest"] = pulumi.Output.from_input(args.image_digest).apply(
                 lambda digest: digest.removeprefix("sha256:")

@@ -28,14 +28,19 @@ from components.core.observability import (
     CONTAINER_INSIGHTS_LOG_GROUPS,
     CONTAINER_INSIGHTS_NAMESPACE,
     CONTAINER_INSIGHTS_SERVICE_ACCOUNT,
+    SERVER_METRICS_LOG_GROUP,
     AlarmSpec,
     LoadBalancerRefs,
     MetricRef,
+    addon_configuration,
     alarm_specs,
     budget_limit,
     container_insights_enabled,
     dashboard_body,
+    gpu_metrics_gaps,
     load_balancer_kind,
+    server_metrics_enabled,
+    untolerated_taints,
 )
 from components.core.tags import component_tags
 
@@ -194,6 +199,13 @@ class Observability(pulumi.ComponentResource):
         insights = args.config.observability.container_insights
         assert insights is not None  # container_insights_enabled checked it
         child = pulumi.ResourceOptions(parent=self)
+        for gap in untolerated_taints(args.config):
+            pulumi.log.warn(f"the CloudWatch agent will not run on {gap}", resource=self)
+        for gap in gpu_metrics_gaps(args.config):
+            pulumi.log.warn(
+                f"no GPU metrics on {gap}: the add-on's DCGM exporter does not list the type",
+                resource=self,
+            )
         # Created before the add-on, with a retention: the agent would create them never
         # to expire (CloudWatch user guide, "Container Insights log groups").
         groups = [
@@ -205,7 +217,10 @@ class Observability(pulumi.ComponentResource):
                 tags=self._tags(f"logs-{kind}"),
                 opts=child,
             )
-            for kind in CONTAINER_INSIGHTS_LOG_GROUPS
+            for kind in (
+                *CONTAINER_INSIGHTS_LOG_GROUPS,
+                *([SERVER_METRICS_LOG_GROUP] if server_metrics_enabled(args.config) else []),
+            )
         ]
         partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
         role = irsa_role(
@@ -232,6 +247,7 @@ class Observability(pulumi.ComponentResource):
             CONTAINER_INSIGHTS_ADDON,
             insights.version,
             role_arn=role.role.arn,
+            configuration=addon_configuration(args.config),
             depends_on=[role.grant, *groups],
         )
 

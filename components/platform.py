@@ -263,6 +263,7 @@ class Platform(pulumi.ComponentResource):
                 model_sha256=self.model_release.model_sha256,
                 release=self.model_release.dependencies,
                 tags=tags,
+                cluster_name=self.cluster.cluster_name,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

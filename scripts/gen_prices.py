@@ -165,6 +165,46 @@ RATE_QUERIES: dict[str, tuple[str, dict[str, str], str]] = {
 }
 
 
+#: CloudWatch's per-metric, per-alarm, per-dashboard and per-observation prices, which the
+#: Price List queries above do not fetch: a dated table read off the pricing page, which
+#: every mode writes into the fallback rates region (a price the API returned wins).
+CLOUDWATCH_STATIC: dict[str, Any] = {
+    "date": "2026-11-30",
+    "region": "us-west-2",
+    "source": "https://aws.amazon.com/cloudwatch/pricing/ (US West (Oregon), paid tier, "
+    "first band: custom metrics $0.30/metric-month for the first 10,000; standard-resolution "
+    "alarms $0.10 per alarm metric-month, a metric-math alarm billed per metric it reads; "
+    "dashboards $3.00/dashboard-month; Container Insights with enhanced observability for "
+    "EKS $0.21 per million observations). The page was not reachable from the machine that "
+    "wrote this table: the observation price is cross-checked against a public design record "
+    "that states it verified it on that page on 2026-10-02. The free tier (10 metrics, 10 "
+    "alarm metrics, 3 dashboards per account) is not subtracted: it is the account's, not "
+    "the stack's.",
+    "rates": {
+        "cloudwatch_custom_metric_month": 0.30,
+        "cloudwatch_alarm_metric_month": 0.10,
+        "cloudwatch_dashboard_month": 3.00,
+        "cloudwatch_container_insights_per_million_observations": 0.21,
+    },
+}
+
+
+def with_static(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with `CLOUDWATCH_STATIC` in its region's rates and its source recorded."""
+    regions = dict(document.get("regions", {}))
+    region = dict(regions.get(CLOUDWATCH_STATIC["region"], {}))
+    region["rates"] = {**CLOUDWATCH_STATIC["rates"], **region.get("rates", {})}
+    regions[CLOUDWATCH_STATIC["region"]] = region
+    sources = dict(document.get("sources", {}))
+    sources["cloudwatchStatic"] = {
+        "date": CLOUDWATCH_STATIC["date"],
+        "region": CLOUDWATCH_STATIC["region"],
+        "what": sorted(CLOUDWATCH_STATIC["rates"]),
+        "source": CLOUDWATCH_STATIC["source"],
+    }
+    return {**document, "regions": regions, "sources": sources}
+
+
 #: Price List units whose price must be divided to match our keys' units.
 _PER_UNIT = {"GiBps-mo": 1024.0}  # gp3 throughput: ours is per MiB/s-month
 
@@ -266,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         document = from_aws(current, lambda: boto3.client("pricing", region_name="us-east-1"))
     else:
         document = snapshot(args.karpenter, current)
-    write(document, args.out)
+    write(with_static(document), args.out)
     priced = sum(1 for r in document["regions"].values() if r.get("ec2_on_demand_hourly"))
     print(f"wrote {args.out}: {priced} regions with EC2 prices of their own", file=sys.stderr)
     return 0

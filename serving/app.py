@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from serving.emf import EmfPublisher, run_publisher
 from serving.endpoints import Endpoints, refuse_path
 from serving.grpc_service import start_grpc
 from serving.settings import Settings
@@ -36,6 +37,7 @@ class ServingApp:
     def __init__(self, starlette: Starlette, endpoints: Endpoints) -> None:
         self.starlette = starlette
         self._infer = endpoints.infer
+        self.admission = endpoints.admission
 
     @property
     def state(self) -> State:
@@ -102,9 +104,23 @@ def create_app(
         flushing = None
         if state.metrics.multiprocess:
             flushing = asyncio.create_task(_flush_metrics(state))
+        publishing = None
+        if settings.emf_endpoint is not None:
+            publisher = EmfPublisher(
+                state.metrics,
+                endpoint=settings.emf_endpoint,
+                dimensions=settings.emf_dimensions,
+                namespace=settings.emf_namespace,
+                log_group=settings.emf_log_group,
+            )
+            publishing = asyncio.create_task(run_publisher(publisher))
         grpc_server = await start_grpc(state, server_version, on_fatal)
         app.state.grpc = grpc_server
         yield
+        if publishing is not None:
+            publishing.cancel()
+            # The last minute's counts go out before the process exits.
+            await asyncio.gather(publishing, return_exceptions=True)
         if flushing is not None:
             flushing.cancel()
             state.metrics.flush()

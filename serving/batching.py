@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "DeadlineExceededError",
     "choose_offload",
     "inline_rows",
+    "rows_of",
 ]
 
 Array = npt.NDArray[Any]
@@ -94,6 +96,13 @@ class Batcher:
     model fast enough for the loop whose rows are cheaper in batches, the queue and thread hop
     only pay when there are batch-mates to wait for. `max_inline_rows` caps the rows of a
     request that may run on the event loop at all; a larger one goes to the inference thread.
+    `warm_up` (seconds, rows) of a warm-up inference starts the estimate of `backlog_seconds`.
+
+    The inference thread takes each next batch from the queue itself, as soon as the last one
+    is done: under overload a turn of the event loop (answering hundreds of connections) takes
+    tens of milliseconds, and a thread that waited for the loop to hand it each batch ran one
+    batch per turn and idled the rest of it. The loop only enqueues requests and delivers
+    results.
     """
 
     def __init__(
@@ -108,6 +117,7 @@ class Batcher:
         observe_wait: Callable[[float], None] = _noop,
         inline_when_alone: bool = False,
         max_inline_rows: int = sys.maxsize,
+        warm_up: tuple[float, int] = (0.0, 0),
     ) -> None:
         self._predict = predict
         self.max_inline_rows = max_inline_rows
@@ -118,32 +128,55 @@ class Batcher:
         self._max_delay = max_batch_delay
         self._observe_batch = observe_batch
         self._observe_wait = observe_wait
-        self._pending: list[_Pending] = []
+        # Shared with the inference thread, under `_lock`: the queue and its row count.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: deque[_Pending] = deque()
         self._pending_rows = 0
-        self._scheduled: asyncio.Handle | None = None
-        self._delayed = False
-        self._running = False
+        self._idle = True
+        """Whether the inference thread waits for work (the loop must wake it)."""
+        self._wake_soon = False
+        self._closed = False
+        self.running = False
+        """Whether a batch runs on the inference thread now (read-only outside)."""
         self._concurrent = False
         """Whether the last batch held more than one request: evidence that waiting pays."""
-        self._executor: ThreadPoolExecutor | None = None
-        if offload:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._thread: threading.Thread | None = None
+        # Seconds and rows of recent batches (moving averages), for `backlog_seconds`; the
+        # warm-up's (seconds, rows) until batches have run.
+        self._batch_seconds = float(warm_up[0])
+        self._batch_rows = float(warm_up[1])
 
     @property
     def queued(self) -> int:
         """Requests waiting for a batch (not counting the one running)."""
         return len(self._pending)
 
+    def backlog_seconds(self, rows: int = 1) -> float:
+        """About how long a request of `rows` rows enqueued now would wait for its answer: the
+        running batch, then the rows queued ahead of it and its own at the pace of recent
+        batches. 0 when nothing runs or waits (a request alone is always taken on), and until a
+        batch has run on the inference thread (nothing to go by)."""
+        seconds, per_batch = self._batch_seconds, self._batch_rows
+        if not per_batch or not (self.running or self._pending):
+            return 0.0
+        if self.coalesce:
+            queued = self._pending_rows + rows
+            work = seconds if queued <= per_batch else queued * seconds / per_batch
+        else:
+            work = (len(self._pending) + 1) * seconds
+        return work + (seconds if self.running else 0.0)
+
     async def infer(self, inputs: Tensors, deadline: float, *, alone: bool = False) -> Tensors:
         """Outputs for one request's tensors; `deadline` is on the event loop's clock.
 
         `alone`: no other request is in flight in this server process.
         """
-        rows = _rows(inputs)
+        rows = rows_of(inputs)
         loop = asyncio.get_running_loop()
         if rows <= self.max_inline_rows and (
             not self.offload
-            or (alone and self._inline_when_alone and not self._running and not self._pending)
+            or (alone and self._inline_when_alone and not self.running and not self._pending)
         ):
             self._observe_batch(float(rows))
             outputs = self._predict(inputs)
@@ -158,43 +191,122 @@ class Batcher:
             enqueued=time.perf_counter(),
         )
         item.timer = loop.call_at(deadline, _expire, item.future)
-        self._pending.append(item)
-        self._pending_rows += rows
-        self._schedule(loop)
+        if self._thread is None:
+            self._start(loop)
+        with self._lock:
+            self._pending.append(item)
+            self._pending_rows += rows
+            if self._idle:
+                if self._pending_rows >= self._max_rows:
+                    self._wake.notify()
+                elif not self._wake_soon:
+                    # An idle model starts at the end of this turn of the loop, with every
+                    # request decoded in it: a burst forms one batch, not one of its first.
+                    self._wake_soon = True
+                    loop.call_soon(self._wake_up)
         try:
             return await item.future
         finally:
             item.timer.cancel()
 
+    def _wake_up(self) -> None:
+        with self._lock:
+            self._wake_soon = False
+            if self._idle and self._pending:
+                self._wake.notify()
+
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the inference thread after its running batch; queued requests fail."""
+        with self._lock:
+            self._closed = True
+            abandoned = list(self._pending)
+            self._pending.clear()
+            self._pending_rows = 0
+            self._wake.notify()
+        _deliver(abandoned, [DeadlineExceededError("inference was cancelled")] * len(abandoned))
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop, *, now: bool = False) -> None:
-        """Arrange the next batch; `now` (from a batch's completion) starts it in this call,
-        not on the loop's next turn: under load a turn of the loop is long, and the inference
-        thread would idle through it."""
-        if self._running:
-            return  # the running batch's completion schedules the next one
-        full = self._pending_rows >= self._max_rows
-        if self._scheduled is not None:
-            if self._delayed and full:  # enough batch-mates arrived: stop waiting
-                self._scheduled.cancel()
-                self._scheduled, self._delayed = loop.call_soon(self._flush), False
-            return
-        if self.coalesce and self._concurrent and self._max_delay and not full:
-            self._scheduled, self._delayed = loop.call_later(self._max_delay, self._flush), True
-        elif now:
-            self._flush()
-        else:
-            self._scheduled, self._delayed = loop.call_soon(self._flush), False
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._thread = threading.Thread(
+            target=self._work, args=(loop,), name="inference", daemon=True
+        )
+        self._thread.start()
 
-    def _take(self) -> list[_Pending]:
+    def _work(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The inference thread: take a batch, run it, hand the results to the loop, repeat."""
+        predict = self._predict
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            if not batch:
+                continue
+            started = time.perf_counter()
+            outcomes = _run_batch(predict, batch)
+            seconds = time.perf_counter() - started
+            rows = sum(item.rows for item in batch)
+            # Moving averages over about the last eight batches, for the backlog estimate.
+            if self._batch_rows:
+                self._batch_seconds += (seconds - self._batch_seconds) / 8
+                self._batch_rows += (rows - self._batch_rows) / 8
+            else:
+                self._batch_seconds, self._batch_rows = seconds, float(rows)
+            self.running = False
+            try:
+                loop.call_soon_threadsafe(_deliver, batch, outcomes)
+            except RuntimeError:  # the loop is closed: nobody waits for these any more
+                return
+
+    def _next_batch(self) -> list[_Pending] | None:
+        """The next batch (possibly empty, when every queued request expired), or None once
+        closed. Waits for work; with concurrent traffic and a part-full queue, waits up to
+        `max_batch_delay` for batch-mates."""
+        with self._wake:
+            while not self._pending and not self._closed:
+                self._idle = True
+                self._wake.wait()
+            if self._closed:
+                return None
+            if (
+                self.coalesce
+                and self._concurrent
+                and self._max_delay
+                and self._pending_rows < self._max_rows
+            ):
+                until = time.monotonic() + self._max_delay
+                while self._pending_rows < self._max_rows and not self._closed:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._idle = True
+                    self._wake.wait(left)
+            self._idle = False
+            batch, waits, rows = self._take()
+            self.running = bool(batch)
+        if batch:
+            self._concurrent = len(batch) > 1
+            loop = batch[0].future.get_loop()
+            try:
+                loop.call_soon_threadsafe(self._observe, rows, waits)
+            except RuntimeError:
+                return None
+        return batch
+
+    def _observe(self, rows: int, waits: list[float]) -> None:
+        """On the event loop (the metrics are written by one thread only)."""
+        self._observe_batch(float(rows))
+        for wait in waits:
+            self._observe_wait(wait)
+
+    def _take(self) -> tuple[list[_Pending], list[float], int]:
+        """Under `_lock`: the queued requests that form the next batch, oldest first."""
         batch: list[_Pending] = []
         keep: list[_Pending] = []
+        waits: list[float] = []
         rows = 0
         now = time.perf_counter()
-        for item in self._pending:
+        pending = self._pending
+        while pending:
+            item = pending.popleft()
             if item.future.done():  # expired or abandoned while queued
                 self._pending_rows -= item.rows
                 continue
@@ -205,48 +317,25 @@ class Batcher:
                 batch.append(item)
                 rows += item.rows
                 self._pending_rows -= item.rows
-                self._observe_wait(now - item.enqueued)
+                waits.append(now - item.enqueued)
+                if rows >= self._max_rows or not self.coalesce:
+                    break
             else:
                 keep.append(item)
-        self._pending = keep
-        if batch:
-            self._concurrent = len(batch) > 1
-            self._observe_batch(float(rows))
-        return batch
-
-    def _flush(self) -> None:
-        self._scheduled = None
-        batch = self._take()
-        if not batch:
-            return
-        if self._executor is None:  # a fast model's first request too large for the event loop
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        self._running = True
-        loop = asyncio.get_running_loop()
-        running = loop.run_in_executor(self._executor, _run_batch, self._predict, batch)
-        running.add_done_callback(lambda done: self._finished(batch, done))
-
-    def _finished(self, batch: list[_Pending], done: asyncio.Future[list[_Outcome]]) -> None:
-        self._running = False
-        # The next batch first: the inference thread works while this thread delivers results.
-        if self._pending:
-            self._schedule(asyncio.get_running_loop(), now=True)
-        if done.cancelled():
-            _deliver(batch, [DeadlineExceededError("inference was cancelled")] * len(batch))
-        elif (error := done.exception()) is not None:
-            _deliver(batch, [error] * len(batch))
-        else:
-            _deliver(batch, done.result())
+        if keep:
+            pending.extendleft(reversed(keep))
+        return batch, waits, rows
 
 
-def _rows(inputs: Tensors) -> int:
+def rows_of(inputs: Mapping[str, Array]) -> int:
+    """The rows of a request: its first input's first dimension (1 for a scalar)."""
     first = next(iter(inputs.values()))
     return int(first.shape[0]) if first.ndim else 1
 
 
 def _key(inputs: Tensors) -> tuple[Any, ...]:
     """Requests stack only when every input agrees on name, dtype and trailing shape."""
-    rows = _rows(inputs)
+    rows = rows_of(inputs)
     if any(not array.ndim or array.shape[0] != rows for array in inputs.values()):
         return (object(),)  # inputs disagree on rows: this request runs alone
     return tuple((name, array.dtype, array.shape[1:]) for name, array in inputs.items())

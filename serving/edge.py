@@ -12,6 +12,11 @@ uvicorn parses and writes HTTP; this subclass adds what it lacks, per connection
 - errors in our contract: malformed HTTP gets a JSON `{"error"}` 400, not uvicorn's plain text;
 - the arrival time of each request in its scope (`ARRIVAL`), so that the request's deadline
   counts the time it waited before its handler ran;
+- load shedding before any handler: an inference request that the server would refuse (see
+  `serving.admission`) is answered 503 with `Retry-After` from here, in one write, without an
+  ASGI task; under overload, refusals then cost the event loop little of the time the requests
+  it serves need (its body is read and dropped; one that has not all arrived closes the
+  connection);
 - drain: once the server drains, every response carries `Connection: close`, and connections stay
   open until their client is answered, so a request already on the wire is never reset.
 
@@ -54,6 +59,9 @@ BODY_REFUSED = "serving.body_refused"
 MAX_PIPELINED = 32
 """Requests one connection may queue behind a response it has not read."""
 
+SHED_PAUSE_SECONDS = 1.0
+"""How long a connection is not read after a 503 for overload: its `Retry-After`."""
+
 
 @dataclass(frozen=True, slots=True)
 class EdgeLimits:
@@ -76,6 +84,17 @@ class _SlowBodies:
         self.count = 0
 
 
+class _Answered:
+    """Stands for "no response in progress" on a connection whose first request is refused
+    before a handler: uvicorn's body callbacks ignore a request whose cycle is complete."""
+
+    response_complete = True
+    keep_alive = True
+
+
+_ANSWERED: Any = _Answered()
+
+
 class _RefusedError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -91,6 +110,8 @@ class EdgeProtocol(HttpToolsProtocol):
     draining: ClassVar[Any] = None
     """A callable returning whether the server drains (set by `edge_protocol`)."""
     slow_bodies: ClassVar[_SlowBodies] = _SlowBodies()
+    admission: ClassVar[Any] = None
+    """The server's `serving.admission.Admission`, or None to leave every refusal to handlers."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,6 +125,9 @@ class EdgeProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._slow_counted = False
         self._close_after_response = False
+        self._shedding: str | None = None
+        """The refusal of the request being read, answered once its body is in."""
+        self._shed_timer: asyncio.TimerHandle | None = None
 
     # -- connection ----------------------------------------------------------------------
 
@@ -117,6 +141,9 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._write_timer is not None:
             self._write_timer.cancel()
             self._write_timer = None
+        if self._shed_timer is not None:
+            self._shed_timer.cancel()
+            self._shed_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -144,6 +171,9 @@ class EdgeProtocol(HttpToolsProtocol):
             )
         elif self._body_pending and self._body_timer is None:
             self._body_slow()
+        elif self._shedding is not None:  # a refused request's body is still arriving
+            message, self._shedding = self._shedding, None
+            self._answer_shed(message, keep_alive=False)
 
     def drain(self) -> None:
         """The server drains: the response being produced closes its connection after it."""
@@ -192,6 +222,24 @@ class EdgeProtocol(HttpToolsProtocol):
             raise _RefusedError(400, "no Host header (HTTP/1.1 requires one)")
         if len(self.pipeline) >= MAX_PIPELINED:
             raise _RefusedError(429, f"more than {MAX_PIPELINED} pipelined requests unanswered")
+        admission = self.admission
+        if admission is not None and self.url in admission.paths:
+            cycle = self.cycle
+            idle = cycle is None or cycle.response_complete
+            draining = self.draining
+            if (
+                idle
+                and not self.flow.write_paused
+                and self.parser.get_method() == b"POST"
+                and not (draining is not None and draining())
+            ):
+                scope: dict[str, Any] = self.scope  # type: ignore[assignment]
+                message = admission.refusal(scope[ARRIVAL], self.loop.time())
+                if message is not None:
+                    self._shedding = message
+                    if cycle is None:  # uvicorn's body callbacks then drop the body
+                        self.cycle = _ANSWERED
+                    return
         super().on_headers_complete()
         self._body_pending = True
         draining = self.draining
@@ -206,6 +254,10 @@ class EdgeProtocol(HttpToolsProtocol):
         super().on_response_complete()
 
     def on_message_complete(self) -> None:
+        if self._shedding is not None:
+            message, self._shedding = self._shedding, None
+            self._answer_shed(message, keep_alive=self.parser.should_keep_alive())
+            return
         super().on_message_complete()
         self._body_done()
 
@@ -291,6 +343,40 @@ class EdgeProtocol(HttpToolsProtocol):
             )
             self.transport.abort()
 
+    def _answer_shed(self, message: str, *, keep_alive: bool) -> None:
+        """503 with Retry-After for a request refused before its handler (no response is in
+        progress on this connection); the connection stays open when `keep_alive`."""
+        self.admission.shed(message, self.url.decode("latin-1"))
+        if self.transport.is_closing():
+            return
+        body = encode_error(message)
+        self.transport.write(
+            b"".join(
+                [
+                    STATUS_LINE[503],
+                    b"content-type: application/json\r\ncontent-length: ",
+                    str(len(body)).encode(),
+                    b"\r\nretry-after: 1\r\n",
+                    b"\r\n" if keep_alive else b"connection: close\r\n\r\n",
+                    body,
+                ]
+            )
+        )
+        if not keep_alive:
+            self.transport.close()
+            return
+        self.on_response_complete()
+        # The answer says when to come back: a client that sends again on this connection
+        # sooner is not read until then, so that under overload clients that ignore
+        # Retry-After cannot keep the event loop busy refusing them.
+        self.flow.pause_reading()
+        self._shed_timer = self.loop.call_later(SHED_PAUSE_SECONDS, self._resume_after_shed)
+
+    def _resume_after_shed(self) -> None:
+        self._shed_timer = None
+        if not self.transport.is_closing():
+            self.flow.resume_reading()
+
     def _refuse(self, status: int, message: str) -> None:
         """Answer `status` with a JSON error and close; never in the middle of a response."""
         self._cancel_header_timer()
@@ -321,10 +407,16 @@ class EdgeProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def edge_protocol(limits: EdgeLimits, draining: Any) -> type[EdgeProtocol]:
-    """An `EdgeProtocol` class bound to `limits` and `draining` (a no-argument callable)."""
+def edge_protocol(limits: EdgeLimits, draining: Any, admission: Any = None) -> type[EdgeProtocol]:
+    """An `EdgeProtocol` class bound to `limits`, `draining` (a no-argument callable) and the
+    server's `Admission` (None: handlers answer every refusal)."""
     return type(
         "BoundEdgeProtocol",
         (EdgeProtocol,),
-        {"limits": limits, "draining": staticmethod(draining), "slow_bodies": _SlowBodies()},
+        {
+            "limits": limits,
+            "draining": staticmethod(draining),
+            "slow_bodies": _SlowBodies(),
+            "admission": admission,
+        },
     )

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from serving.batching import DeadlineExceededError
+from serving.admission import Admission
+from serving.batching import DeadlineExceededError, rows_of
 from serving.edge import ARRIVAL, BODY_LATE, BODY_REFUSED
 from serving.openapi import openapi_document
 from serving.protocol import (
@@ -63,8 +64,7 @@ class Endpoints:
         self._max_body = settings.max_body_bytes
         self._max_inflight = settings.max_inflight
         self._counts_inflight = state.metrics.counts_inflight
-        self._shed = 0
-        self._shed_logged = 0.0
+        self.admission = Admission(state)
         self._openapi = orjson.dumps(openapi_document(server_version))
 
     # -- inference ---------------------------------------------------------------------------
@@ -115,9 +115,12 @@ class Endpoints:
             onnx = served.model
             decoded = decode_infer_request(body, onnx.inputs, onnx.output_names, header_length)
             request_id = decoded.id
-            outputs = await served.batcher.infer(
-                decoded.inputs, deadline, alone=state.inflight == 1
-            )
+            batcher = served.batcher
+            if batcher.running or batcher.queued:
+                late = self.admission.late(arrival, loop.time(), rows_of(decoded.inputs))
+                if late is not None:
+                    raise ProtocolError(503, late, retry_after=1)
+            outputs = await batcher.infer(decoded.inputs, deadline, alone=state.inflight == 1)
             if decoded.outputs is not None:
                 outputs = {output: outputs[output] for output in decoded.outputs}
             if decoded.raw_outputs:
@@ -172,16 +175,8 @@ class Endpoints:
     ) -> None:
         elapsed = time.perf_counter() - started
         if status == 503:
-            # Under overload every shed request would log a line: one a second says the same.
-            self._shed += 1
-            now = time.monotonic()
-            if now < self._shed_logged + 1:
-                return
             fields = _request_fields(scope, status, elapsed, request_id)
-            fields["shed_since_last_line"] = self._shed
-            fields["error"] = orjson.loads(payload)["error"]
-            self._shed, self._shed_logged = 0, now
-            log.warning("infer refused (503)", extra=fields)
+            self.admission.log_shed(orjson.loads(payload)["error"], fields)
             return
         fields = _request_fields(scope, status, elapsed, request_id)
         fields["error"] = orjson.loads(payload)["error"]

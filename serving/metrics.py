@@ -200,6 +200,19 @@ class Metrics:
         if not self.multiprocess:
             self.inflight.set_function(read)
 
+    latency_bounds = tuple(float(bound) for bound in _LATENCY_BUCKETS)
+    """Upper bounds of the latency histogram's finite buckets (`serving.emf` reads them)."""
+    wait_bounds = tuple(float(bound) for bound in _WAIT_BUCKETS)
+    """Upper bounds of the queue-wait histogram's finite buckets."""
+
+    def request_counts(self) -> dict[tuple[str, str, str], int]:
+        """Finished requests so far in this process, by (model, protocol, status)."""
+        return dict(self._counts)
+
+    def inflight_now(self) -> float:
+        """Requests being served now (this process)."""
+        return self._read_inflight()
+
     def count(self, status: int, model: str | None = None) -> None:
         """Count one finished REST inference request by its HTTP status."""
         key = (self._model if model is None else model, "rest", str(status))

@@ -178,7 +178,7 @@ def serve(
         app,
         host=settings.host,
         port=settings.port,
-        http=edge_protocol(limits, lambda: state.draining),
+        http=edge_protocol(limits, lambda: state.draining, app.admission),
         loop="uvloop",
         log_config=None,
         access_log=False,

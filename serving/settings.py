@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LogLevel", "Settings"]
+from serving.levels import LogLevel
 
-LogLevel = Literal["debug", "info", "warning", "error"]
+__all__ = ["LogLevel", "Settings"]
 
 
 class Settings(BaseSettings):
@@ -70,7 +69,8 @@ class Settings(BaseSettings):
     """Requests per worker being served at once; more get 503 with Retry-After."""
 
     request_timeout_ms: int = Field(default=5000, ge=1)
-    """Deadline of an inference request, queueing included; past it the answer is 504."""
+    """Deadline of an inference request from its first byte, queueing included; past it the answer
+    is 504, and a request the queue cannot serve before it gets 503 with Retry-After at once."""
 
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     """Longest a connection may take to send a request's headers (also a new, silent one)."""
@@ -84,8 +84,37 @@ class Settings(BaseSettings):
     drain_timeout_seconds: float = Field(default=20.0, ge=0)
     """On SIGTERM, how long in-flight and queued requests may take before the process exits."""
 
+    emf_endpoint: str | None = Field(default=None, pattern=r"^udp://[^/:]+:\d{1,5}$")
+    """Where this server sends its metrics as CloudWatch EMF once a minute
+    (`udp://<node IP>:25888`, the CloudWatch agent); unset: not sent."""
+
+    emf_namespace: str = Field(default="MLOps/Serving", min_length=1, max_length=255)
+    """CloudWatch namespace of the EMF metrics."""
+
+    emf_log_group: str | None = Field(default=None, max_length=512, pattern=r"^[A-Za-z0-9_\-/.#]+$")
+    """The log group the agent writes the EMF documents to (`_aws.LogGroupName`); unset:
+    the agent's default, `emf/logs/default`, which never expires."""
+
+    emf_dimensions: dict[str, str] = Field(default_factory=dict)
+    """`{"ClusterName": ..., "Namespace": ..., "Service": ...}` (JSON), the metrics' dimensions."""
+
     log_level: LogLevel = "info"
     """Log level: `debug` logs one line per request, `warning` one per failed request."""
+
+    @model_validator(mode="after")
+    def _emf(self) -> Settings:
+        if self.emf_endpoint is not None:
+            missing = [
+                name
+                for name in ("ClusterName", "Namespace", "Service")
+                if not self.emf_dimensions.get(name)
+            ]
+            if missing:
+                raise ValueError(
+                    f"SERVING_EMF_DIMENSIONS lacks {missing}: with SERVING_EMF_ENDPOINT set it "
+                    'must be JSON like {"ClusterName": "c", "Namespace": "ml", "Service": "m"}'
+                )
+        return self
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> Settings:

@@ -108,9 +108,11 @@ async def load_model(
         seconds = await asyncio.to_thread(model.warm_up, source=uri)
         coalesce = settings.batching_enabled and model.batchable
         per_row: float | None = None
+        warm_up = (seconds, 1)
         if coalesce:
             rows = min(settings.max_batch_size, WARM_UP_BATCH)
-            per_row = await asyncio.to_thread(model.warm_up, rows=rows, source=uri) / rows
+            batch_seconds = await asyncio.to_thread(model.warm_up, rows=rows, source=uri)
+            per_row, warm_up = batch_seconds / rows, (batch_seconds, rows)
     except (ModelLoadError, RepositoryError) as error:
         fail(f"cannot load model: {error}")
         return
@@ -128,6 +130,7 @@ async def load_model(
         max_batch_delay=settings.max_batch_delay_ms / 1000,
         observe_batch=metrics.batch_size.observe,
         observe_wait=metrics.queue_wait.observe,
+        warm_up=warm_up,
     )
     state.served = ServedModel(model=model, batcher=batcher, uri=uri)
     state.mark_loaded()

@@ -20,6 +20,15 @@ from typing import Any
 
 from components.core import catalog
 from components.core.config import NodePoolConfig, StackConfig
+from components.core.observability import (
+    CONTAINER_INSIGHTS_LOG_GROUPS,
+    SERVER_METRICS,
+    LoadBalancerRefs,
+    alarm_specs,
+    container_insights_enabled,
+    load_balancer_kind,
+    server_metrics_enabled,
+)
 
 __all__ = [
     "CostError",
@@ -294,6 +303,124 @@ def _pool_lines(
     ]
 
 
+EMF_TOTALS_BYTES = 2000
+"""The most a server worker's per-minute EMF totals document takes (two full 100-value
+distributions; tests/components/core/test_cost.py measures the worst case)."""
+EMF_STATUS_BYTES = 700
+"""The most one per-status EMF document takes."""
+MINUTES_PER_MONTH = 730 * 60
+
+
+def _observability_lines(config: StackConfig, prices: PriceTable) -> list[CostLine]:
+    """Alarms, dashboard, topic key, Container Insights and the server's own metrics."""
+    observability = config.observability
+    if not observability.enabled:
+        return []
+    component = "observability"
+    lines: list[CostLine] = []
+    kind = load_balancer_kind(config)
+    refs = LoadBalancerRefs("lb", "tg") if kind is not None else None
+    specs = alarm_specs(config, cluster_name="cluster", refs=refs)
+    alarm_metrics = sum(len(spec.metrics()) for spec in specs)
+    lines.append(
+        _flat(
+            prices,
+            component,
+            "CloudWatch alarms",
+            lambda: (
+                f"{len(specs)} alarms reading {alarm_metrics} metrics × "
+                f"${prices.rate('cloudwatch_alarm_metric_month')}/alarm metric-month",
+                alarm_metrics * prices.rate("cloudwatch_alarm_metric_month"),
+            ),
+        )
+    )
+    lines.append(
+        _flat(
+            prices,
+            component,
+            "CloudWatch dashboard",
+            lambda: (
+                f"1 × ${prices.rate('cloudwatch_dashboard_month')}/month",
+                prices.rate("cloudwatch_dashboard_month"),
+            ),
+        )
+    )
+    lines.append(
+        _flat(
+            prices,
+            component,
+            "KMS key (alarm topic, log groups)",
+            lambda: (
+                f"1 × ${prices.rate('kms_key_month')}/month",
+                prices.rate("kms_key_month"),
+            ),
+        )
+    )
+    insights = observability.container_insights
+    if not container_insights_enabled(config) or insights is None:
+        return lines
+    usage = config.cost
+    nodes_min = sum(pool.min_size for pool in config.node_pools.values())
+    nodes_max = sum(pool.max_size for pool in config.node_pools.values())
+    per_node = usage.container_insights_observations_per_node_millions
+
+    def observations() -> tuple[str, float, float]:
+        price = prices.rate("cloudwatch_container_insights_per_million_observations")
+        return (
+            f"{nodes_min}-{nodes_max} nodes × {per_node:g}M observations × ${price}/M observations",
+            nodes_min * per_node * price,
+            nodes_max * per_node * price,
+        )
+
+    lines.append(_priced(prices, component, "Container Insights observations", observations))
+    retention = insights.log_retention_days
+    logs_gb = usage.container_log_gb_per_month
+    emf_gb_min = emf_gb_max = 0.0
+    service = config.service
+    if server_metrics_enabled(config) and service is not None:
+        per_minute = EMF_TOTALS_BYTES + usage.server_status_series * EMF_STATUS_BYTES
+        per_pod = service.server.workers * MINUTES_PER_MONTH * per_minute / 1e9
+        emf_gb_min, emf_gb_max = service.min_replicas * per_pod, service.max_replicas * per_pod
+        series = len(SERVER_METRICS) + usage.server_status_series
+        lines.append(
+            _flat(
+                prices,
+                component,
+                "server metrics (EMF custom metrics)",
+                lambda: (
+                    f"{series} metrics ({len(SERVER_METRICS)} + {usage.server_status_series} "
+                    f"statuses) × ${prices.rate('cloudwatch_custom_metric_month')}/metric-month",
+                    series * prices.rate("cloudwatch_custom_metric_month"),
+                ),
+            )
+        )
+
+    def ingestion() -> tuple[str, float, float]:
+        price = prices.rate("cloudwatch_logs_ingestion_per_gb")
+        detail = f"{logs_gb:g} GB pods' logs"
+        if emf_gb_max:
+            detail += f" + {emf_gb_min:.2f}-{emf_gb_max:.2f} GB server metric documents"
+        return (
+            f"{detail} × ${price}/GB",
+            (logs_gb + emf_gb_min) * price,
+            (logs_gb + emf_gb_max) * price,
+        )
+
+    def storage() -> tuple[str, float, float]:
+        price = prices.rate("cloudwatch_logs_storage_per_gb_month")
+        kept = retention / 30
+        return (
+            f"{len(CONTAINER_INSIGHTS_LOG_GROUPS) + (1 if emf_gb_max else 0)} log groups, "
+            f"{retention} days kept × ${price}/GB-month",
+            (logs_gb + emf_gb_min) * kept * price,
+            (logs_gb + emf_gb_max) * kept * price,
+        )
+
+    lines.append(_priced(prices, component, "Container Insights log ingestion", ingestion))
+    lines.append(_priced(prices, component, "Container Insights log storage", storage))
+    return lines
+
+
 def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
     """The stack's monthly cost at its pools' minimum and maximum sizes."""
     hours = prices.hours_per_month
@@ -478,6 +605,8 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
                     ),
                 )
             )
+
+    lines.extend(_observability_lines(config, prices))
 
     return Estimate(
         region=prices.region,

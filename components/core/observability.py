@@ -18,21 +18,33 @@ from importlib import resources
 from typing import Any, Literal
 
 from components.core.config import StackConfig
+from components.core.scheduling import pool_taints
 
 __all__ = [
     "CONTAINER_INSIGHTS_ADDON",
     "CONTAINER_INSIGHTS_LOG_GROUPS",
     "CONTAINER_INSIGHTS_NAMESPACE",
     "CONTAINER_INSIGHTS_SERVICE_ACCOUNT",
+    "SERVER_DIMENSIONS",
+    "SERVER_METRICS",
+    "SERVER_METRICS_LOG_GROUP",
+    "SERVER_NAMESPACE",
     "AlarmSpec",
     "LoadBalancerRefs",
     "MetricRef",
+    "addon_configuration",
+    "addon_facts",
     "alarm_specs",
     "budget_limit",
     "container_insights_enabled",
     "dashboard_body",
     "documented_metrics",
+    "emf_dimensions",
+    "gpu_metrics_gaps",
     "load_balancer_kind",
+    "server_metrics_enabled",
+    "server_metrics_log_group",
+    "untolerated_taints",
 ]
 
 CONTAINER_INSIGHTS_ADDON = "amazon-cloudwatch-observability"
@@ -43,6 +55,25 @@ Observability agent": the IRSA role is bound to amazon-cloudwatch:cloudwatch-age
 CONTAINER_INSIGHTS_LOG_GROUPS = ("application", "dataplane", "host", "performance")
 """`/aws/containerinsights/<cluster>/<kind>`: created by the stack first, with a retention,
 because the agent would otherwise create them never to expire."""
+
+SERVER_NAMESPACE = "MLOps/Serving"
+"""The namespace of the model server's own metrics (`serving/emf.py` sends them as EMF to
+the add-on's agent)."""
+SERVER_METRICS_LOG_GROUP = "server-metrics"
+"""`/aws/containerinsights/<cluster>/server-metrics`: the server's EMF documents, in a group
+the stack creates with the add-on's retention (the agent's default group never expires)."""
+SERVER_DIMENSIONS = ("ClusterName", "Namespace", "Service")
+SERVER_METRICS = (
+    "Requests",
+    "ServerErrors",
+    "Overloaded",
+    "RequestLatency",
+    "QueueWait",
+    "InFlightRequests",
+)
+"""The server's metrics at `SERVER_DIMENSIONS` (`serving.emf.METRICS`); `Requests` also per
+status."""
+"""The server metrics' dimension set (`serving.emf.DIMENSIONS`)."""
 
 Comparison = Literal[
     "GreaterThanOrEqualToThreshold",
@@ -110,6 +141,90 @@ def documented_metrics() -> dict[str, dict[str, list[list[str]]]]:
     text = resources.files("components.core.data").joinpath("cloudwatch_metrics.json").read_text()
     document: dict[str, Any] = json.loads(text)
     return {ns: dict(metrics) for ns, metrics in document["metrics"].items()}
+
+
+def addon_facts() -> dict[str, Any]:
+    """What the pinned add-on deploys by default (data/cloudwatch_addon.json)."""
+    text = resources.files("components.core.data").joinpath("cloudwatch_addon.json").read_text()
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def server_metrics_enabled(config: StackConfig) -> bool:
+    """The server sends its metrics (EMF) where the add-on's agent runs to receive them."""
+    return config.service is not None and container_insights_enabled(config)
+
+
+def addon_configuration(config: StackConfig) -> dict[str, Any]:
+    """The add-on's `configurationValues`: the agent's config, replacing its default.
+
+    `agent.config` replaces the default the chart builds (Container Insights plus
+    Application Signals, helm-charts `_helpers.tpl` "cloudwatch-agent.build-default-config"
+    at Release 6.2.0). Ours keeps enhanced Container Insights, turns the GPU (DCGM) metrics
+    on only where a pool has GPUs, and adds the EMF listener (`emf`: TCP/UDP 25888 on the
+    agent's host network) that the model server sends its metrics to. Application Signals is
+    left out: it needs the add-on's auto-instrumentation, which the server does not use, and
+    is billed per request. The chart fills in `agent.region` and `kubernetes.cluster_name`
+    itself (`_helpers.tpl` "cloudwatch-agent.config-modifier"). The add-on's default
+    tolerations (every taint) are kept, so the agent and Fluent Bit also run on GPU nodes
+    (`untolerated_taints` checks our pools).
+    """
+    has_gpu = any(pool.is_gpu for pool in config.node_pools.values())
+    metrics_collected: dict[str, Any] = {
+        "kubernetes": {
+            "enhanced_container_insights": True,
+            "accelerated_compute_metrics": has_gpu,
+        }
+    }
+    if server_metrics_enabled(config):
+        metrics_collected["emf"] = {}
+    return {"agent": {"config": {"logs": {"metrics_collected": metrics_collected}}}}
+
+
+def untolerated_taints(config: StackConfig) -> list[str]:
+    """`pool: key=value:effect` for every pool taint the add-on's pods would not tolerate."""
+    tolerations = addon_facts()["defaultTolerations"]
+    gaps = []
+    for name, pool in config.node_pools.items():
+        for taint in pool_taints(pool):
+            if not any(_tolerates(t, taint.key, taint.value, taint.effect) for t in tolerations):
+                gaps.append(f"{name}: {taint.key}={taint.value}:{taint.effect}")
+    return gaps
+
+
+def _tolerates(toleration: Mapping[str, Any], key: str, value: str, effect: str) -> bool:
+    # Kubernetes' rules: an empty key with Exists matches every key; an empty effect every
+    # effect (core/v1 Toleration).
+    if toleration.get("effect") not in (None, "", effect):
+        return False
+    if toleration.get("operator") == "Exists":
+        return toleration.get("key") in (None, "", key)
+    return toleration.get("key") == key and toleration.get("value") == value
+
+
+def gpu_metrics_gaps(config: StackConfig) -> list[str]:
+    """`pool: type` for every GPU instance type the add-on's DCGM exporter is not placed on
+    (its node affinity lists instance types): those nodes would have no GPU metrics."""
+    placed = set(addon_facts()["dcgmExporterInstanceTypes"])
+    return [
+        f"{name}: {instance_type}"
+        for name, pool in config.node_pools.items()
+        if pool.is_gpu
+        for instance_type in pool.instance_types
+        if instance_type not in placed
+    ]
+
+
+def server_metrics_log_group(cluster_name: str) -> str:
+    return f"/aws/containerinsights/{cluster_name}/{SERVER_METRICS_LOG_GROUP}"
+
+
+def emf_dimensions(config: StackConfig, cluster_name: str) -> dict[str, str]:
+    """The server metrics' dimension values, as the server sends them."""
+    service = config.service
+    if service is None:
+        raise ValueError("the stack config has no `service` section")
+    return {"ClusterName": cluster_name, "Namespace": service.namespace, "Service": service.name}
 
 
 def container_insights_enabled(config: StackConfig) -> bool:
@@ -270,6 +385,70 @@ def alarm_specs(
                     ),
                 )
             )
+            server = {
+                "ClusterName": cluster_name,
+                "Namespace": service.namespace,
+                "Service": service.name,
+            }
+            specs.append(
+                AlarmSpec(
+                    key="queue-wait-p99",
+                    title=f"p99 batching-queue wait above {slo.queue_wait_p99_ms} ms in the "
+                    "model server",
+                    runbook="the pods are saturated before the HPA reacts: check in-flight "
+                    "requests and CPU on the dashboard; raise minReplicas or server.workers, "
+                    "or lower server.maxBatchDelayMs",
+                    threshold=slo.queue_wait_p99_ms / 1000,
+                    comparison="GreaterThanThreshold",
+                    period=60,
+                    evaluation_periods=5,
+                    datapoints_to_alarm=3,
+                    missing_data="notBreaching",
+                    missing_data_why="no requests means nothing waits",
+                    metric=MetricRef(SERVER_NAMESPACE, "QueueWait", server, "p99"),
+                )
+            )
+            specs.append(
+                AlarmSpec(
+                    key="overload-rate",
+                    title=f"more than {slo.overload_rate_percent:g}% of requests refused as "
+                    "overloaded (503) by the model server",
+                    runbook="the pods hit server.maxInflight: raise maxReplicas (and the "
+                    "pool's maxSize) or lower the HPA's target so it scales out earlier; "
+                    "clients retry 503 after Retry-After",
+                    threshold=slo.overload_rate_percent,
+                    comparison="GreaterThanThreshold",
+                    period=60,
+                    evaluation_periods=5,
+                    datapoints_to_alarm=3,
+                    missing_data="notBreaching",
+                    missing_data_why="no requests means none refused",
+                    expression="IF(requests > 0, 100 * overloaded / requests, 0)",
+                    inputs={
+                        "overloaded": MetricRef(SERVER_NAMESPACE, "Overloaded", server, "Sum"),
+                        "requests": MetricRef(SERVER_NAMESPACE, "Requests", server, "Sum"),
+                    },
+                )
+            )
+            specs.append(
+                AlarmSpec(
+                    key="server-metrics-silent",
+                    title="the model server's own metrics have stopped arriving",
+                    runbook="the two alarms above cannot fire meanwhile: check the "
+                    "CloudWatch agent pods (kubectl -n amazon-cloudwatch get pods), the "
+                    "server's SERVING_EMF_* environment and its NetworkPolicy (UDP 25888 to "
+                    "the node)",
+                    threshold=1,
+                    comparison="LessThanThreshold",
+                    period=300,
+                    evaluation_periods=3,
+                    datapoints_to_alarm=3,
+                    missing_data="breaching",
+                    missing_data_why="every worker sends its totals each minute, traffic or "
+                    "not: no data means the pipeline is broken",
+                    metric=MetricRef(SERVER_NAMESPACE, "Requests", server, "SampleCount"),
+                )
+            )
             pool = config.node_pools[service.node_pool]
             pending_hint = (
                 "on this GPU pool, no GPU node came up: check the node group's scaling "
@@ -408,6 +587,60 @@ def dashboard_body(
                     MetricRef(
                         "ContainerInsights", "pod_memory_utilization", running, "Average", "memory"
                     ),
+                ],
+            )
+        if service is not None:
+            server = {**cluster, "Namespace": service.namespace, "Service": service.name}
+            slo = config.observability.slo
+            status_search = (
+                f"SEARCH('{{{SERVER_NAMESPACE},ClusterName,Namespace,Protocol,Service,Status}} "
+                f'MetricName="Requests" ClusterName="{cluster_name}" '
+                f'Namespace="{service.namespace}" Service="{service.name}"\', \'Sum\', 60)'
+            )
+            index = len(widgets)
+            widgets.append(
+                {
+                    "type": "metric",
+                    "x": 12 * (index % 2),
+                    "y": 6 * (index // 2),
+                    "width": 12,
+                    "height": 6,
+                    "properties": {
+                        "title": "Server: requests by status (/min)",
+                        "view": "timeSeries",
+                        "region": region,
+                        "period": 60,
+                        "metrics": [[{"expression": status_search, "id": "status"}]],
+                    },
+                }
+            )
+            place(
+                "Server: errors and overload (/min)",
+                [
+                    MetricRef(SERVER_NAMESPACE, "ServerErrors", server, "Sum", "5xx"),
+                    MetricRef(SERVER_NAMESPACE, "Overloaded", server, "Sum", "503 overloaded"),
+                ],
+            )
+            place(
+                "Server: latency (s)",
+                [
+                    MetricRef(SERVER_NAMESPACE, "RequestLatency", server, stat, stat)
+                    for stat in ("p50", "p90", "p99")
+                ],
+            )
+            place(
+                "Server: batching-queue wait (s)",
+                [
+                    MetricRef(SERVER_NAMESPACE, "QueueWait", server, stat, stat)
+                    for stat in ("p50", "p99")
+                ],
+                annotations=[("p99 limit", slo.queue_wait_p99_ms / 1000)],
+            )
+            place(
+                "Server: in-flight requests",
+                [
+                    MetricRef(SERVER_NAMESPACE, "InFlightRequests", server, "Maximum", "max"),
+                    MetricRef(SERVER_NAMESPACE, "InFlightRequests", server, "Average", "avg"),
                 ],
             )
         place(

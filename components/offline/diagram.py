@@ -4,12 +4,15 @@ Boxes are drawn only for what the plan contains (network, cluster, the cluster s
 it runs from Helm charts, each node pool, the model store, the service and its load
 balancer), labelled with what a reviewer checks first (CIDR and AZs, Kubernetes version,
 instance types and sizes, exposure), and linked by what connects them: an
-internet-facing load balancer is drawn with its edge from the Internet. Output is sorted
-and free of ids, so it is stable.
+internet-facing load balancer is drawn with its edge from the Internet. With the
+`Observability` component, its pieces too: the CloudWatch agent add-on, its log groups,
+the alarms to the SNS topic to email, the dashboard and the budget. Output is sorted and
+free of ids, so it is stable.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -41,7 +44,7 @@ class Box:
     title: str
     lines: tuple[str, ...]
     group: str
-    """network | cluster | pool | store | service | edge (outside the VPC)."""
+    """network | cluster | pool | store | service | observability | edge (outside the VPC)."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,144 @@ def build_diagram(resources: Sequence[Any]) -> Diagram:
             controller = _CLUSTER_SERVICES["aws-load-balancer-controller"]
             if any(box.id == "services" and controller in box.lines for box in boxes):
                 links.append(("services", "lb", "creates"))
+    _observability(resources, boxes, links)
     return Diagram(boxes=tuple(boxes), links=tuple(links))
+
+
+_AGENT_ADDON = "amazon-cloudwatch-observability"
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _observability(
+    resources: Sequence[Any], boxes: list[Box], links: list[tuple[str, str, str]]
+) -> None:
+    """The agent add-on, its log groups, alarms -> topic -> email, dashboard and budget."""
+    ids = {box.id for box in boxes}
+    agents = [
+        a
+        for a in _of(resources, "aws:eks/addon:Addon")
+        if a.inputs.get("addonName") == _AGENT_ADDON
+    ]
+    if agents:
+        agent = agents[0]
+        collected = (
+            _get(_json(agent.inputs.get("configurationValues")), "agent", "config", "logs") or {}
+        ).get("metrics_collected") or {}
+        lines = [f"{_AGENT_ADDON} {agent.inputs.get('addonVersion', '?')}"]
+        lines.append("Container Insights (enhanced) + pods' logs")
+        if _get(collected, "kubernetes", "accelerated_compute_metrics"):
+            lines.append("GPU metrics (DCGM exporter)")
+        if "emf" in collected:
+            lines.append("EMF listener UDP 25888 (server metrics)")
+        boxes.append(Box("agent", "CloudWatch agent (EKS add-on)", tuple(lines), "observability"))
+        if "cluster" in ids:
+            links.append(("cluster", "agent", "on every node"))
+        if "service" in ids and "emf" in collected:
+            links.append(("service", "agent", "EMF metrics"))
+    groups = [
+        g
+        for g in _of(resources, "aws:cloudwatch/logGroup:LogGroup")
+        if "/aws/containerinsights/" in str(g.inputs.get("name", ""))
+    ]
+    if groups:
+        retention = sorted({str(g.inputs.get("retentionInDays", "?")) for g in groups})
+        encrypted = all(g.inputs.get("kmsKeyId") for g in groups)
+        kinds = sorted(str(g.inputs.get("name", "")).rsplit("/", 1)[-1] for g in groups)
+        boxes.append(
+            Box(
+                "logs",
+                "CloudWatch Logs",
+                (
+                    f"{len(groups)} log group{_plural(groups)}: {', '.join(kinds)}",
+                    f"retention {'/'.join(retention)} days"
+                    + (", KMS-encrypted" if encrypted else ""),
+                ),
+                "observability",
+            )
+        )
+        if agents:
+            links.append(("agent", "logs", "logs, metric documents"))
+    alarms = _of(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    topics = _of(resources, "aws:sns/topic:Topic")
+    if alarms:
+        keys = [a.name.split("-", 1)[-1] for a in alarms]
+        rows = [", ".join(keys[i : i + 3]) for i in range(0, len(keys), 3)]
+        boxes.append(
+            Box("alarms", f"CloudWatch alarms ({len(alarms)})", tuple(rows), "observability")
+        )
+        if topics:
+            links.append(("alarms", "topic", "ALARM / OK"))
+    if topics:
+        subscriptions = [
+            s
+            for s in _of(resources, "aws:sns/topicSubscription:TopicSubscription")
+            if s.inputs.get("protocol") == "email"
+        ]
+        encrypted = bool(topics[0].inputs.get("kmsMasterKeyId"))
+        boxes.append(
+            Box(
+                "topic",
+                "SNS alarm topic",
+                (
+                    "KMS-encrypted" if encrypted else "not encrypted",
+                    f"{len(subscriptions)} email subscription{_plural(subscriptions)}"
+                    if subscriptions
+                    else "no email yet (observability.alarmEmails)",
+                ),
+                "observability",
+            )
+        )
+        if subscriptions:
+            boxes.append(
+                Box(
+                    "email",
+                    "On-call email",
+                    tuple(sorted(str(s.inputs.get("endpoint")) for s in subscriptions)),
+                    "edge",
+                )
+            )
+            links.append(("topic", "email", "notifies"))
+    dashboards = _of(resources, "aws:cloudwatch/dashboard:Dashboard")
+    if dashboards:
+        widgets = _get(_json(dashboards[0].inputs.get("dashboardBody")), "widgets") or []
+        boxes.append(
+            Box(
+                "dashboard",
+                "CloudWatch dashboard",
+                (str(dashboards[0].inputs.get("dashboardName", "?")), f"{len(widgets)} widgets"),
+                "observability",
+            )
+        )
+        if alarms:
+            links.append(("dashboard", "alarms", "same metrics"))
+    budgets = _of(resources, "aws:budgets/budget:Budget")
+    if budgets:
+        budget = budgets[0]
+        limit = f"${budget.inputs.get('limitAmount', '?')}/{budget.inputs.get('timeUnit', '?')}"
+        notifications = budget.inputs.get("notifications") or []
+        percents = sorted({float(n.get("threshold", 0)) for n in notifications})
+        thresholds = [f"{p:g}%" for p in percents]
+        boxes.append(
+            Box(
+                "budget",
+                "AWS Budget",
+                (
+                    limit,
+                    f"alerts at {', '.join(thresholds)} (actual, forecast)",
+                ),
+                "observability",
+            )
+        )
+        if topics:
+            links.append(("budget", "topic", "notifications"))
 
 
 _STYLE = {
@@ -218,6 +358,7 @@ _STYLE = {
     "pool": "#fff8dc",
     "store": "#eaf7ea",
     "service": "#f3e8fb",
+    "observability": "#fde8ec",
     "edge": "#eeeeee",
 }
 

@@ -35,8 +35,9 @@ def resource_estimate(
     For programs without the platform's stack config (a consumer's own stack): NAT
     gateways, EKS control planes, managed node groups (first instance type on demand, the
     list's average less the spot discount on spot), interface endpoints per subnet, KMS
-    keys, and the load balancers that Ingresses and LoadBalancer Services ask for. Usage
-    (data, LCUs) takes `CostAssumptions`' defaults.
+    keys, the load balancers that Ingresses and LoadBalancer Services ask for, CloudWatch
+    alarms (per metric they read) and dashboards. Usage (data, LCUs) takes
+    `CostAssumptions`' defaults.
     """
     usage = usage or CostAssumptions()
     hours = prices.hours_per_month
@@ -91,6 +92,15 @@ def resource_estimate(
                 flat(r, "interface endpoint", detail, azs * hours * rate)
         elif r.type == "aws:kms/key:Key":
             flat(r, "KMS key", r.name, prices.rate("kms_key_month"))
+        elif r.type == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            queries = r.inputs.get("metricQueries") or []
+            # A metric-math alarm is billed per metric it reads (CloudWatch pricing).
+            metrics = sum(1 for q in queries if q.get("metric")) if queries else 1
+            rate = prices.rate("cloudwatch_alarm_metric_month")
+            flat(r, "CloudWatch alarm", f"{r.name}: {metrics} × ${rate}/metric", metrics * rate)
+        elif r.type == "aws:cloudwatch/dashboard:Dashboard":
+            rate = prices.rate("cloudwatch_dashboard_month")
+            flat(r, "CloudWatch dashboard", r.name, rate)
         elif r.type == "kubernetes:networking.k8s.io/v1:Ingress":
             rate = prices.rate("alb_hourly") + usage.load_balancer_lcu * prices.rate(
                 "alb_lcu_hourly"

@@ -103,6 +103,7 @@ def test_prod_runs_container_insights_with_its_own_role_and_expiring_logs(
         "dataplane",
         "host",
         "performance",
+        "server-metrics",  # the model server's EMF documents
     ]
     key = prod.one("aws:kms/key:Key", "observability-topic-key")
     for group in groups:
@@ -124,6 +125,9 @@ def test_the_dashboard_body_is_cloudwatch_json_over_documented_metrics(stack: St
     assert body["widgets"]
     for widget in body["widgets"]:
         for row in widget["properties"]["metrics"]:
+            if len(row) == 1:  # a SEARCH expression (checked in core's dashboard test)
+                assert row[0]["expression"].startswith("SEARCH('{MLOps/Serving,"), row
+                continue
             assert row[1] in documented[row[0]], row
     assert dashboard.inputs["dashboardName"] == f"mlops-platform-{stack.stack}"
 
@@ -199,3 +203,64 @@ def test_a_region_without_any_price_warns_and_creates_no_budget() -> None:
     run = run_stack("dev", project_dir=ROOT, config={"platform": raw, "aws:region": "cn-north-1"})
     assert not run.by_type("aws:budgets/budget:Budget")
     assert run.by_type("aws:sns/topic:Topic")
+
+
+def test_the_server_sends_its_metrics_where_the_agent_listens_under_the_alarms_dimensions(
+    prod: StackRun,
+) -> None:
+    """The add-on gets an agent config with the EMF listener (`configurationValues`,
+    `agent.config`: documented in the CloudWatch user guide, "Install the CloudWatch agent
+    with the Amazon CloudWatch Observability EKS add-on"); the operator then opens UDP 25888
+    on the agent's host network (amazon-cloudwatch-agent-operator ports.go). The model
+    server sends to its node's IP on that port, with the very dimension values the alarms
+    read, and its NetworkPolicy lets the datagrams out."""
+    addon = prod.one("aws:eks/addon:Addon", "observability-amazon-cloudwatch-observability")
+    sent = json.loads(addon.inputs["configurationValues"])
+    collected = sent["agent"]["config"]["logs"]["metrics_collected"]
+    assert collected["emf"] == {}
+    assert collected["kubernetes"]["accelerated_compute_metrics"] is True  # prod has GPUs
+    deployment = prod.one("kubernetes:apps/v1:Deployment")
+    container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HOST_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    assert env["SERVING_EMF_ENDPOINT"]["value"] == "udp://$(HOST_IP):25888"
+    # Kubernetes expands $(HOST_IP) only from variables defined earlier in the list.
+    names = [e["name"] for e in container["env"]]
+    assert names.index("HOST_IP") < names.index("SERVING_EMF_ENDPOINT")
+    dimensions = json.loads(env["SERVING_EMF_DIMENSIONS"]["value"])
+    # The agent writes the documents to a group the stack made, with a retention and KMS.
+    group = prod.one("aws:cloudwatch/logGroup:LogGroup", "observability-logs-server-metrics")
+    assert env["SERVING_EMF_LOG_GROUP"]["value"] == group.inputs["name"]
+    assert group.inputs["retentionInDays"] == 30 and group.inputs["kmsKeyId"]
+    wait = alarms(prod)["queue-wait-p99"]
+    assert wait.inputs["namespace"] == env["SERVING_EMF_NAMESPACE"]["value"] == "MLOps/Serving"
+    assert wait.inputs["dimensions"] == dimensions
+    assert wait.inputs["extendedStatistic"] == "p99"
+    policy = next(
+        r
+        for r in prod.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if r.name.endswith("-allow")
+    )
+    egress = policy.inputs["spec"]["egress"]
+    assert any(rule["ports"] == [{"protocol": "UDP", "port": 25888}] for rule in egress)
+
+
+def test_without_container_insights_the_server_sends_nothing(dev: StackRun) -> None:
+    deployment = dev.one("kubernetes:apps/v1:Deployment")
+    container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+    assert not [e for e in container["env"] if e["name"].startswith("SERVING_EMF")]
+
+
+def test_one_dcgm_exporter_and_one_device_plugin_on_the_gpu_nodes(prod: StackRun) -> None:
+    """The add-on brings its DCGM exporter (GPU metrics) but no NVIDIA device plugin
+    (helm-charts Release 6.2.0 values.yaml: `dcgmExporter`, `neuronMonitor`, no device
+    plugin); the platform brings the device plugin (Helm) and no DCGM exporter. So each
+    runs once on a GPU node, and the agent reads the exporter (`accelerated_compute_metrics`)."""
+    charts = {r.inputs["chart"] for r in prod.by_type("kubernetes:helm.sh/v3:Release")}
+    assert "nvidia-device-plugin" in charts
+    assert not [c for c in charts if "dcgm" in c]
+    addon = prod.one("aws:eks/addon:Addon", "observability-amazon-cloudwatch-observability")
+    sent = json.loads(addon.inputs["configurationValues"])
+    assert "dcgmExporter" not in sent  # the add-on's exporter keeps its default: on
+    kubernetes = sent["agent"]["config"]["logs"]["metrics_collected"]["kubernetes"]
+    assert kubernetes["accelerated_compute_metrics"] is True

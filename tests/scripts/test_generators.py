@@ -133,3 +133,30 @@ def test_prices_from_the_price_list_api(monkeypatch: pytest.MonkeyPatch) -> None
     filters = {f["Field"]: f["Value"] for f in ec2["Filters"]}
     assert filters["regionCode"] == "eu-west-1" and filters["operatingSystem"] == "Linux"
     assert filters["tenancy"] == "Shared" and filters["capacitystatus"] == "Used"
+
+
+def test_every_mode_writes_the_dated_cloudwatch_table_and_an_api_price_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Price List queries do not fetch CloudWatch's per-metric, per-alarm, per-dashboard
+    and per-observation prices: the generator carries them as a dated, sourced table."""
+    static = gen_prices.CLOUDWATCH_STATIC
+    assert static["date"] and static["source"].startswith("https://aws.amazon.com/cloudwatch")
+    # `aws` mode rebuilds every region: the table must come back in its region.
+    client = _Pricing({})
+    monkeypatch.setattr(gen_prices, "commercial_regions", lambda: {"us-west-2": "Oregon"})
+    document = gen_prices.with_static(gen_prices.from_aws({}, lambda: client))
+    rates = document["regions"]["us-west-2"]["rates"]
+    for key, value in static["rates"].items():
+        assert rates[key] == value > 0
+    assert document["sources"]["cloudwatchStatic"]["date"] == static["date"]
+    # A price the API did return is kept.
+    fetched = {"regions": {"us-west-2": {"rates": {"cloudwatch_dashboard_month": 3.5}}}}
+    kept = gen_prices.with_static(fetched)["regions"]["us-west-2"]["rates"]
+    assert kept["cloudwatch_dashboard_month"] == 3.5
+    assert (
+        kept["cloudwatch_custom_metric_month"] == static["rates"]["cloudwatch_custom_metric_month"]
+    )
+    # The shipped file holds what the generator writes.
+    shipped = json.loads(gen_prices.OUT.read_text())
+    assert gen_prices.with_static(shipped) == shipped

@@ -304,3 +304,87 @@ def test_inline_rows_follows_the_warm_up_seconds_per_row() -> None:
     assert inline_rows(INLINE_LIMIT_SECONDS / 10) == 10
     assert inline_rows(INLINE_LIMIT_SECONDS * 2) == 0
     assert inline_rows(0.0) > 10**9
+
+
+def test_the_inference_thread_takes_each_next_batch_while_the_event_loop_is_busy() -> None:
+    """Under overload a turn of the event loop is long; the inference thread must not wait for
+    the loop between batches. Here the loop is blocked for a second after queueing three
+    requests (one batch each, batching off): all three run during that second."""
+    calls: list[int] = []
+
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        time.sleep(0.02)
+        calls.append(len(feeds["x"]))
+        return {"y": feeds["x"]}
+
+    batcher = Batcher(predict, coalesce=False, offload=True, max_batch_size=8, max_batch_delay=0)
+
+    async def main() -> int:
+        deadline = asyncio.get_running_loop().time() + 30
+        tasks = [
+            asyncio.ensure_future(batcher.infer({"x": np.ones((1, 2), np.float32)}, deadline))
+            for _ in range(3)
+        ]
+        await asyncio.sleep(0)  # each task queues its request
+        await asyncio.sleep(0)  # the inference thread is woken at the end of a turn
+        time.sleep(1.0)  # the loop is busy: nothing runs on it
+        ran_while_busy = len(calls)
+        await asyncio.gather(*tasks)
+        return ran_while_busy
+
+    try:
+        assert asyncio.run(main()) == 3
+    finally:
+        batcher.close()
+
+
+def test_the_backlog_estimate_counts_the_running_batch_and_the_queue() -> None:
+    gate = threading.Event()
+    started = threading.Event()
+
+    def predict(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started.set()
+        gate.wait(10)
+        return {"y": feeds["x"]}
+
+    def batcher(coalesce: bool) -> Batcher:
+        return Batcher(
+            predict,
+            coalesce=coalesce,
+            offload=True,
+            max_batch_size=8,
+            max_batch_delay=0,
+            warm_up=(0.1, 4),  # 0.1 s for a batch of 4 rows
+        )
+
+    async def backlog(b: Batcher) -> tuple[float, float]:
+        assert b.backlog_seconds() == 0  # nothing runs or waits: always taken on
+        deadline = asyncio.get_running_loop().time() + 30
+
+        def request() -> asyncio.Future[Any]:
+            return asyncio.ensure_future(b.infer({"x": np.ones((2, 2), np.float32)}, deadline))
+
+        tasks = [request()]
+        while not started.wait(0.001):  # the first request runs...
+            await asyncio.sleep(0.001)
+        tasks += [request() for _ in range(4)]  # ...and four wait
+        while b.queued != 4:
+            await asyncio.sleep(0.001)
+        estimate = b.backlog_seconds(rows=2), b.backlog_seconds(rows=30)
+        gate.set()
+        await asyncio.gather(*tasks)
+        return estimate
+
+    for coalesce, expected in [
+        # running batch 0.1 s, then 8 queued rows + 2 (or 30) at 0.025 s a row
+        (True, (0.1 + 10 * 0.025, 0.1 + 38 * 0.025)),
+        # running batch 0.1 s, then each of the four requests and this one a batch of 0.1 s
+        (False, (0.1 + 5 * 0.1, 0.1 + 5 * 0.1)),
+    ]:
+        gate.clear()
+        started.clear()
+        b = batcher(coalesce)
+        try:
+            assert asyncio.run(backlog(b)) == pytest.approx(expected)
+        finally:
+            b.close()

@@ -35,6 +35,14 @@ class CostAssumptions(ConfigModel):
     """Model artifacts kept in S3, all versions."""
     image_store_gb: float = Field(default=5.0, ge=0)
     """Server images kept in ECR."""
+    container_insights_observations_per_node_millions: float = Field(default=20.0, ge=0)
+    """Container Insights (enhanced) observations per node per month, in millions: the
+    node's, its pods' and containers' metrics, once a minute. Check it against the bill."""
+    container_log_gb_per_month: float = Field(default=10.0, ge=0)
+    """The pods' logs (application, dataplane, host) Container Insights ships per month."""
+    server_status_series: int = Field(default=4, ge=0)
+    """Distinct (protocol, status) pairs the server reports in a month (200, 400, 503, ...):
+    each is a custom metric of its own."""
 
 
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
@@ -66,6 +74,10 @@ class SloConfig(ConfigModel):
     """p99 target response time, at the load balancer."""
     error_rate_percent: float = Field(default=1.0, gt=0, le=100)
     """Share of requests answered 5xx by the pods, over 5 minutes."""
+    queue_wait_p99_ms: int = Field(default=250, ge=1, le=60_000)
+    """p99 time a request waits in the server's batching queue (the server's own metric)."""
+    overload_rate_percent: float = Field(default=1.0, gt=0, le=100)
+    """Share of requests the server refuses as overloaded (503, gRPC UNAVAILABLE)."""
 
 
 class BudgetConfig(ConfigModel):

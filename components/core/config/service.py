@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from components.core import limits
 from components.core.config._base import Cidr, ConfigModel
+from serving.levels import LogLevel
 
 __all__ = [
     "GrpcConfig",
@@ -19,10 +20,6 @@ __all__ = [
     "ServerSettings",
 ]
 
-LogLevel = Literal["debug", "info", "warning", "error"]
-"""The model server's log levels (`serving.settings.LogLevel`: the server image ships
-without `components`, so tests/components/core/test_manifests_serving_env.py keeps the
-two sets equal)."""
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(pattern=_DNS_LABEL)]

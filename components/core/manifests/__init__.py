@@ -17,6 +17,7 @@ resolves them into Pulumi outputs, the preview passes illustrative values.
 from __future__ import annotations
 
 from components.core.manifests.files import (
+    emf_target,
     spec_from_stack,
     stack_manifests,
     stack_subnet_cidrs,
@@ -34,6 +35,7 @@ from components.core.manifests.spec import (
     PORT,
     READY_PATH,
     RUN_AS_USER,
+    EmfTarget,
     Manifest,
     ServiceSpec,
     grace_period_seconds,
@@ -53,9 +55,11 @@ __all__ = [
     "PORT",
     "READY_PATH",
     "RUN_AS_USER",
+    "EmfTarget",
     "Manifest",
     "ServiceSpec",
     "deregistration_delay_seconds",
+    "emf_target",
     "grace_period_seconds",
     "image_reference",
     "load_balancer_source_cidrs",

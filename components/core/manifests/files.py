@@ -11,15 +11,29 @@ import yaml
 from components.core.config import StackConfig
 from components.core.manifests.objects import render
 from components.core.manifests.spec import (
+    EmfTarget,
     Manifest,
     ServiceSpec,
     image_reference,
     load_balancer_source_cidrs,
 )
+from components.core.observability import (
+    SERVER_NAMESPACE,
+    emf_dimensions,
+    server_metrics_enabled,
+    server_metrics_log_group,
+)
 from components.core.scheduling import pool_scheduling
 from components.core.subnets import subnet_cidrs
 
-__all__ = ["spec_from_stack", "stack_manifests", "stack_subnet_cidrs", "to_yaml", "write_manifests"]
+__all__ = [
+    "emf_target",
+    "spec_from_stack",
+    "stack_manifests",
+    "stack_subnet_cidrs",
+    "to_yaml",
+    "write_manifests",
+]
 
 
 def stack_subnet_cidrs(config: StackConfig) -> tuple[list[str], list[str]]:
@@ -40,8 +54,12 @@ def spec_from_stack(
     image_repository: str,
     bucket: str,
     role_arn: str,
+    cluster_name: str | None = None,
 ) -> ServiceSpec:
-    """The spec of a stack's service, with its pool's scheduling and its LB's subnets."""
+    """The spec of a stack's service, with its pool's scheduling and its LB's subnets.
+
+    With Container Insights on, the server sends its metrics to the node's agent (EMF),
+    under `cluster_name` (default: the config's cluster name)."""
     service = config.service
     if service is None:
         raise ValueError("the stack config has no `service` section")
@@ -57,6 +75,21 @@ def spec_from_stack(
         load_balancer_source_cidrs=load_balancer_source_cidrs(
             service.exposure, public_subnets=public, private_subnets=private
         ),
+        emf=emf_target(config, cluster_name or config.cluster.name, private),
+    )
+
+
+def emf_target(
+    config: StackConfig, cluster_name: str, node_cidrs: Sequence[str]
+) -> EmfTarget | None:
+    """Where the stack's server sends its metrics; None where no agent listens for them."""
+    if not server_metrics_enabled(config):
+        return None
+    return EmfTarget(
+        namespace=SERVER_NAMESPACE,
+        dimensions=emf_dimensions(config, cluster_name),
+        node_cidrs=tuple(node_cidrs),
+        log_group=server_metrics_log_group(cluster_name),
     )
 
 

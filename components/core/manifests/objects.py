@@ -4,6 +4,7 @@ together in one module."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from components.core.config import ModelServiceConfig
@@ -66,7 +67,7 @@ def _service_account(spec: ServiceSpec) -> Manifest:
     }
 
 
-def _env(spec: ServiceSpec) -> list[dict[str, str]]:
+def _env(spec: ServiceSpec) -> list[dict[str, Any]]:
     service, server = spec.service, spec.service.server
     values: dict[str, str] = {
         "MODEL_REPOSITORY": spec.model_uri,
@@ -94,8 +95,23 @@ def _env(spec: ServiceSpec) -> list[dict[str, str]]:
     )
     if service.grpc.enabled:
         values["GRPC_PORT"] = str(service.grpc.port)
-    env = [{"name": ENV_PREFIX + key, "value": value} for key, value in values.items()]
+    env: list[dict[str, Any]] = [
+        {"name": ENV_PREFIX + key, "value": value} for key, value in values.items()
+    ]
     env.append({"name": "AWS_REGION", "value": spec.region})
+    if spec.emf is not None:
+        # The agent runs on the host network of every node: the pod's own node is where
+        # its datagrams go, and `$(HOST_IP)` expands the variable defined just before.
+        env.append({"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}})
+        env += [
+            {"name": ENV_PREFIX + "EMF_ENDPOINT", "value": f"udp://$(HOST_IP):{spec.emf.port}"},
+            {"name": ENV_PREFIX + "EMF_NAMESPACE", "value": spec.emf.namespace},
+            {"name": ENV_PREFIX + "EMF_LOG_GROUP", "value": spec.emf.log_group},
+            {
+                "name": ENV_PREFIX + "EMF_DIMENSIONS",
+                "value": json.dumps(dict(spec.emf.dimensions), sort_keys=True),
+            },
+        ]
     return env
 
 
@@ -505,7 +521,7 @@ def _network_policies(spec: ServiceSpec) -> list[Manifest]:
         "metadata": object_meta(spec, "default-deny"),
         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
     }
-    allow = {
+    allow: Manifest = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": object_meta(spec, f"{service.name}-allow"),
@@ -536,6 +552,13 @@ def _network_policies(spec: ServiceSpec) -> list[Manifest]:
             ],
         },
     }
+    if spec.emf is not None:
+        allow["spec"]["egress"].append(
+            {
+                "to": [{"ipBlock": {"cidr": cidr}} for cidr in spec.emf.node_cidrs],
+                "ports": [{"protocol": "UDP", "port": spec.emf.port}],
+            }
+        )
     return [deny, allow]
 
 

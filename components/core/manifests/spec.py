@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "READY_PATH",
     "RUN_AS_USER",
     "STARTUP_PERIOD_SECONDS",
+    "EmfTarget",
     "Manifest",
     "ServiceSpec",
     "grace_period_seconds",
@@ -87,6 +88,22 @@ class ServiceSpec:
     model_sha256: str | None = None
     """The uploaded model's sha256 (`core.release`): on the pod template, so a new model
     rolls the pods and an unchanged one leaves them."""
+    emf: EmfTarget | None = None
+    """Where the server sends its metrics (CloudWatch EMF); None: not sent."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmfTarget:
+    """The node's CloudWatch agent, which takes the server's EMF metrics on UDP 25888."""
+
+    namespace: str
+    dimensions: Mapping[str, str]
+    """`ClusterName`, `Namespace`, `Service` (`core.observability.emf_dimensions`)."""
+    node_cidrs: Sequence[str]
+    """The nodes' subnets: the agent listens on its node's IP (host network)."""
+    log_group: str
+    """Where the agent writes the documents: a group the stack creates, with a retention."""
+    port: int = 25888
 
 
 def load_balancer_source_cidrs(

@@ -228,3 +228,104 @@ def test_an_internet_facing_load_balancer_pays_for_a_public_ipv4_per_az() -> Non
     assert not [
         line for line in prod.lines if "public IPv4" in line.item and line.component == "service"
     ]
+
+
+# --------------------------------------------------------------------------- observability
+
+
+def _observability(result: Any) -> dict[str, Any]:
+    return {line.item: line for line in result.lines if line.component == "observability"}
+
+
+def test_observability_prices_alarms_dashboard_insights_metrics_and_logs() -> None:
+    """Prices from prices.json's dated CloudWatch table (us-west-2): $0.10 per alarm
+    metric, $3 per dashboard, $0.30 per custom metric, $0.21 per million observations."""
+    result = _estimate(raw_stack_config("prod"))
+    lines = _observability(result)
+    assert set(lines) == {
+        "CloudWatch alarms",
+        "CloudWatch dashboard",
+        "KMS key (alarm topic, log groups)",
+        "Container Insights observations",
+        "server metrics (EMF custom metrics)",
+        "Container Insights log ingestion",
+        "Container Insights log storage",
+    }
+    assert all(line.unknown is None for line in lines.values())
+    # 10 alarms; the two metric-math alarms read 2 metrics each: 12 alarm metrics.
+    assert lines["CloudWatch alarms"].monthly_min == pytest.approx(12 * 0.10)
+    assert lines["CloudWatch dashboard"].monthly_min == pytest.approx(3.00)
+    config = parse_stack_config(raw_stack_config("prod"))
+    nodes = (
+        sum(p.min_size for p in config.node_pools.values()),
+        sum(p.max_size for p in config.node_pools.values()),
+    )
+    observations = lines["Container Insights observations"]
+    per_node = config.cost.container_insights_observations_per_node_millions
+    assert (observations.monthly_min, observations.monthly_max) == pytest.approx(
+        (nodes[0] * per_node * 0.21, nodes[1] * per_node * 0.21)
+    )
+    assert lines["server metrics (EMF custom metrics)"].monthly_min == pytest.approx(
+        (6 + config.cost.server_status_series) * 0.30
+    )
+    ingestion = lines["Container Insights log ingestion"]
+    # More replicas send more metric documents.
+    assert ingestion.monthly_max > ingestion.monthly_min > 10 * 0.5
+    assert result.total[0] >= sum(line.monthly_min for line in lines.values())
+
+
+def test_the_observability_lines_change_with_alarms_and_retention() -> None:
+    base = _observability(_estimate(raw_stack_config("prod")))
+    raw = raw_stack_config("prod")
+    raw["observability"]["containerInsights"]["logRetentionDays"] = 90
+    longer = _observability(_estimate(raw))
+    storage = "Container Insights log storage"
+    assert longer[storage].monthly_min == pytest.approx(base[storage].monthly_min * 3)
+    # No load balancer: the three load-balancer alarms (one of them metric math) go.
+    raw = raw_stack_config("prod")
+    raw["service"]["exposure"] = "cluster-ip"
+    raw["service"].pop("allowedSourceCidrs", None)
+    fewer = _observability(_estimate(raw))
+    assert fewer["CloudWatch alarms"].monthly_min == pytest.approx((12 - 4) * 0.10)
+    assert "10 alarms" in base["CloudWatch alarms"].detail
+    assert "7 alarms" in fewer["CloudWatch alarms"].detail
+
+
+def test_dev_without_container_insights_pays_for_alarms_and_dashboard_only() -> None:
+    dev = _observability(_estimate(raw_stack_config("dev")))
+    assert set(dev) == {
+        "CloudWatch alarms",
+        "CloudWatch dashboard",
+        "KMS key (alarm topic, log groups)",
+    }
+    raw = raw_stack_config("dev")
+    raw["observability"]["enabled"] = False
+    assert _observability(_estimate(raw)) == {}
+
+
+def test_the_emf_document_sizes_the_estimate_assumes_hold_in_the_worst_case() -> None:
+    from components.core.cost import EMF_STATUS_BYTES, EMF_TOTALS_BYTES
+    from serving.emf import EmfPublisher
+    from serving.metrics import Metrics
+
+    metrics = Metrics("model")
+    # Every bucket non-empty: both distributions at their 100 values, the longest floats.
+    for bound in (*metrics.latency_bounds, 99.0):
+        for _ in range(1000):
+            metrics.latency.observe(bound * 0.999)
+    for bound in (*metrics.wait_bounds, 99.0):
+        for _ in range(1000):
+            metrics.queue_wait.observe(bound * 0.999)
+    metrics.count(503)
+    metrics.count_grpc("RESOURCE_EXHAUSTED", "model")
+    long = "x" * 63
+    publisher = EmfPublisher(
+        metrics,
+        endpoint="udp://127.0.0.1:9",
+        dimensions={"ClusterName": long, "Namespace": long, "Service": long},
+        log_group=f"/aws/containerinsights/{long}/server-metrics",
+        clock=lambda: 1.7e9,
+    )
+    totals, *statuses = (len(json.dumps(d, separators=(",", ":"))) for d in publisher.documents())
+    assert totals <= EMF_TOTALS_BYTES
+    assert statuses and max(statuses) <= EMF_STATUS_BYTES

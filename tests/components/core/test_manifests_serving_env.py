@@ -7,6 +7,7 @@ only `serving/`), so this test is what keeps them agreeing.
 
 from __future__ import annotations
 
+import json
 import os
 import typing
 from typing import Any
@@ -54,6 +55,8 @@ def test_the_rendered_environment_is_accepted_and_every_key_consumed(
         read = getattr(settings, field)
         if isinstance(read, bool):
             assert read is (value == "true"), name
+        elif isinstance(read, dict):
+            assert read == json.loads(value), name
         else:
             assert str(read) == value or type(read)(value) == read, name
     assert settings.model_repository == env["SERVING_MODEL_REPOSITORY"]
@@ -74,3 +77,22 @@ def test_every_log_level_the_config_allows_the_server_accepts(
     for level in config_levels:
         env = serving_env("dev", logLevel=level)
         assert settings_from(env, monkeypatch).log_level == level
+
+
+def test_the_emf_settings_are_accepted_once_the_kubelet_expands_the_node_ip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kubernetes expands `$(HOST_IP)` from the variable defined before it (the Kubernetes
+    API reference, EnvVar `value`: "Variable references $(VAR_NAME) are expanded using the
+    previously defined environment variables in the container")."""
+    env = serving_env("prod")
+    assert env["SERVING_EMF_ENDPOINT"] == "udp://$(HOST_IP):25888"
+    env["SERVING_EMF_ENDPOINT"] = env["SERVING_EMF_ENDPOINT"].replace("$(HOST_IP)", "10.0.1.7")
+    settings = settings_from(env, monkeypatch)
+    assert settings.emf_endpoint == "udp://10.0.1.7:25888"
+    assert (
+        settings.emf_log_group
+        == f"/aws/containerinsights/{settings.emf_dimensions['ClusterName']}/server-metrics"
+    )
+    assert set(settings.emf_dimensions) == {"ClusterName", "Namespace", "Service"}
+    assert "SERVING_EMF_ENDPOINT" not in serving_env("dev")

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from components.core.config import StackConfig, parse_stack_config
 from components.core.observability import (
+    SERVER_DIMENSIONS,
+    SERVER_NAMESPACE,
     LoadBalancerRefs,
+    addon_configuration,
+    addon_facts,
     alarm_specs,
     budget_limit,
     container_insights_enabled,
     dashboard_body,
     documented_metrics,
+    emf_dimensions,
+    gpu_metrics_gaps,
     load_balancer_kind,
+    untolerated_taints,
 )
 from tests.conftest import raw_stack_config
 
@@ -86,6 +94,9 @@ def test_prod_alarms_cover_the_on_call_list_with_slo_thresholds() -> None:
         "pods-restarting",
         "at-max-replicas",
         "below-min-replicas",
+        "queue-wait-p99",
+        "overload-rate",
+        "server-metrics-silent",
     }
     slo = cfg.observability.slo
     assert specs["p99-latency"].threshold == slo.p99_latency_ms / 1000
@@ -154,6 +165,16 @@ def test_the_dashboard_is_valid_for_cloudwatch_and_uses_documented_metrics() -> 
         properties = widget["properties"]
         assert properties["region"] == "us-west-2"
         for row in properties["metrics"]:
+            if len(row) == 1 and "expression" in row[0]:
+                # A SEARCH row: its schema {namespace,dims...} and MetricName are documented.
+                found = re.fullmatch(
+                    r"SEARCH\('\{([^,}]+),([^}]+)\} MetricName=\"(\w+)\".*', 'Sum', 60\)",
+                    row[0]["expression"],
+                )
+                assert found, row
+                namespace, dims, name = found.groups()
+                assert _documented(namespace, name, set(dims.split(","))), row
+                continue
             namespace, name, *rest = row
             options = rest.pop()
             assert isinstance(options, dict) and "stat" in options
@@ -175,7 +196,7 @@ def test_gpu_use_is_on_the_dashboard_only_where_a_pool_has_gpus() -> None:
 
     def gpu(body: dict[str, Any]) -> bool:
         return any(
-            row[1] == "node_gpu_utilization"
+            len(row) > 1 and row[1] == "node_gpu_utilization"
             for w in body["widgets"]
             for row in w["properties"]["metrics"]
         )
@@ -188,3 +209,107 @@ def test_the_budget_is_the_estimate_plus_the_margin_in_whole_dollars() -> None:
     assert budget_limit(1000.01, 0) == 1001.0
     with pytest.raises(ValueError, match="positive"):
         budget_limit(0.0, 20)
+
+
+def test_the_server_metrics_alarmed_and_graphed_are_the_ones_the_server_sends() -> None:
+    """The names, dimensions and units in `serving/emf.py` and the documented list agree,
+    and the server-metric alarms read them with the SLO's thresholds, 3 of 5 one-minute
+    datapoints ("M out of N", as the CloudWatch user guide's "Setting alarms on metrics
+    created with the embedded metric format" advises where documents arrive once a
+    minute)."""
+    from serving import emf
+
+    documented = DOCUMENTED[SERVER_NAMESPACE]
+    assert set(documented) == set(emf.METRICS)
+    assert emf.NAMESPACE == SERVER_NAMESPACE and emf.DIMENSIONS == SERVER_DIMENSIONS
+    for sets in documented.values():
+        assert list(SERVER_DIMENSIONS) in sets
+    assert [*SERVER_DIMENSIONS, "Protocol", "Status"] in documented["Requests"]
+    cfg = config("prod")
+    assert cfg.service is not None
+    specs = {s.key: s for s in alarm_specs(cfg, cluster_name="ml-prod", refs=REFS)}
+    wait = specs["queue-wait-p99"]
+    assert wait.metric is not None and wait.metric.stat == "p99"
+    assert (wait.metric.namespace, wait.metric.name) == (SERVER_NAMESPACE, "QueueWait")
+    assert wait.threshold == cfg.observability.slo.queue_wait_p99_ms / 1000
+    assert dict(wait.metric.dimensions) == emf_dimensions(cfg, "ml-prod")
+    overload = specs["overload-rate"]
+    assert {ref.name for ref in overload.metrics()} == {"Overloaded", "Requests"}
+    assert overload.threshold == cfg.observability.slo.overload_rate_percent
+    assert overload.missing_data == "notBreaching"
+    for spec in (wait, overload):
+        assert (spec.period, spec.evaluation_periods, spec.datapoints_to_alarm) == (60, 5, 3)
+    # Without Container Insights the agent has no EMF listener: no server-metric alarm.
+    dev = alarm_specs(config("dev"), cluster_name="ml-dev", refs=REFS)
+    assert not {s.key for s in dev} & {"queue-wait-p99", "overload-rate", "server-metrics-silent"}
+    # Every worker sends its totals each minute, traffic or not: silence is the pipeline.
+    silent = specs["server-metrics-silent"]
+    assert silent.metric is not None
+    assert (silent.metric.name, silent.metric.stat) == ("Requests", "SampleCount")
+    assert silent.missing_data == "breaching" and silent.comparison == "LessThanThreshold"
+
+
+def test_the_addon_configuration_adds_the_emf_listener_and_gpu_metrics_where_needed() -> None:
+    """`agent.config` replaces the agent's default config (helm-charts Release 6.2.0,
+    templates/linux/cloudwatch-agent-custom-resource.yaml: `config:` is `$agent.config` when
+    set), and the operator opens TCP/UDP 25888 only when `logs.metrics_collected.emf` is in
+    it (amazon-cloudwatch-agent-operator internal/manifests/collector/ports.go). The EKS
+    add-on accepts `agent.config` with `emf` and `kubernetes` in `metrics_collected`
+    (https://github.com/aws-observability/helm-charts/issues/173: deployed as
+    configurationValues on the add-on; the error that issue reports came with adding a
+    Prometheus configuration)."""
+    prod = addon_configuration(config("prod"))
+    collected = prod["agent"]["config"]["logs"]["metrics_collected"]
+    assert collected["emf"] == {}
+    assert collected["kubernetes"] == {
+        "enhanced_container_insights": True,
+        "accelerated_compute_metrics": True,  # prod has a GPU pool
+    }
+    # Only keys of the add-on's documented schema: agent.config, nothing that would make
+    # EKS refuse the add-on (UnsupportedAddonModification).
+    assert set(prod) == {"agent"} and set(prod["agent"]) == {"config"}
+    dev = addon_configuration(insights_on("dev"))
+    assert (
+        dev["agent"]["config"]["logs"]["metrics_collected"]["kubernetes"][
+            "accelerated_compute_metrics"
+        ]
+        is False
+    )
+    raw = raw_stack_config("dev")
+    raw["observability"]["containerInsights"]["enabled"] = True
+    raw.pop("service")
+    no_service = addon_configuration(parse_stack_config(raw))
+    assert "emf" not in no_service["agent"]["config"]["logs"]["metrics_collected"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_addon_pods_tolerate_our_pools_and_gpu_metrics_cover_our_gpu_types(
+    stack: str,
+) -> None:
+    """The add-on's pods tolerate every taint by default (helm-charts values.yaml root
+    `tolerations: [{operator: Exists}]`, helm-charts PR 41, containers-roadmap 2195), so the
+    agent and Fluent Bit run on our tainted GPU nodes; its DCGM exporter is placed by an
+    instance-type list, which must hold every GPU type our pools use."""
+    cfg = config(stack)
+    assert untolerated_taints(cfg) == []
+    assert gpu_metrics_gaps(cfg) == []
+
+
+def test_a_taint_the_addon_does_not_tolerate_or_an_unlisted_gpu_type_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from components.core import observability as core_observability
+
+    cfg = config("prod")
+    gpu_pool = next(name for name, pool in cfg.node_pools.items() if pool.is_gpu)
+    facts = addon_facts()
+    assert {"operator": "Exists"} in facts["defaultTolerations"]
+    pool = cfg.node_pools[gpu_pool]
+    narrowed = {
+        **facts,
+        "defaultTolerations": [{"key": "other", "operator": "Exists"}],
+        "dcgmExporterInstanceTypes": [pool.instance_types[0]],
+    }
+    monkeypatch.setattr(core_observability, "addon_facts", lambda: narrowed)
+    assert untolerated_taints(cfg) == [f"{gpu_pool}: nvidia.com/gpu=true:NoSchedule"]
+    assert gpu_metrics_gaps(cfg) == [f"{gpu_pool}: {t}" for t in pool.instance_types[1:]]

@@ -11,7 +11,8 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components.offline.diagram import build_diagram, render, to_dot, to_mermaid
-from components.testing import StackRun, run_program
+from components.testing import StackRun, run_program, run_stack
+from tests.conftest import ROOT, raw_stack_config
 
 
 def _full_stack() -> None:
@@ -143,3 +144,47 @@ def test_an_internet_facing_alb_has_its_internet_edge_and_the_cluster_services()
 def test_an_internal_load_balancer_has_no_internet_edge(full_run: StackRun) -> None:
     links = {(a, b) for a, b, _ in build_diagram(full_run.resources).links}
     assert ("internet", "lb") not in links and ("lb", "service") in links
+
+
+def test_the_observability_pieces_are_drawn_with_alarms_to_topic_to_email() -> None:
+    """The prod stack, with an on-call address: agent add-on (GPU metrics, EMF listener),
+    its log groups, alarms -> SNS topic -> email, the dashboard and the budget."""
+    platform = raw_stack_config("prod")
+    platform["observability"]["alarmEmails"] = ["oncall@example.com"]
+    run = run_stack("prod", project_dir=ROOT, config={"platform": platform})
+    diagram = build_diagram(run.resources)
+    boxes = {b.id: b for b in diagram.boxes}
+    assert {"agent", "logs", "alarms", "topic", "email", "dashboard", "budget"} <= set(boxes)
+    assert "GPU metrics (DCGM exporter)" in boxes["agent"].lines
+    assert "EMF listener UDP 25888 (server metrics)" in boxes["agent"].lines
+    assert boxes["logs"].lines[1] == "retention 30 days, KMS-encrypted"
+    assert "server-metrics" in boxes["logs"].lines[0]
+    assert boxes["alarms"].title == f"CloudWatch alarms ({len(alarms_of(run))})"
+    assert "queue-wait-p99" in " ".join(boxes["alarms"].lines)
+    assert boxes["email"].lines == ("oncall@example.com",)
+    assert boxes["topic"].lines[0] == "KMS-encrypted"
+    assert "alerts at 80%, 100% (actual, forecast)" in boxes["budget"].lines
+    links = {(a, b) for a, b, _ in diagram.links}
+    assert {
+        ("alarms", "topic"),
+        ("topic", "email"),
+        ("budget", "topic"),
+        ("cluster", "agent"),
+        ("service", "agent"),
+        ("agent", "logs"),
+    } <= links
+    assert "alarms -->|ALARM / OK| topic" in to_mermaid(diagram, "prod")
+
+
+def test_dev_draws_alarms_and_dashboard_but_no_agent() -> None:
+    """Dev leaves Container Insights off: no agent box nor log groups; no address: no email."""
+    diagram = build_diagram(run_stack("dev", project_dir=ROOT).resources)
+    ids = {b.id for b in diagram.boxes}
+    assert {"alarms", "topic", "dashboard", "budget"} <= ids
+    assert not ids & {"agent", "logs", "email"}
+    topic = next(b for b in diagram.boxes if b.id == "topic")
+    assert "no email yet (observability.alarmEmails)" in topic.lines
+
+
+def alarms_of(run: StackRun) -> list[object]:
+    return run.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")

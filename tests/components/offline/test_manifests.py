@@ -24,7 +24,7 @@ def test_writes_the_stack_objects_under_build(tmp_path: Path, stack: str) -> Non
     assert [o["kind"] for o in objects][:2] == ["Namespace", "ServiceAccount"]
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     env = {
-        e["name"]: e["value"]
+        e["name"]: e.get("value")  # HOST_IP is `valueFrom` the pod's node
         for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["SERVING_MODEL_REPOSITORY"] == "s3://my-bucket/iris/1"

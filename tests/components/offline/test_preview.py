@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -349,6 +350,11 @@ def test_resource_estimate_prices_what_a_program_registered() -> None:
     assert ("load balancer", "service-iris") in items
     nodes = [line for line in by_resources.lines if line.item == "nodes"]
     assert len(nodes) == 2 and all(line.monthly_max > line.monthly_min > 0 for line in nodes)
+    # The alarms, per metric read (the 5xx-rate alarm reads two), and the dashboard.
+    alarms = [line for line in by_resources.lines if line.item == "CloudWatch alarm"]
+    assert {line.component for line in alarms} == {"observability"}
+    assert sum(line.monthly_min for line in alarms) == pytest.approx(4 * 0.10)
+    assert ("CloudWatch dashboard", "observability") in items
 
 
 def test_assets_are_written_as_plain_json_relative_to_the_working_folder() -> None:
@@ -366,3 +372,40 @@ def test_assets_are_written_as_plain_json_relative_to_the_working_folder() -> No
     assert masked["source"] == {"FileAsset": "models/iris/1/model.onnx"}
     assert masked["content"]["StringAsset"].startswith("sha256:ba7816bf")
     json.dumps(masked)
+
+
+def test_the_preview_prices_observability_and_follows_its_config(tmp_path: Path) -> None:
+    """`make preview`'s cost.json has the observability lines; turning Container Insights
+    on in dev adds its lines and alarms, and a longer retention costs more storage."""
+
+    def observability(project: Path, out: Path) -> dict[str, dict[str, Any]]:
+        assert main(["--stack", "dev", "--project-dir", str(project), "--out", str(out)]) == 0
+        cost = json.loads((out / "dev" / "cost.json").read_text())
+        return {x["item"]: x for x in cost["lines"] if x["component"] == "observability"}
+
+    (tmp_path / "project").mkdir()
+    project = _project(tmp_path / "project")
+    plain = observability(project, tmp_path / "a")
+    assert {"CloudWatch alarms", "CloudWatch dashboard"} <= set(plain)
+    assert "Container Insights observations" not in plain
+    config = project / "Pulumi.dev.yaml"
+    text = config.read_text()
+    assert "      containerInsights:\n        enabled: false\n" in text
+    config.write_text(
+        text.replace(
+            "      containerInsights:\n        enabled: false\n",
+            "      containerInsights:\n        enabled: true\n        logRetentionDays: 30\n",
+        )
+    )
+    insights = observability(project, tmp_path / "b")
+    assert {
+        "Container Insights observations",
+        "Container Insights log storage",
+        "server metrics (EMF custom metrics)",
+    } <= set(insights)
+    # More alarms now (pods, nodes, the server's own metrics): the line costs more.
+    assert insights["CloudWatch alarms"]["monthlyMin"] > plain["CloudWatch alarms"]["monthlyMin"]
+    config.write_text(config.read_text().replace("logRetentionDays: 30", "logRetentionDays: 90"))
+    longer = observability(project, tmp_path / "c")
+    storage = "Container Insights log storage"
+    assert longer[storage]["monthlyMin"] > insights[storage]["monthlyMin"]
