@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components.offline.diagram import build_diagram, render, to_dot, to_mermaid
-from components.testing import StackRun, run_program, run_stack
+from components.testing import Registration, StackRun, run_program, run_stack
 from tests.conftest import ROOT, raw_stack_config
 
 
@@ -186,5 +186,5 @@ def test_dev_draws_alarms_and_dashboard_but_no_agent() -> None:
     assert "no email yet (observability.alarmEmails)" in topic.lines
 
 
-def alarms_of(run: StackRun) -> list[object]:
+def alarms_of(run: StackRun) -> list[Registration]:
     return run.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")
