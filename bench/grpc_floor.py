@@ -14,42 +14,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
-import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.floor_model import DATATYPES, INPUT, OUTPUTS, SESSION
 from serving.proto import grpc_predict_v2_pb2 as pb
-
-_DATATYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64"}
-
-
-def _session() -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(os.environ.get("BENCH_INTRA_OP_THREADS", "1"))
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(
-        os.environ["BENCH_MODEL"], options, providers=["CPUExecutionProvider"]
-    )
-
-
-_SESSION = _session()
-_INPUT = _SESSION.get_inputs()[0].name
-_OUTPUTS = [o.name for o in _SESSION.get_outputs()]
 
 
 async def model_infer(request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
     tensor = request.inputs[0]
     x = np.frombuffer(request.raw_input_contents[0], dtype=np.float32).reshape(tensor.shape)
-    results = _SESSION.run(_OUTPUTS, {_INPUT: x})
+    results = SESSION.run(OUTPUTS, {INPUT: x})
     response = pb.ModelInferResponse(model_name=request.model_name, id=request.id)
-    for name, value in zip(_OUTPUTS, results, strict=True):
-        response.outputs.add(name=name, datatype=_DATATYPES[value.dtype], shape=value.shape)
+    for name, value in zip(OUTPUTS, results, strict=True):
+        response.outputs.add(name=name, datatype=DATATYPES[value.dtype], shape=value.shape)
         response.raw_output_contents.append(value.tobytes())
     return response
 

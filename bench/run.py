@@ -266,16 +266,20 @@ class Running:
                 preexec_fn=_raise_priority,
             )
 
+    def answers(self) -> bool:
+        """Whether the server is ready now (not listening yet: False)."""
+        try:
+            return _http("GET", "/v2/health/ready")[0] == 200
+        except OSError:
+            return False
+
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log}")
-            try:
-                if _http("GET", "/v2/health/ready")[0] == 200:
-                    return
-            except OSError:
-                pass
+            if self.answers():
+                return
             time.sleep(0.25)
         raise RuntimeError(f"server not ready after {timeout:.0f}s; see {self.log}")
 
@@ -390,8 +394,13 @@ def measure(server: Server, model: str, plan: list[int], tag: str) -> tuple[Resu
     except BaseException:
         running.stop()
         raise
-    result = Result(
-        server=server.name,
+    return result_of(server, rss, runs), running
+
+
+def result_of(server: Server, rss: int, runs: list[Measurement], name: str | None = None) -> Result:
+    """The report's row of `server` (under `name` when given) after its runs."""
+    return Result(
+        server=name or server.name,
         workers=server.workers,
         peer=server.peer,
         command=server.command(),
@@ -399,7 +408,6 @@ def measure(server: Server, model: str, plan: list[int], tag: str) -> tuple[Resu
         rss_bytes=rss,
         runs=tuple(runs),
     )
-    return result, running
 
 
 def run_one(server: Server, model: str, plan: list[int], tag: str) -> Result:

@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from serving.admission import Admission
 from serving.batching import DeadlineExceededError, rows_of
 from serving.edge import ARRIVAL, BODY_LATE, BODY_REFUSED
+from serving.errors import at_inflight_limit, inference_failure, no_such_model, unavailable
 from serving.openapi import openapi_document
 from serving.protocol import (
     EXTENSIONS,
@@ -30,7 +31,6 @@ from serving.protocol import (
     encode_infer_response,
     metadata_tensor,
 )
-from serving.runtime import InferenceError, ModelInputError
 from serving.state import ServerState
 
 __all__ = ["Endpoints", "refuse_path"]
@@ -103,11 +103,7 @@ class Endpoints:
             body, header_length = await _read_body(scope, receive, self._max_body)
             close = False
             if state.inflight >= self._max_inflight:
-                raise ProtocolError(
-                    503,
-                    f"server is at its limit of {self._max_inflight} requests in flight",
-                    retry_after=1,
-                )
+                raise at_inflight_limit(self._max_inflight)
             state.inflight += 1
             if self._counts_inflight:
                 metrics.inflight.inc()
@@ -139,15 +135,9 @@ class Endpoints:
             retry = error.retry_after is not None
         except _ClientGone:
             status, payload = 0, b""
-        except DeadlineExceededError:
-            status, payload = 504, encode_error(f"deadline of {self._timeout_ms} ms exceeded")
-        except ModelInputError as error:
-            status, payload = 400, encode_error(f"the model rejected the input: {error}")
-        except InferenceError as error:
-            status, payload = 500, encode_error(f"inference failed: {error}")
         except Exception as error:  # noqa: BLE001 - a fault of this request only: answer it
-            status = 500
-            payload = encode_error(f"inference failed: {type(error).__name__}: {error}")
+            failure = inference_failure(error, self._timeout_ms)
+            status, payload = failure.status, encode_error(failure.message)
         finally:
             if admitted:
                 state.inflight -= 1
@@ -263,20 +253,10 @@ class Endpoints:
             self._no_such_model(model, version)
 
     def _no_such_model(self, model: str, version: str | None) -> None:
-        name = self.name
-        if model != name:
-            raise ProtocolError(404, f"model '{model}' not found; serving '{name}'")
-        raise ProtocolError(
-            404, f"model '{name}' has no version '{version}'; serving version '{self.version}'"
-        )
+        raise no_such_model(self.name, self.version, model, version)
 
     def _unavailable(self) -> ProtocolError:
-        state = self.state
-        if state.draining:
-            return ProtocolError(503, "server is shutting down", retry_after=1)
-        if state.load_error is not None:
-            return ProtocolError(503, state.load_error, retry_after=1)
-        return ProtocolError(503, f"model '{self.name}' is loading", retry_after=1)
+        return unavailable(self.state)
 
 
 async def refuse_path(scope: Scope, send: Send) -> bool:

@@ -2,7 +2,7 @@
 
 A `grpc.aio` server on the REST server's event loop, serving the same loaded model through the
 same batcher: one model copy, one in-flight count, one drain. Requests are checked by the same
-decoder as REST (`serving.protocol.decode_tensor`) and fail with the same messages, as gRPC
+decoder as REST (`serving.tensors.decode_tensor`) and fail with the same messages, as gRPC
 status codes: INVALID_ARGUMENT for a client's mistake, NOT_FOUND for another model,
 RESOURCE_EXHAUSTED (with `google.rpc.RetryInfo`) past the in-flight limit, UNAVAILABLE while
 loading or draining, DEADLINE_EXCEEDED past the server's or the client's deadline.
@@ -23,26 +23,27 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from serving.batching import DeadlineExceededError
+from serving.errors import at_inflight_limit, inference_failure, no_such_model, unavailable
 from serving.proto import grpc_predict_v2_pb2 as pb
 from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.protocol import (
     EXTENSIONS,
-    TYPED_CONTENTS,
     InferenceRequest,
+    assemble_request,
+    decode_requested_outputs,
+)
+from serving.state import ServerState
+from serving.tensors import (
+    TYPED_CONTENTS,
     MissingData,
     ProtocolError,
     RawData,
     TensorData,
     TensorSpec,
     TypedData,
-    assemble_request,
-    decode_requested_outputs,
     decode_tensor,
     raw_bytes,
 )
-from serving.runtime import InferenceError, ModelInputError
-from serving.state import ServerState
 
 __all__ = [
     "SERVICE_NAME",
@@ -92,21 +93,11 @@ class Backend:
         """Observes the latency of one successful ModelInfer."""
 
     def find_model(self, model: str, version: str) -> None:
-        if model != self.name:
-            raise ProtocolError(404, f"model '{model}' not found; serving '{self.name}'")
-        if version and version != self.version:
-            raise ProtocolError(
-                404,
-                f"model '{self.name}' has no version '{version}'; serving version '{self.version}'",
-            )
+        if model != self.name or (version and version != self.version):
+            raise no_such_model(self.name, self.version, model, version)
 
     def unavailable(self) -> ProtocolError:
-        state = self.state
-        if state.draining:
-            return ProtocolError(503, "server is shutting down", retry_after=1)
-        if state.load_error is not None:
-            return ProtocolError(503, state.load_error, retry_after=1)
-        return ProtocolError(503, f"model '{self.name}' is loading", retry_after=1)
+        return unavailable(self.state)
 
 
 def decode_grpc_request(
@@ -114,24 +105,30 @@ def decode_grpc_request(
 ) -> tuple[InferenceRequest, bool]:
     """Check a ModelInferRequest with the REST path's rules; returns it decoded, and whether
     the answer's values go in `raw_output_contents` (raw inputs, or a `binary_data` request)."""
-    if not request.inputs:
+    # Per request: every read of a protobuf field builds a Python object, so each is read once,
+    # and the optional parts (contents, outputs, parameters) only when the request has them.
+    tensors_in = request.inputs
+    if not tensors_in:
         raise ProtocolError(400, "'inputs' must be a non-empty list of tensors")
     raw = request.raw_input_contents
-    if raw and len(raw) != len(request.inputs):
+    if raw and len(raw) != len(tensors_in):
         raise ProtocolError(
             400,
-            f"'raw_input_contents' has {len(raw)} entries for {len(request.inputs)} inputs; "
+            f"'raw_input_contents' has {len(raw)} entries for {len(tensors_in)} inputs; "
             "send every input's values raw, or none",
         )
     tensors: list[tuple[str, Array]] = []
-    for index, tensor in enumerate(request.inputs):
-        fields = {field.name: values for field, values in tensor.contents.ListFields()}
+    for index, tensor in enumerate(tensors_in):
+        name = tensor.name
+        fields = (
+            {field.name: values for field, values in tensor.contents.ListFields()}
+            if tensor.HasField("contents")
+            else None
+        )
         data: TensorData
         if raw:
             data = (
-                MissingData(
-                    f"input '{tensor.name}': values in both 'contents' and 'raw_input_contents'"
-                )
+                MissingData(f"input '{name}': values in both 'contents' and 'raw_input_contents'")
                 if fields
                 else RawData(raw[index])
             )
@@ -139,19 +136,25 @@ def decode_grpc_request(
             data = TypedData(fields)
         else:
             data = MissingData(
-                f"input '{tensor.name}': no values; send them in 'contents' or 'raw_input_contents'"
+                f"input '{name}': no values; send them in 'contents' or 'raw_input_contents'"
             )
-        tensors.append(
-            decode_tensor(index, tensor.name, list(tensor.shape), tensor.datatype, data, inputs)
-        )
-    requested = [
-        {"name": output.name, "parameters": _parameters(output.parameters)}
-        for output in request.outputs
-    ]
-    binary_output = _parameters(request.parameters).get("binary_data_output")
+        # `shape[:]` is the repeated field as a list, as decode_tensor wants it.
+        tensors.append(decode_tensor(index, name, tensor.shape[:], tensor.datatype, data, inputs))
+    requested = request.outputs
+    wanted = (
+        [
+            {"name": output.name, "parameters": _parameters(output.parameters)}
+            for output in requested
+        ]
+        if requested
+        else None
+    )
+    binary_output = (
+        _parameters(request.parameters).get("binary_data_output") if request.parameters else None
+    )
     if binary_output is not None and type(binary_output) is not bool:
         raise ProtocolError(400, "parameters.binary_data_output must be a boolean")
-    names, raw_outputs = decode_requested_outputs(requested, outputs, binary_output)
+    names, raw_outputs = decode_requested_outputs(wanted, outputs, binary_output)
     decoded = assemble_request(request.id or None, tensors, inputs, names, raw_outputs)
     return decoded, bool(raw) or bool(raw_outputs)
 
@@ -262,17 +265,15 @@ class _InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         response: pb.ModelInferResponse | None = None
         error: ProtocolError
         try:
-            backend.find_model(request.model_name, request.model_version)
+            model_name, model_version = request.model_name, request.model_version
+            if model_name != backend.name or (model_version and model_version != backend.version):
+                raise no_such_model(backend.name, backend.version, model_name, model_version)
             served = state.served
             if served is None or state.draining:
                 raise backend.unavailable()
             if state.inflight >= backend.max_inflight:
                 # 429 only inside this module: REST answers 503, gRPC RESOURCE_EXHAUSTED.
-                raise ProtocolError(
-                    429,
-                    f"server is at its limit of {backend.max_inflight} requests in flight",
-                    retry_after=1,
-                )
+                raise at_inflight_limit(backend.max_inflight, 429)
             state.inflight += 1
             if metrics.counts_inflight:
                 metrics.inflight.inc()
@@ -289,14 +290,8 @@ class _InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             )
         except ProtocolError as caught:
             error = caught
-        except DeadlineExceededError:
-            error = ProtocolError(504, f"deadline of {round(timeout * 1000)} ms exceeded")
-        except ModelInputError as caught:
-            error = ProtocolError(400, f"the model rejected the input: {caught}")
-        except InferenceError as caught:
-            error = ProtocolError(500, f"inference failed: {caught}")
         except Exception as caught:  # noqa: BLE001 - a fault of this request only: answer it
-            error = ProtocolError(500, f"inference failed: {type(caught).__name__}: {caught}")
+            error = inference_failure(caught, round(timeout * 1000))
         finally:
             if admitted:
                 state.inflight -= 1
@@ -356,6 +351,28 @@ def _metadata(spec: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
     )
 
 
+class _GenericOnly:
+    """The server as the generated `add_*_to_server` functions see it: their methods reach it as
+    generic handlers only, not also as registered methods.
+
+    grpc.aio's server keeps one pending request task per registered method and waits on all of
+    them (`asyncio.wait`, FIRST_COMPLETED) for every call it accepts: with our eight methods
+    (six V2, two health) each call paid for a wait over nine tasks. The generic handlers hold
+    the same methods, found by name in a dict.
+    """
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        """Ignored: the same handlers came as a generic handler just before."""
+
+
 @dataclass
 class GrpcServer:
     """The started gRPC listener and the task that keeps its health statuses current."""
@@ -381,9 +398,11 @@ class GrpcServer:
             ]
         )
         servicer = _InferenceServicer(backend)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
+        generic = _GenericOnly(server)
+        # ModelInfer first: each call looks for its method in the generic handlers in order.
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, generic)
         checker = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+        health_pb2_grpc.add_HealthServicer_to_server(checker, generic)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             bound = server.add_insecure_port(address)

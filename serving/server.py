@@ -189,10 +189,6 @@ def serve(
         timeout_graceful_shutdown=1,
     )
     server = DrainingServer(config, state, settings.drain_timeout_seconds)
-    # The inference thread needs the GIL for a moment after each batch (ONNX Runtime returns,
-    # rows are split): under overload the event loop holds it, and the default 5 ms interval
-    # before a handover idled the inference thread for most of a small batch.
-    sys.setswitchinterval(0.0005)
     server.run(sockets)
     return STARTUP_FAILURE if failures or not server.started else 0
 

@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ log = logging.getLogger("serving")
 
 WARM_UP_BATCH = 8
 """Rows in the warm-up batch that tells whether batching pays for this model."""
+INFERENCE_SWITCH_INTERVAL = 0.0005
+"""The GIL switch interval (`sys.setswitchinterval`) of a process with an inference thread."""
 
 Loader = Callable[[], tuple[OnnxModel, str]]
 """Loads the model; returns it with the URI it came from."""
@@ -132,6 +135,14 @@ async def load_model(
         observe_wait=metrics.queue_wait.observe,
         warm_up=warm_up,
     )
+    if batcher.offload:
+        # The inference thread needs the GIL for a moment after each batch (ONNX Runtime
+        # returns, rows are split): under overload the event loop holds it, and the default
+        # 5 ms interval before a handover idled the inference thread for most of a small batch.
+        # Only then: without that thread, a short interval only makes the event loop and
+        # grpc.aio's poller thread trade the GIL ten times as often: it cost the bare grpc.aio
+        # floor a fifth of its requests/s on uvloop (bench/results-grpc.md).
+        sys.setswitchinterval(INFERENCE_SWITCH_INTERVAL)
     state.served = ServedModel(model=model, batcher=batcher, uri=uri)
     state.mark_loaded()
     metrics.load_seconds.set(time.perf_counter() - started)

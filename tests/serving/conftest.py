@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 from serving.app import create_app
 from serving.settings import Settings
+from tests.serving.models import write_slow_model
 
 REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "models" / "iris" / "1"
@@ -53,6 +54,32 @@ def wait_ready(client: TestClient | httpx.Client, timeout: float = 20.0) -> None
             return
         time.sleep(0.01)
     raise AssertionError("server did not become ready")
+
+
+class Batches:
+    """The batches an in-process app has run, read from its batch-size histogram."""
+
+    def __init__(self, client: TestClient) -> None:
+        self._state = client.app.state.serving  # type: ignore[attr-defined]
+        self._registry = self._state.metrics.registry
+        self._labels = {"model": self._state.settings.model_name}
+
+    def __call__(self) -> tuple[float, float]:
+        """(batches run, rows in them) so far."""
+        count = self._registry.get_sample_value("serving_batch_size_count", self._labels)
+        rows = self._registry.get_sample_value("serving_batch_size_sum", self._labels)
+        return count or 0.0, rows or 0.0
+
+    def wait_queued(self, requests: int, timeout: float = 10.0) -> None:
+        """Wait until the first of `requests` runs (held, say, at a gate of the test's loader)
+        and every other one queues behind it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            count, rows = self()
+            if count == 1 and self._state.served.batcher.queued + rows == requests:
+                return
+            assert time.monotonic() < deadline, f"{requests} requests never queued: {self()}"
+            time.sleep(0.005)
 
 
 @pytest.fixture
@@ -166,3 +193,28 @@ def server_process() -> Iterator[Callable[[dict[str, str]], ServerProcess]]:
     yield start
     for server in started:
         server.stop()
+
+
+def start_slow_server(
+    server_process: Callable[[dict[str, str]], ServerProcess],
+    folder: Path,
+    workers: int,
+    **env: str,
+) -> ServerProcess:
+    """A ready server process of the slow model (written to `folder`), named "slow", with
+    deadlines long enough for a drain test; `env` adds or overrides SERVING_* variables."""
+    # Over a second per inference: with workers the in-flight gauge reaches /metrics once a
+    # second, so shorter inferences could all finish between two samples.
+    write_slow_model(folder, iterations=600_000)
+    server = server_process(
+        {
+            "SERVING_MODEL_REPOSITORY": str(folder),
+            "SERVING_MODEL_NAME": "slow",
+            "SERVING_WORKERS": str(workers),
+            "SERVING_REQUEST_TIMEOUT_MS": "60000",
+            "SERVING_DRAIN_TIMEOUT_SECONDS": "60",
+            **env,
+        }
+    )
+    server.wait_ready()
+    return server

@@ -17,7 +17,14 @@ from starlette.testclient import TestClient
 
 from serving.app import create_app
 from serving.runtime import OnnxModel
-from tests.serving.conftest import IRIS, IRIS_ROWS, iris_request, make_settings, wait_ready
+from tests.serving.conftest import (
+    IRIS,
+    IRIS_ROWS,
+    Batches,
+    iris_request,
+    make_settings,
+    wait_ready,
+)
 
 INFER = "/v2/models/iris/infer"
 
@@ -353,24 +360,13 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
 ) -> None:
     gate = threading.Event()
     client = app_client(load=gated_loader(gate))
-    state = client.app.state.serving  # type: ignore[attr-defined]
-    registry = state.metrics.registry
-
-    def batches() -> tuple[float, float]:
-        labels = {"model": "iris"}
-        count = registry.get_sample_value("serving_batch_size_count", labels) or 0.0
-        return count, registry.get_sample_value("serving_batch_size_sum", labels) or 0.0
-
+    batches = Batches(client)
     rows = [[[5.0 + i / 10, 3.0, 1.5 + i / 5, 0.2 * i]] for i in range(6)]
     with ThreadPoolExecutor(6) as pool:
         futures = [
             pool.submit(client.post, INFER, content=orjson.dumps(iris_request(r))) for r in rows
         ]
-        deadline = time.monotonic() + 10
-        # The first batch is held at the gate; wait until every other request queues behind it.
-        while not (batches()[0] == 1 and state.served.batcher.queued + batches()[1] == 6):
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
+        batches.wait_queued(6)  # the first batch is held at the gate, the others queue
         gate.set()
         for row, future in zip(rows, futures, strict=True):
             assert future.result().status_code == 200

@@ -7,6 +7,7 @@ REST checks' error cases (tests/serving/test_app.py) are repeated here as gRPC s
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +31,9 @@ from serving.proto import grpc_predict_v2_pb2 as pb
 from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.runtime import OnnxModel
 from serving.settings import Settings
-from tests.serving.conftest import IRIS, IRIS_ROWS, iris_request
+from serving.state import INFERENCE_SWITCH_INTERVAL
+from tests.serving.conftest import IRIS, IRIS_ROWS, Batches, iris_request
+from tests.serving.models import write_slow_model
 from tests.serving.test_app import INFER, FaultyModel, expected_iris, gated_loader
 
 Stub = Any
@@ -400,14 +403,7 @@ def test_rest_and_grpc_requests_share_one_batch(
     gate = threading.Event()
     client = app_client(load=gated_loader(gate))
     stub = channels(client)
-    state = client.app.state.serving  # type: ignore[attr-defined]
-    registry = state.metrics.registry
-
-    def batches() -> tuple[float, float]:
-        labels = {"model": "iris"}
-        count = registry.get_sample_value("serving_batch_size_count", labels) or 0.0
-        return count, registry.get_sample_value("serving_batch_size_sum", labels) or 0.0
-
+    batches = Batches(client)
     rows = [[[5.0 + i / 10, 3.0, 1.5 + i / 5, 0.2 * i]] for i in range(4)]
     with ThreadPoolExecutor(4) as pool:
         futures = [
@@ -416,10 +412,7 @@ def test_rest_and_grpc_requests_share_one_batch(
             pool.submit(stub.ModelInfer, typed_request(np.asarray(rows[2], np.float32))),
             pool.submit(stub.ModelInfer, raw_request(np.asarray(rows[3], np.float32))),
         ]
-        deadline = time.monotonic() + 10
-        while not (batches()[0] == 1 and state.served.batcher.queued + batches()[1] == 4):
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
+        batches.wait_queued(4)
         gate.set()
         results = [future.result() for future in futures]
     assert batches() == (2.0, 4.0)  # the three queued requests, REST and gRPC, ran as one
@@ -429,6 +422,30 @@ def test_rest_and_grpc_requests_share_one_batch(
     assert np.frombuffer(results[3].raw_output_contents[0], "<i8").tolist() == (
         expected_iris(rows[3])[0].tolist()
     )
+
+
+def test_the_short_gil_switch_interval_comes_only_with_an_inference_thread(
+    app_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """A short interval makes the event loop and grpc.aio's poller thread trade the GIL ten
+    times as often (a fifth of the bare grpc.aio floor's requests/s, bench/results-grpc.md):
+    only a model that runs on the inference thread, which needs the GIL back after each
+    batch, pays that."""
+    before = sys.getswitchinterval()
+    default = 0.005  # Python's; an earlier test's slow model may have shortened it already
+    sys.setswitchinterval(default)
+    try:
+        # iris without batching: microseconds per row, inline on the event loop (with batching
+        # the warm-up may find rows cheaper in a batch and choose the inference thread).
+        fast = app_client(batching_enabled=False)
+        assert not fast.app.state.serving.served.batcher.offload  # type: ignore[attr-defined]
+        assert sys.getswitchinterval() == default
+        write_slow_model(tmp_path, iterations=20_000)
+        slow = app_client(model_repository=str(tmp_path), model_name="slow")
+        assert slow.app.state.serving.served.batcher.offload  # type: ignore[attr-defined]
+        assert sys.getswitchinterval() == INFERENCE_SWITCH_INTERVAL != default
+    finally:
+        sys.setswitchinterval(before)
 
 
 def test_grpc_can_be_turned_off(app_client: Callable[..., TestClient]) -> None:

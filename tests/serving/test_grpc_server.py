@@ -15,8 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from serving.proto import grpc_predict_v2_pb2 as pb
 from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from tests.serving.conftest import ServerProcess
-from tests.serving.models import write_slow_model
+from tests.serving.conftest import ServerProcess, start_slow_server
 from tests.serving.test_server import REQUEST, inflight
 
 pytestmark = pytest.mark.slow
@@ -33,22 +32,9 @@ def slow_request(row: float) -> pb.ModelInferRequest:
 def test_sigterm_drains_grpc_calls_under_load_and_loses_none(
     server_process: Callable[[dict[str, str]], ServerProcess], tmp_path: Path, workers: int
 ) -> None:
-    # Over a second per inference: with workers the in-flight gauge reaches /metrics once a
-    # second, so shorter inferences could all finish between two samples.
-    write_slow_model(tmp_path, iterations=600_000)
-    server = server_process(
-        {
-            "SERVING_MODEL_REPOSITORY": str(tmp_path),
-            "SERVING_MODEL_NAME": "slow",
-            "SERVING_WORKERS": str(workers),
-            "SERVING_REQUEST_TIMEOUT_MS": "60000",
-            "SERVING_DRAIN_TIMEOUT_SECONDS": "60",
-            # One call after another on the inference thread: the drain lasts seconds, long
-            # enough to see it from outside however loaded the machine is.
-            "SERVING_BATCHING_ENABLED": "false",
-        }
-    )
-    server.wait_ready()
+    # One call after another on the inference thread: the drain lasts seconds, long enough to
+    # see it from outside however loaded the machine is.
+    server = start_slow_server(server_process, tmp_path, workers, SERVING_BATCHING_ENABLED="false")
     url = server.url + "/v2/models/slow/infer"
     calls, posts = 6, 2
     with (

@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.serving.conftest import IRIS, REPO, ServerProcess, free_port
+from tests.serving.conftest import IRIS, REPO, ServerProcess, free_port, start_slow_server
 from tests.serving.http1 import Connection, raw_request
 from tests.serving.models import write_slow_model
 
@@ -60,19 +60,7 @@ JSON = [("Host", "test"), ("Content-Type", "application/json")]
 def test_sigterm_drains_every_accepted_request_then_exits_0(
     server_process: Callable[[dict[str, str]], ServerProcess], tmp_path: Path, workers: int
 ) -> None:
-    # Over a second per inference: with workers the in-flight gauge reaches /metrics once a
-    # second, so shorter inferences could all finish between two samples.
-    write_slow_model(tmp_path, iterations=600_000)
-    server = server_process(
-        {
-            "SERVING_MODEL_REPOSITORY": str(tmp_path),
-            "SERVING_MODEL_NAME": "slow",
-            "SERVING_WORKERS": str(workers),
-            "SERVING_REQUEST_TIMEOUT_MS": "60000",
-            "SERVING_DRAIN_TIMEOUT_SECONDS": "60",
-        }
-    )
-    server.wait_ready()
+    server = start_slow_server(server_process, tmp_path, workers)
     accepted = 6
     # Raw sockets: all six are on the wire within milliseconds, whatever the machine's load.
     connections = [Connection(server.port, timeout=60) for _ in range(accepted)]
