@@ -82,6 +82,8 @@ class Network(pulumi.ComponentResource):
     """Private subnet CIDRs in AZ order (plain strings from the plan)."""
     public_subnet_cidrs: list[str]
     """Public subnet CIDRs in AZ order (plain strings from the plan)."""
+    nat_gateway_ids: list[pulumi.Output[str]]
+    """The NAT gateways' ids (none with `nat_strategy="none"`): the dashboard's NAT bytes."""
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -245,6 +247,7 @@ class Network(pulumi.ComponentResource):
                 tags=tags(f"nat-{az}"),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
             )
+        self.nat_gateway_ids = [gateway.id for gateway in nat_gateways.values()]
         private_route_tables: list[aws.ec2.RouteTable] = []
         for az in azs:
             # One route table per AZ, whatever the NAT strategy, so that switching from

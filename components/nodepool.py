@@ -80,6 +80,15 @@ class NodePoolArgs:
         )
 
 
+def _asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:
+    """The one Auto Scaling group EKS creates for a managed node group."""
+    groups = resources[0].autoscaling_groups if resources else None
+    name = groups[0].name if groups else None
+    if not name:
+        raise ValueError(f"the node group reports no Auto Scaling group: {resources!r}")
+    return name
+
+
 def _slug(text: str) -> str:
     """A tag key as a resource-name part: `label/mlops.dev/pool` -> `label-mlops-dev-pool`."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -145,6 +154,8 @@ class NodePool(pulumi.ComponentResource):
     """The IAM role of the nodes."""
     launch_template_id: pulumi.Output[str]
     """The launch template's id."""
+    asg_name: pulumi.Output[str]
+    """The node group's Auto Scaling group (EKS names it): the dashboard's nodes per pool."""
     asg_tags: list[aws.autoscaling.Tag]
     """Tags put on the node group's Auto Scaling group (the user's, propagated to new
     instances; the autoscaler's discovery and scale-from-zero template tags)."""
@@ -220,7 +231,8 @@ class NodePool(pulumi.ComponentResource):
             ),
         )
 
-        self.asg_tags = self._asg_tags(name, args, node_group, labels, taints)
+        self.asg_name = node_group.resources.apply(_asg_name)
+        self.asg_tags = self._asg_tags(name, args, self.asg_name, labels, taints)
 
         self.pool_name = args.pool_name
         self.scheduling = pool_scheduling(args.pool_name, pool)
@@ -316,15 +328,12 @@ class NodePool(pulumi.ComponentResource):
         self,
         name: str,
         args: NodePoolArgs,
-        node_group: aws.eks.NodeGroup,
+        asg_name: pulumi.Output[str],
         labels: dict[str, str],
         taints: list[Taint],
     ) -> list[aws.autoscaling.Tag]:
         """Tags on the node group's Auto Scaling group: the user's, and cluster-autoscaler's."""
         pool = args.pool
-        asg_name = node_group.resources.apply(
-            lambda resources: resources[0].autoscaling_groups[0].name  # type: ignore[index]
-        )
 
         def asg_tag(suffix: str, key: str, value: str, *, propagate: bool) -> aws.autoscaling.Tag:
             return aws.autoscaling.Tag(

@@ -64,6 +64,12 @@ class ObservabilityArgs:
     budget."""
     service_hostname: pulumi.Input[str | None] | None = None
     """The service's load balancer hostname: the lookups of its ARN suffixes wait on it."""
+    nat_gateway_ids: Sequence[pulumi.Input[str]] = ()
+    """The stack's NAT gateways (`Network.nat_gateway_ids`): the dashboard's NAT bytes, the
+    data-processing charge the estimate prices per GB."""
+    pool_asg_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Pool name → its node group's Auto Scaling group (`NodePool.asg_name`): the
+    dashboard's nodes per pool."""
     requires: Sequence[pulumi.Resource] = ()
     """Created first: the node pools, for the add-on's agents."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -138,13 +144,23 @@ class Observability(pulumi.ComponentResource):
         self.alarm_names = [self._alarm(spec, topic.arn, refs).name for spec in specs]
 
         lb_values: list[Any] = [refs[0], refs[1]] if refs is not None else ["", ""]
-        body = pulumi.Output.all(args.cluster_name, region, *lb_values).apply(
+        pools = sorted(args.pool_asg_names)
+        nats = len(args.nat_gateway_ids)
+        body = pulumi.Output.all(
+            args.cluster_name,
+            region,
+            *lb_values,
+            *args.nat_gateway_ids,
+            *(args.pool_asg_names[pool] for pool in pools),
+        ).apply(
             lambda values: json.dumps(
                 dashboard_body(
                     config,
                     region=values[1],
                     cluster_name=values[0],
                     refs=LoadBalancerRefs(values[2], values[3]) if refs is not None else None,
+                    nat_gateway_ids=values[4 : 4 + nats],
+                    pool_asg_names=dict(zip(pools, values[4 + nats :], strict=True)),
                 ),
                 sort_keys=True,
             )

@@ -40,9 +40,9 @@ class Platform(pulumi.ComponentResource):
     model_release: ModelRelease | None
     """The service's model objects and image, published before its pods."""
     model_service: ModelService | None
+    """The model server; None without a `service` section."""
     observability: Observability | None
     """Alarms, dashboard, budget and Container Insights (`observability.enabled`)."""
-    """The model server; None without a `service` section."""
     project_dir: Path
     """The folder of `Pulumi.yaml`: the model source and the image's build context."""
 
@@ -169,6 +169,8 @@ class Platform(pulumi.ComponentResource):
                 oidc_issuer=self.cluster.oidc_issuer,
                 estimate_max=estimate_max,
                 service_hostname=service.load_balancer_hostname if service else None,
+                nat_gateway_ids=self.network.nat_gateway_ids,
+                pool_asg_names={n: p.asg_name for n, p in self.node_pools.items()},
                 requires=[self.cluster_addons],
                 tags=tags,
             ),

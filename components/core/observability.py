@@ -518,8 +518,15 @@ def dashboard_body(
     cluster_name: str,
     refs: LoadBalancerRefs | None,
     nat_gateway_ids: Sequence[str] = (),
+    pool_asg_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The stack's one dashboard: traffic, errors, latency, replicas, nodes, use, cost."""
+    """The stack's one dashboard: traffic, errors, latency, replicas, nodes, use, cost.
+
+    `pool_asg_names` (pool → its node group's Auto Scaling group) draws the node count per
+    pool: Container Insights has no node-group dimension, while EC2 reports CPUUtilization
+    per Auto Scaling group, one sample per instance per minute with the launch template's
+    detailed monitoring, so its SampleCount over a minute is the pool's running nodes.
+    """
     widgets: list[dict[str, Any]] = []
     service = config.service
     kind = load_balancer_kind(config)
@@ -661,6 +668,20 @@ def dashboard_body(
                 MetricRef("ContainerInsights", "node_gpu_utilization", cluster, "Average", "GPU")
             )
         place("Node use (%)", use)
+    if pool_asg_names:
+        place(
+            "Nodes per pool",
+            [
+                MetricRef(
+                    "AWS/EC2",
+                    "CPUUtilization",
+                    {"AutoScalingGroupName": asg},
+                    "SampleCount",
+                    pool,
+                )
+                for pool, asg in sorted(pool_asg_names.items())
+            ],
+        )
     if nat_gateway_ids:
         place(
             "NAT bytes out",

@@ -132,6 +132,39 @@ def test_the_dashboard_body_is_cloudwatch_json_over_documented_metrics(stack: St
     assert dashboard.inputs["dashboardName"] == f"mlops-platform-{stack.stack}"
 
 
+def test_the_dashboard_charts_the_bytes_of_every_nat_gateway(stack: StackRun) -> None:
+    gateways = stack.by_type("aws:ec2/natGateway:NatGateway")
+    assert gateways  # dev: single, prod: one per AZ
+    body = json.loads(stack.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    rows = [
+        row
+        for widget in body["widgets"]
+        for row in widget["properties"]["metrics"]
+        if row[0] == "AWS/NATGateway"
+    ]
+    assert sorted(row[3] for row in rows) == sorted(g.outputs["id"] for g in gateways)
+    assert {row[1] for row in rows} == {"BytesOutToDestination"}
+
+
+def test_the_dashboard_counts_the_nodes_of_every_pool(stack: StackRun) -> None:
+    groups = {
+        r.name.removeprefix("pool-").removesuffix("-ng"): r
+        for r in stack.by_type("aws:eks/nodeGroup:NodeGroup")
+    }
+    assert len(groups) >= 2
+    body = json.loads(stack.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    (widget,) = [w for w in body["widgets"] if w["properties"]["title"] == "Nodes per pool"]
+    rows = widget["properties"]["metrics"]
+    assert {row[-1]["label"] for row in rows} == set(groups)
+    asgs = {
+        group.outputs["resources"][0]["autoscalingGroups"][0]["name"] for group in groups.values()
+    }
+    assert {row[3] for row in rows} == asgs
+    assert {(row[0], row[1], row[2], row[-1]["stat"]) for row in rows} == {
+        ("AWS/EC2", "CPUUtilization", "AutoScalingGroupName", "SampleCount")
+    }
+
+
 def test_the_budget_is_the_estimate_plus_margin_with_four_notifications(stack: StackRun) -> None:
     budget = stack.one("aws:budgets/budget:Budget")
     stack_file = read_stack_file(ROOT, stack.stack)
