@@ -43,7 +43,7 @@ async def server_ready(request: pb.ServerReadyRequest, context: Any) -> pb.Serve
 
 async def main(host: str, port: int) -> None:
     server = grpc.aio.server()
-    handlers = {
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "ModelInfer": grpc.unary_unary_rpc_method_handler(
             model_infer,
             request_deserializer=pb.ModelInferRequest.FromString,

@@ -60,7 +60,7 @@ def _request(model: OnnxModel) -> bytes:
 
 async def _ours(path: Path) -> tuple[Any, OnnxModel]:
     with tempfile.TemporaryDirectory() as cache:
-        settings = Settings(model_repository=str(path), cache_dir=Path(cache), log_level="warning")  # type: ignore[call-arg]
+        settings = Settings(model_repository=str(path), cache_dir=Path(cache), log_level="warning")
     state = ServerState(settings)
     model = OnnxModel.load(path)
     await load_model(state, lambda: (model, str(path)))

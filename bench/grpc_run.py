@@ -24,6 +24,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,7 +245,7 @@ def measure(server: run.Server, plan: list[int], load: str) -> Result:
             got = ROW.expected
         if got != ROW.expected:
             raise RuntimeError(f"known row: label {got!r}, expected {ROW.expected!r}")
-        measure_one = {
+        measure_one: Callable[[int, int, int], Measurement] = {
             "grpc": run_h2load,
             "binary": run_wrk_binary,
             "json": lambda c, d, pid: run.run_wrk("small", c, d, pid),

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run  # bench/run.py: the same server command, ports and process handling
+from report import Measurement
 
 SECONDS = int(os.environ.get("OVERLOAD_SECONDS", "10"))
 MODEL = os.environ.get("OVERLOAD_MODEL", "heavy")
@@ -28,7 +29,7 @@ CAPACITY_CONNECTIONS = int(os.environ.get("OVERLOAD_CAPACITY_CONNECTIONS", "64")
 CONNECTIONS = [int(c) for c in os.environ.get("OVERLOAD_CONNECTIONS", "512,1024").split(",")]
 
 
-def _ok_per_second(m: run.Measurement) -> float:
+def _ok_per_second(m: Measurement) -> float:
     return (m.requests - m.non_2xx) / (m.duration_us / 1e6)
 
 

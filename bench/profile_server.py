@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run  # bench/run.py: the same server command, ports and process handling
+from report import Measurement
 
 PY_SPY = run.VENVS / "tools" / "bin" / "py-spy"
 RATE = 500
@@ -116,7 +117,7 @@ def main() -> None:
         running.wait_ready()
         run.check_answer(model)
         run.run_wrk(model, 32, 2, running.proc.pid)
-        result: dict[str, run.Measurement] = {}
+        result: dict[str, Measurement] = {}
         load = threading.Thread(
             target=lambda: result.update(m=run.run_wrk(model, conns, seconds + 2, running.proc.pid))
         )

@@ -346,7 +346,7 @@ class Cluster(pulumi.ComponentResource):
             target, "eks-pod-identity-agent", args.pod_identity_agent_version
         )
 
-        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(cluster.kubeconfig_json)  # type: ignore[arg-type]
+        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(cluster.kubeconfig_json)
         provider = kubernetes_provider(name, kubeconfig, parent=self)
 
         self.cluster_name = cluster_name

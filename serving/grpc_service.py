@@ -198,7 +198,7 @@ def encode_grpc_response(
     return response
 
 
-class _InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
+class _InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
 
@@ -400,7 +400,7 @@ class GrpcServer:
         servicer = _InferenceServicer(backend)
         generic = _GenericOnly(server)
         # ModelInfer first: each call looks for its method in the generic handlers in order.
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, generic)  # type: ignore[no-untyped-call]
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, generic)
         checker = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(checker, generic)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

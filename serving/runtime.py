@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -77,7 +77,7 @@ class OnnxModel:
         self.providers: list[str] = session.get_providers()
 
     @classmethod
-    def load(cls, path: Path, *, intra_op_threads: int = 1, source: str = "") -> OnnxModel:
+    def load(cls, path: Path, *, intra_op_threads: int = 1, source: str = "") -> Self:
         """Open the model; `source` (the URI it came from) names it in errors."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads

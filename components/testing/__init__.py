@@ -8,8 +8,9 @@ Public API, for this repo's tests and for the stacks that import our components:
     vpcs = run.by_type("aws:ec2/vpc:Vpc")
     assert vpcs[0].inputs["enableDnsHostnames"] is True
 
-or, around a single component, with `pulumi.runtime.set_mocks(PlatformMocks(), ...)`
-and `@pulumi.runtime.test` (see `examples/consumer/test_stack.py`).
+or, around a single component, with `PlatformMocks().install(...)` (or
+`pulumi.runtime.set_mocks`) and `@pulumi_test`, the kit's typed `@pulumi.runtime.test`
+(see `tests/components/test_model_store.py`).
 
 A program that reads another stack (`pulumi.StackReference`) gets that stack's outputs
 from `PlatformMocks(stack_references={"org/project/stack": outputs})`, for instance the
@@ -40,7 +41,12 @@ from components.testing.records import (
     UnknownStackReferenceError,
     reveal_secrets,
 )
-from components.testing.runner import load_stack_config_file, run_program, run_stack
+from components.testing.runner import (
+    load_stack_config_file,
+    pulumi_test,
+    run_program,
+    run_stack,
+)
 
 __all__ = [
     "ACCOUNT_ID",
@@ -49,6 +55,7 @@ __all__ = [
     "StackRun",
     "UnknownStackReferenceError",
     "load_stack_config_file",
+    "pulumi_test",
     "reveal_secrets",
     "run_program",
     "run_stack",

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import pulumi
 from pulumi.runtime.settings import SETTINGS
@@ -21,7 +21,9 @@ from components.core.stackfile import read_stack_file
 from components.testing.mocks import PlatformMocks
 from components.testing.records import StackRun
 
-__all__ = ["load_stack_config_file", "run_program", "run_stack"]
+__all__ = ["load_stack_config_file", "pulumi_test", "run_program", "run_stack"]
+
+_P = ParamSpec("_P")
 
 
 def load_stack_config_file(project_dir: Path, stack: str) -> tuple[str, dict[str, str]]:
@@ -98,6 +100,17 @@ def run_program(
         loop.close()
         if mocks is None:
             kit.close()
+
+
+def pulumi_test(fn: Callable[_P, object]) -> Callable[_P, None]:
+    """`@pulumi.runtime.test`, typed: `fn` runs under the installed mocks and whatever it
+    returns (an `Output`, an awaitable) is awaited before the call returns.
+
+    The SDK's decorator has no annotations, so under `mypy --strict` it would make every
+    test it decorates untyped; this is the same decorator with its real signature.
+    """
+    decorate: Callable[[Callable[_P, object]], Callable[_P, None]] = pulumi.runtime.test
+    return decorate(fn)
 
 
 def _has_loop() -> bool:

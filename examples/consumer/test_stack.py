@@ -29,4 +29,5 @@ def test_consumer_can_back_the_network_with_moto() -> None:
         run = run_stack("sandbox", project_dir=HERE, mocks=mocks)
     finally:
         mocks.close()
-    assert run.one("aws:ec2/vpc:Vpc").id.startswith("vpc-")  # type: ignore[union-attr]
+    vpc_id = run.one("aws:ec2/vpc:Vpc").id
+    assert vpc_id is not None and vpc_id.startswith("vpc-")

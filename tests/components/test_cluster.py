@@ -19,7 +19,14 @@ from components.cluster import (
     entry_key,
     kubeconfig_fields,
 )
-from components.testing import PlatformMocks, Registration, StackRun, reveal_secrets, run_stack
+from components.testing import (
+    PlatformMocks,
+    Registration,
+    StackRun,
+    pulumi_test,
+    reveal_secrets,
+    run_stack,
+)
 from tests.conftest import raw_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,7 +210,7 @@ def test_creator_admin_off_by_default_through_a_transform(dev: StackRun) -> None
 def test_creator_admin_transform_rewrites_only_the_eks_cluster() -> None:
     transform = creator_admin_transform(enabled=False)
     opts = pulumi.ResourceOptions()
-    props = {
+    props: dict[str, Any] = {
         "name": "ml-dev",
         "accessConfig": {
             "authenticationMode": "API",
@@ -231,7 +238,7 @@ def test_cluster_alone_exports_a_secret_kubeconfig_and_its_provider_uses_it() ->
     def body() -> None:
         mocks.install(project="consumer", stack="unit")
 
-        @pulumi.runtime.test  # type: ignore[misc]
+        @pulumi_test
         def check() -> pulumi.Output[Any]:
             cluster = Cluster(
                 "c",
@@ -249,9 +256,10 @@ def test_cluster_alone_exports_a_secret_kubeconfig_and_its_provider_uses_it() ->
             async def secret() -> bool:
                 return await cluster.kubeconfig.is_secret()
 
-            return pulumi.Output.all(
-                pulumi.Output.from_input(secret()), cluster.cluster_name
-            ).apply(lambda values: assert_secret_and_name(*values))
+            is_secret: pulumi.Output[bool] = pulumi.Output.from_input(secret())
+            return pulumi.Output.all(is_secret, cluster.cluster_name).apply(
+                lambda values: assert_secret_and_name(*values)
+            )
 
         check()
 

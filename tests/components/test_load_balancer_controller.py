@@ -16,7 +16,7 @@ from components.load_balancer_controller import (
     LoadBalancerController,
     LoadBalancerControllerArgs,
 )
-from components.testing import PlatformMocks, Registration
+from components.testing import PlatformMocks, Registration, pulumi_test
 
 ISSUER = "oidc.eks.us-west-2.amazonaws.com/id/ABCDEF"
 OIDC_ARN = f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}"
@@ -24,7 +24,7 @@ SYSTEM = Scheduling(node_selector={"mlops.dev/pool": "system"})
 
 
 def deploy(kit: PlatformMocks, chart_version: str = "1.16.0") -> list[Registration]:
-    @pulumi.runtime.test
+    @pulumi_test
     def run() -> pulumi.Output[Any]:
         provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
         controller = LoadBalancerController(

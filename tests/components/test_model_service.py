@@ -14,7 +14,7 @@ from components.config import StackConfig, parse_stack_config
 from components.core.manifests import render, spec_from_stack
 from components.core.scheduling import pool_scheduling
 from components.model_service import ModelService, ModelServiceArgs
-from components.testing import PlatformMocks, Registration
+from components.testing import PlatformMocks, Registration, pulumi_test
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = "mlops:model_service:ModelService"
@@ -38,7 +38,7 @@ def stack_config(stack: str = "dev", **service: Any) -> StackConfig:
 def deploy(kit: PlatformMocks, config: StackConfig, *, with_lbc: bool = False) -> dict[str, Any]:
     box: dict[str, Any] = {}
 
-    @pulumi.runtime.test
+    @pulumi_test
     def run() -> pulumi.Output[Any]:
         provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
         lbc = (
@@ -87,7 +87,9 @@ def kube(box: dict[str, Any]) -> list[Registration]:
 
 
 def find(box: dict[str, Any], type_: str, name: str | None = None) -> Registration:
-    found = [r for r in box["registrations"] if r.type == type_ and name in (None, r.name)]
+    found: list[Registration] = [
+        r for r in box["registrations"] if r.type == type_ and name in (None, r.name)
+    ]
     assert len(found) == 1, f"{type_} {name}: {len(found)}"
     return found[0]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 
 from components.model_store import ModelStore, ModelStoreArgs
-from components.testing import PlatformMocks, Registration
+from components.testing import PlatformMocks, Registration, pulumi_test
 
 COMPONENT = "mlops:model_store:ModelStore"
 
@@ -19,7 +19,7 @@ def build(kit: PlatformMocks, make: Callable[[], Any]) -> dict[str, Any]:
     """Run `make` under the mocks; return what it returned, with outputs resolved."""
     box: dict[str, Any] = {}
 
-    @pulumi.runtime.test
+    @pulumi_test
     def run() -> pulumi.Output[Any]:
         component = make()
         box["component"] = component

@@ -15,7 +15,7 @@ from components.config import ConfigError, NodePoolConfig
 from components.core import scheduling
 from components.core.scheduling import Taint
 from components.nodepool import NodePool, NodePoolArgs
-from components.testing import PlatformMocks, Registration, StackRun, run_stack
+from components.testing import PlatformMocks, Registration, StackRun, pulumi_test, run_stack
 from tests.conftest import raw_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,11 +215,11 @@ def test_editing_the_stacks_tags_leaves_every_launch_template_as_it_is(dev: Stac
                 "Name",
             }
     pools = {p.urn: p.name for p in edited.by_type("mlops:nodepool:NodePool")}
-    propagated = {
-        (pools[t.parent], t.inputs["tag"]["key"]): t.inputs["tag"]
-        for t in edited.by_type("aws:autoscaling/tag:Tag")
-        if t.inputs["tag"]["propagateAtLaunch"]
-    }
+    propagated: dict[tuple[str, str], Any] = {}
+    for t in edited.by_type("aws:autoscaling/tag:Tag"):
+        if t.inputs["tag"]["propagateAtLaunch"]:
+            assert t.parent is not None
+            propagated[(pools[t.parent], t.inputs["tag"]["key"])] = t.inputs["tag"]
     for pool in pools.values():
         assert propagated[(pool, "cost-center")]["value"] == "ml-research"
         assert propagated[(pool, "team")]["value"] == "vision"
@@ -262,7 +262,7 @@ def test_node_pool_alone_refuses_a_release_for_another_kubernetes() -> None:
     def body() -> None:
         mocks.install(project="consumer", stack="unit")
 
-        @pulumi.runtime.test  # type: ignore[misc]
+        @pulumi_test
         def build() -> None:
             NodePool(
                 "p",

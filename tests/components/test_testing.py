@@ -14,6 +14,7 @@ from components.testing import (
     PlatformMocks,
     StackRun,
     UnknownStackReferenceError,
+    pulumi_test,
     run_program,
     run_stack,
 )
@@ -150,3 +151,16 @@ def test_an_unknown_stack_reference_fails_naming_it() -> None:
     mocks = PlatformMocks(stack_references={"org/platform/dev": {}})
     with pytest.raises(UnknownStackReferenceError, match=r"'org/platform/prod'.*org/platform/dev"):
         run_program(program, mocks=mocks)
+
+
+def test_pulumi_test_awaits_the_output_the_test_returns(kit: PlatformMocks) -> None:
+    seen: list[str] = []
+
+    @pulumi_test
+    def check(suffix: str) -> pulumi.Output[None]:
+        vpc = aws.ec2.Vpc(f"vpc-{suffix}", cidr_block="10.2.0.0/16")
+        return vpc.id.apply(seen.append)
+
+    assert check("a") is None
+    assert len(seen) == 1 and seen[0].startswith("vpc-")
+    assert [r.name for r in kit.registrations] == ["vpc-a"]

@@ -53,7 +53,11 @@ def _rule(rule_id: str) -> Any:
 
 def _run(rule_id: str, args: ResourceValidationArgs) -> list[tuple[str, str | None]]:
     reported: list[tuple[str, str | None]] = []
-    resource_validation(_rule(rule_id))(args, lambda m, urn=None: reported.append((m, urn)))
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append((message, urn))
+
+    resource_validation(_rule(rule_id))(args, report)
     return reported
 
 
@@ -111,10 +115,12 @@ def test_stack_policies_report_against_the_offending_resource() -> None:
         ),
     ]
     reported: list[tuple[str, str | None]] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append((message, urn))
+
     rule = next(r for r in STACK_RULES if r.id == "iam-least-privilege")
-    stack_validation(rule)(
-        StackValidationArgs(resources=resources), lambda m, urn=None: reported.append((m, urn))
-    )
+    stack_validation(rule)(StackValidationArgs(resources=resources), report)
     assert len(reported) == 1
     assert reported[0][1] == resources[1].urn
     assert "AmazonEKS_CNI_Policy" in reported[0][0]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 import onnxruntime as ort
 import orjson
@@ -34,7 +35,7 @@ class GatedModel(OnnxModel):
     gate: threading.Event | None = None
     armed = False
 
-    def predict(self, feeds):  # type: ignore[no-untyped-def]
+    def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.armed and self.gate is not None:
             self.gate.wait(10)
         return super().predict(feeds)
@@ -59,7 +60,7 @@ def expected_iris(rows: list[list[float]]) -> list[np.ndarray]:
     return list(session.run(None, {"input": np.asarray(rows, dtype=np.float32)}))
 
 
-def error(response) -> str:  # type: ignore[no-untyped-def]
+def error(response: httpx.Response) -> str:
     assert response.headers["content-type"] == "application/json"
     document = orjson.loads(response.content)
     assert list(document) == ["error"]
@@ -215,7 +216,7 @@ def test_a_body_over_the_limit_gets_413_before_it_is_parsed(
     assert response.status_code == 413
     assert error(response) == "request body of 2048 bytes exceeds the limit of 1024"
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         yield b"x" * 1000
         yield b"x" * 1000
 
@@ -329,7 +330,7 @@ def test_metrics_are_exposed_after_traffic(app_client: Callable[..., TestClient]
 class FaultyModel(OnnxModel):
     """The iris model, failing outside ONNX Runtime's errors on one particular value."""
 
-    def predict(self, feeds):  # type: ignore[no-untyped-def]
+    def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         if (feeds["input"] == 13).any():
             raise RuntimeError("unlucky row")
         return super().predict(feeds)

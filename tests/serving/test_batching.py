@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -189,7 +189,7 @@ def test_a_request_waiting_past_its_deadline_fails_with_deadline_exceeded() -> N
 
     batcher = Batcher(predict, coalesce=False, offload=True, max_batch_size=4, max_batch_delay=0)
 
-    async def main() -> list[Any]:
+    async def main() -> Sequence[object]:
         now = asyncio.get_running_loop().time()
         first = batcher.infer({"x": np.ones((1, 1))}, now + 5)
         second = batcher.infer({"x": np.ones((1, 1))}, now + 0.05)

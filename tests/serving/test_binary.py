@@ -206,7 +206,10 @@ def test_bad_binary_requests_are_refused(
 
 
 def test_a_binary_response_holds_the_json_then_the_raw_outputs() -> None:
-    outputs = {"y": np.asarray([[1.5, np.nan]], np.float32), "z": np.asarray([3], np.int64)}
+    outputs: dict[str, np.ndarray] = {
+        "y": np.asarray([[1.5, np.nan]], np.float32),
+        "z": np.asarray([3], np.int64),
+    }
     specs = {"y": TensorSpec("y", "FP32", (-1, 2)), "z": TensorSpec("z", "INT64", (-1,))}
     body, length = encode_binary_response("m", "1", "r", outputs, specs, frozenset({"y"}))
     document = orjson.loads(body[:length])

@@ -24,7 +24,7 @@ import tritonclient.http as triton
 from open_inference.openapi.client import OpenInferenceClient
 from open_inference.openapi.core.api_error import ApiError
 from open_inference.openapi.errors.bad_request_error import BadRequestError
-from open_inference.openapi.types import InferenceRequest, RequestInput, RequestOutput
+from open_inference.openapi.types import InferenceRequest
 from tritonclient.utils import InferenceServerException
 
 from serving.proto import grpc_predict_v2_pb2 as pb
@@ -93,12 +93,19 @@ def test_open_inference_client_health_metadata_and_inference(server: ServerProce
     client.check_model_version_readiness("iris", "1")
     assert client.read_server_metadata().name == "mlops-serving"
     metadata = client.read_model_metadata("iris")
+    assert metadata.inputs is not None
     assert [(t.name, t.datatype, t.shape) for t in metadata.inputs] == [("input", "FP32", [-1, 4])]
 
-    request = InferenceRequest(
-        id="o-1",
-        inputs=[RequestInput(name="input", shape=[2, 4], datatype="FP32", data=ROWS.tolist())],
-        outputs=[RequestOutput(name="label")],
+    # Built from the wire form: the client's pydantic-v1 models leave unset what is not given
+    # (its stubs type each Optional field as a required argument).
+    request = InferenceRequest.parse_obj(
+        {
+            "id": "o-1",
+            "inputs": [
+                {"name": "input", "shape": [2, 4], "datatype": "FP32", "data": ROWS.tolist()}
+            ],
+            "outputs": [{"name": "label"}],
+        }
     )
     response = client.model_version_infer("iris", "1", request=request)
     labels, _ = expected()
@@ -110,8 +117,8 @@ def test_open_inference_client_health_metadata_and_inference(server: ServerProce
 
 def test_open_inference_client_sees_our_errors(server: ServerProcess) -> None:
     client = OpenInferenceClient(base_url=server.url)
-    request = InferenceRequest(
-        inputs=[RequestInput(name="input", shape=[1, 4], datatype="FP32", data=[1, 2, 3])]
+    request = InferenceRequest.parse_obj(
+        {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3]}]}
     )
     with pytest.raises(BadRequestError) as bad:
         client.model_infer("iris", request=request)

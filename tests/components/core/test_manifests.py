@@ -176,7 +176,7 @@ def test_the_selector_does_not_carry_the_version() -> None:
     assert labels["app.kubernetes.io/version"] == "0.1.0"
 
 
-services = st.builds(
+services: st.SearchStrategy[dict[str, Any]] = st.builds(
     dict,
     modelLoadSecondsMax=st.integers(1, 3600),
     preStopSeconds=st.integers(0, 120),

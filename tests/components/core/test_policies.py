@@ -602,7 +602,7 @@ def test_tls_only_accepts_bool_if_exists_and_a_boolean_false() -> None:
         {"BoolIfExists": {"aws:SecureTransport": "false"}},
         {"Bool": {"aws:SecureTransport": False}},
     ):
-        statement = {
+        statement: dict[str, Any] = {
             "Effect": "Deny",
             "Principal": "*",
             "Action": "s3:*",
@@ -613,7 +613,7 @@ def test_tls_only_accepts_bool_if_exists_and_a_boolean_false() -> None:
             "aws:s3/bucketPolicy:BucketPolicy", policy=json.dumps({"Statement": [statement]})
         )
         assert check_resource(policy) == []
-    allow = {
+    allow: dict[str, Any] = {
         "Effect": "Allow",
         "Principal": "*",
         "Action": "s3:*",

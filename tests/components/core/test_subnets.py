@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from components.core.subnets import (
     AZ_SLOTS,
     MAX_AZS,
+    NatStrategy,
     SubnetPlanError,
     nat_gateway_azs,
     nat_gateway_for,
@@ -100,7 +101,7 @@ def test_too_many_azs_and_repeated_azs_are_refused() -> None:
     ("strategy", "expected"),
     [("none", []), ("single", ["a"]), ("one-per-az", ["a", "b", "c"])],
 )
-def test_nat_gateway_placement(strategy: str, expected: list[str]) -> None:
+def test_nat_gateway_placement(strategy: NatStrategy, expected: list[str]) -> None:
     assert nat_gateway_azs(["a", "b", "c"], strategy) == expected
 
 
@@ -109,7 +110,7 @@ def test_private_subnets_route_to_their_own_nat_when_there_is_one() -> None:
     assert nat_gateway_for("b", ["a", "b"], "single") == "a"
     assert nat_gateway_for("b", ["a", "b"], "none") is None
     with pytest.raises(ValueError, match="bogus"):
-        nat_gateway_azs(["a"], "bogus")
+        nat_gateway_azs(["a"], "bogus")  # type: ignore[arg-type]  # an untyped caller's value
 
 
 def test_subnet_cidrs_are_the_plan_without_az_names() -> None:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import boto3
 import pytest
@@ -35,7 +35,8 @@ from components.core.config import StackConfig
 from components.offline import preflight
 from components.offline.preflight import ADDON_NAMES, CHART_REPOSITORIES, node_ami_parameter
 
-REGION = "us-west-2"
+# Final, so its type is the literal that boto3's stubs want as a bucket's LocationConstraint.
+REGION: Final = "us-west-2"
 PROJECT = "mlops-platform"
 SESSION = boto3.session.Session(region_name=REGION)
 """One session for every client: botocore caches its service models per session."""
@@ -268,7 +269,8 @@ def moto_environment(quotas: Mapping[str, float]) -> Iterator[None]:
                     "QuotaCode": quota_code,
                     "Value": quotas[quota_code],
                 }
-            return original(self, service_code, quota_code)
+            quota: dict[str, Any] = original(self, service_code, quota_code)
+            return quota
 
         patch.setattr(ServiceQuotasBackend, "get_service_quota", get_service_quota)
         with mock_aws():

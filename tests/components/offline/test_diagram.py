@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components.offline.diagram import build_diagram, render, to_dot, to_mermaid
-from components.testing import StackRun, run_program, run_stack
+from components.testing import Registration, StackRun, run_program, run_stack
 from tests.conftest import ROOT, raw_stack_config
 
 
@@ -41,11 +41,11 @@ def _full_stack() -> None:
         "iris",
         metadata={"name": "iris", "namespace": "models"},
         spec={
-            "selector": {"matchLabels": {"app": "iris"}},
+            "selector": {"match_labels": {"app": "iris"}},
             "template": {
                 "metadata": {"labels": {"app": "iris"}},
                 "spec": {
-                    "nodeSelector": {"mlops.dev/pool": "cpu"},
+                    "node_selector": {"mlops.dev/pool": "cpu"},
                     "containers": [{"name": "s", "image": "x:1"}],
                 },
             },
@@ -186,5 +186,5 @@ def test_dev_draws_alarms_and_dashboard_but_no_agent() -> None:
     assert "no email yet (observability.alarmEmails)" in topic.lines
 
 
-def alarms_of(run: StackRun) -> list[object]:
+def alarms_of(run: StackRun) -> list[Registration]:
     return run.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botocore.stub import Stubber
@@ -26,6 +26,7 @@ from components.offline.preflight import (
     quota_class,
     run_checks,
 )
+from components.offline.preflight.base import ClientFactory
 from tests.components.offline.moto_account import (
     ENOUGH,
     REGION,
@@ -46,6 +47,8 @@ from tests.conftest import ROOT, raw_stack_config
 REPO_URL = f"{DEFAULT_ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/iris"
 IMAGE: dict[str, str] = {}
 """The digest moto gave the pushed image (set by the `moto_account` fixture)."""
+CLIENT = cast(ClientFactory, SESSION.client)
+"""`SESSION.client` as the checks take it: boto3's stubs type it by literal service name only."""
 
 
 @pytest.fixture(scope="module")
@@ -408,7 +411,7 @@ def test_raising_min_size_above_the_live_desired_size_fails_with_the_fix(
 
         def sizes(raw_config: dict[str, Any]) -> dict[str, Check]:
             found = preflight.Preflight(
-                parse_stack_config(raw_config), REGION, SESSION.client
+                parse_stack_config(raw_config), REGION, CLIENT
             ).node_group_sizes()
             return {c.name: c for c in found}
 
@@ -446,7 +449,7 @@ def test_raising_min_size_above_the_live_desired_size_fails_with_the_fix(
 
 def test_no_cluster_yet_skips_the_node_group_sizes(account: dict[str, Any]) -> None:
     config = parse_stack_config(raw_stack_config("dev"))
-    (check,) = preflight.Preflight(config, REGION, SESSION.client).node_group_sizes()
+    (check,) = preflight.Preflight(config, REGION, CLIENT).node_group_sizes()
     assert check.status == "skipped" and "not created yet" in check.detail
 
 
