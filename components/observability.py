@@ -1,6 +1,6 @@
 """Observability: Container Insights, alarms to an encrypted SNS topic, a dashboard, a budget.
 
-The decisions are the pure core's (`core/observability.py`): which alarms, on which
+The decisions are the pure core's (`core/observability/`): which alarms, on which
 documented metrics, with which thresholds and missing-data treatment, and the dashboard's
 widgets. This component only turns them into resources. Dimension values that exist only
 after the load balancer controller has created the load balancer (its ARN suffixes) come

@@ -318,7 +318,7 @@ def test_the_addon_pods_tolerate_our_pools_and_gpu_metrics_cover_our_gpu_types(
 def test_a_taint_the_addon_does_not_tolerate_or_an_unlisted_gpu_type_is_reported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from components.core import observability as core_observability
+    from components.core.observability import addon as core_observability
 
     cfg = config("prod")
     gpu_pool = next(name for name, pool in cfg.node_pools.items() if pool.is_gpu)
