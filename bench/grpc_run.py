@@ -1,4 +1,4 @@
-"""gRPC and binary REST benchmark (issue 16): our gRPC front against a bare grpc.aio floor and
+"""gRPC and binary REST benchmark: our gRPC front against a bare grpc.aio floor and
 KServe's gRPC server, and our REST server with the binary tensor extension against its JSON.
 
 Run by `make bench` after bench/run.py (or alone: `make bench-grpc`), with the main venv's

@@ -4,7 +4,7 @@
 
 Each measurement is a fresh interpreter (`python -c ...` / `python -m ...`), run
 `--repeat` times, interleaved so that machine load hits both alike; the median is
-reported. Target (issue 6): plan <= 1.5 x the import floor. Not a test: timings
+reported. Target: plan <= 1.5 x the import floor. Not a test: timings
 depend on the machine.
 """
 

@@ -1,4 +1,4 @@
-"""Where our server's time goes under load: py-spy samples while wrk runs (issue 7).
+"""Where our server's time goes under load: py-spy samples while wrk runs.
 
 `make bench-profile` (after `make bench` has built the models): starts our server exactly as
 bench/run.py does, loads it with wrk, records py-spy's raw samples of the worker process into

@@ -255,7 +255,7 @@ def render_markdown(
                 f"| {run.cpu_us_per_request:.0f} | {rss} "
                 f"| {to_floor} | {to_peer} |"
             )
-    out += ["", "## Targets (issue 13)", "", "| target | measured | result |", "|---|---|---|"]
+    out += ["", "## Targets", "", "| target | measured | result |", "|---|---|---|"]
     for c in checks:
         out.append(f"| {c.target} | {c.measured} | {'pass' if c.ok else '**FAIL**'} |")
     if batching_rows:

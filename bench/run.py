@@ -1,4 +1,4 @@
-"""Side-by-side serving benchmark (issue 7): our server, the floor, MLServer and KServe.
+"""Side-by-side serving benchmark: our server, the floor, MLServer and KServe.
 
 `make bench` builds the models and the peers' virtualenvs, then runs this file with the main
 venv's Python (stdlib only here). For each server configuration, one at a time on the same
