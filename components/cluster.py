@@ -251,12 +251,24 @@ class Cluster(pulumi.ComponentResource):
             tags=tags("secrets"),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        region = aws.get_region(opts=invoke).region
+        logs_key = aws.kms.Key(
+            f"{name}-logs",
+            description=f"Encryption of the control-plane logs of EKS {args.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=iam.to_json(iam.log_key_policy(account_id, region=region, partition=partition)),
+            tags=tags("logs"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         # EKS writes to exactly this name; creating it ourselves first sets a retention
-        # (EKS's own would keep logs forever) and lets `pulumi destroy` remove it.
+        # (EKS's own would keep logs forever) and a KMS key, and lets `pulumi destroy` remove
+        # it. Adding the key to an existing group is an update in place (AssociateKmsKey).
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
             name=f"/aws/eks/{args.cluster_name}/cluster",
             retention_in_days=args.log_retention_days,
+            kms_key_id=logs_key.arn,
             tags=tags("control-plane"),
             opts=pulumi.ResourceOptions(parent=self),
         )

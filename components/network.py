@@ -339,13 +339,30 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name: str, args: NetworkArgs, tags: _Tags, vpc: aws.ec2.Vpc) -> None:
         """The VPC's flow logs into a log group, written through a role only they assume."""
         child = pulumi.ResourceOptions(parent=self)
-        log_group = aws.cloudwatch.LogGroup(
+        invoke = pulumi.InvokeOptions(parent=self)
+        account_id = aws.get_caller_identity(opts=invoke).account_id
+        key = aws.kms.Key(
             f"{name}-flow-logs",
-            retention_in_days=args.flow_log_retention_days,
+            description="Encryption of the VPC's flow logs",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=iam.to_json(
+                iam.log_key_policy(
+                    account_id,
+                    region=aws.get_region(opts=invoke).region,
+                    partition=aws.get_partition(opts=invoke).partition,
+                )
+            ),
             tags=tags("flow-logs"),
             opts=child,
         )
-        account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            retention_in_days=args.flow_log_retention_days,
+            kms_key_id=key.arn,
+            tags=tags("flow-logs"),
+            opts=child,
+        )
         role = aws.iam.Role(
             f"{name}-flow-logs",
             assume_role_policy=iam.to_json(

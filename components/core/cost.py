@@ -387,6 +387,18 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
                 ),
             )
         )
+    if config.network.enable_flow_logs:
+        lines.append(
+            _flat(
+                prices,
+                "network",
+                "KMS key (flow logs)",
+                lambda: (
+                    f"1 × ${prices.rate('kms_key_month')}/month",
+                    prices.rate("kms_key_month"),
+                ),
+            )
+        )
 
     # Cluster.
     extended = config.cluster.kubernetes_version in catalog.EXTENDED_SUPPORT_VERSIONS
@@ -408,6 +420,17 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
             prices,
             "cluster",
             "KMS key (secrets)",
+            lambda: (
+                f"1 × ${prices.rate('kms_key_month')}/month",
+                prices.rate("kms_key_month"),
+            ),
+        )
+    )
+    lines.append(
+        _flat(
+            prices,
+            "cluster",
+            "KMS key (control-plane logs)",
             lambda: (
                 f"1 × ${prices.rate('kms_key_month')}/month",
                 prices.rate("kms_key_month"),

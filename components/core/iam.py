@@ -25,6 +25,8 @@ __all__ = [
     "irsa_trust",
     "issuer_host",
     "kms_key_policy",
+    "log_key_policy",
+    "logs_key_statement",
     "managed_policy_arn",
     "model_reader",
     "node_policy_names",
@@ -329,27 +331,41 @@ def notification_key_policy(
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         },
-        {
-            "Sid": "CloudWatchLogs",
-            "Effect": "Allow",
-            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-            "Action": [
-                "kms:Encrypt*",
-                "kms:Decrypt*",
-                "kms:ReEncrypt*",
-                "kms:GenerateDataKey*",
-                "kms:Describe*",
-            ],
-            "Resource": "*",
-            "Condition": {
-                "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": (
-                        f"arn:{partition}:logs:{region}:{account_id}:*"
-                    )
-                }
-            },
-        },
+        logs_key_statement(account_id, region=region, partition=partition),
     ]
+    return document
+
+
+def logs_key_statement(account_id: str, *, region: str, partition: str = "aws") -> dict[str, Any]:
+    """CloudWatch Logs may use the key for this account's log groups in `region` only
+    (CloudWatch Logs user guide, "Encrypt log data in CloudWatch Logs using AWS KMS")."""
+    return {
+        "Sid": "CloudWatchLogs",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Action": [
+            "kms:Encrypt*",
+            "kms:Decrypt*",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*",
+            "kms:Describe*",
+        ],
+        "Resource": "*",
+        "Condition": {
+            "ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": (
+                    f"arn:{partition}:logs:{region}:{account_id}:*"
+                )
+            }
+        },
+    }
+
+
+def log_key_policy(account_id: str, *, region: str, partition: str = "aws") -> PolicyDocument:
+    """The key policy of a key that encrypts log groups (the control plane's, the flow
+    logs'): the account administers it via IAM, and CloudWatch Logs uses it."""
+    document = kms_key_policy(account_id, partition=partition)
+    document["Statement"].append(logs_key_statement(account_id, region=region, partition=partition))
     return document
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from components.cluster import (
     CONTROL_PLANE_LOG_TYPES,
@@ -104,6 +105,24 @@ def test_log_group_created_first_with_retention(stack: StackRun) -> None:
     assert group.inputs["name"] == f"/aws/eks/{config['name']}/cluster"
     assert group.inputs["retentionInDays"] == config["logRetentionDays"]
     assert group.urn in stack.one(EKS).dependencies
+
+
+def test_control_plane_logs_encrypted_with_a_key_cloudwatch_logs_may_use(stack: StackRun) -> None:
+    """CloudWatch Logs can only associate a customer key whose policy lets
+    `logs.<region>.amazonaws.com` use it for this account's log groups (CloudWatch Logs user
+    guide, "Encrypt log data in CloudWatch Logs using AWS KMS", step 2)."""
+    group = stack.one("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane")
+    key = stack.one("aws:kms/key:Key", "cluster-logs")
+    assert group.inputs["kmsKeyId"] == key.outputs["arn"]
+    assert key.inputs["enableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    stack_file = Path(__file__).resolve().parents[2] / f"Pulumi.{stack.stack}.yaml"
+    region = yaml.safe_load(stack_file.read_text())["config"]["aws:region"]
+    logs = statements["CloudWatchLogs"]
+    assert logs["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == (
+        f"arn:aws:logs:{region}:123456789012:*"
+    )
 
 
 def test_cni_policy_is_on_the_vpc_cni_irsa_role_only(stack: StackRun) -> None:

@@ -108,6 +108,12 @@ def test_flow_logs_only_in_prod_with_retention_and_a_scoped_role() -> None:
     group = prod.one("aws:cloudwatch/logGroup:LogGroup", "network-flow-logs")
     assert group.inputs["retentionInDays"] == 90
     assert flow_log.inputs["logDestination"] == group.outputs["arn"]
+    key = prod.one("aws:kms/key:Key", "network-flow-logs")
+    assert group.inputs["kmsKeyId"] == key.outputs["arn"]
+    assert (
+        "logs." in key.inputs["policy"]
+        and "kms:EncryptionContext:aws:logs:arn" in (key.inputs["policy"])
+    )
     policy = prod.one("aws:iam/rolePolicy:RolePolicy", "network-flow-logs").inputs["policy"]
     assert group.outputs["arn"] in policy and '"Resource":"*"' not in policy
 

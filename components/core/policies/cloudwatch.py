@@ -52,7 +52,7 @@ def log_group_retention(resource: Resource, _: PolicyContext) -> Iterator[Findin
 
 @rule(
     "log-group-encrypted",
-    "advisory",
+    "mandatory",
     types={LOG_GROUP},
     description="CloudWatch log groups are encrypted with a KMS key of the stack.",
 )
