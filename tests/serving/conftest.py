@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import onnxruntime as ort
 import pytest
 from starlette.testclient import TestClient
 
@@ -25,6 +27,12 @@ from tests.serving.models import write_slow_model
 REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "models" / "iris" / "1"
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+
+
+def expected_iris(rows: list[list[float]]) -> list[np.ndarray]:
+    """The demo model's outputs (labels, probabilities) for `rows`, from ONNX Runtime itself."""
+    session = ort.InferenceSession(str(IRIS / "model.onnx"), providers=["CPUExecutionProvider"])
+    return list(session.run(None, {"input": np.asarray(rows, dtype=np.float32)}))
 
 
 def iris_request(rows: list[list[float]] | None = None, **extra: Any) -> dict[str, Any]:

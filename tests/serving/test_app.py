@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import onnxruntime as ort
 import orjson
 import pytest
 from starlette.testclient import TestClient
@@ -21,6 +20,7 @@ from tests.serving.conftest import (
     IRIS,
     IRIS_ROWS,
     Batches,
+    expected_iris,
     iris_request,
     make_settings,
     wait_ready,
@@ -53,11 +53,6 @@ def gated_loader(gate: threading.Event) -> Callable[[], tuple[OnnxModel, str]]:
         return model, "gated"
 
     return load
-
-
-def expected_iris(rows: list[list[float]]) -> list[np.ndarray]:
-    session = ort.InferenceSession(str(IRIS / "model.onnx"), providers=["CPUExecutionProvider"])
-    return list(session.run(None, {"input": np.asarray(rows, dtype=np.float32)}))
 
 
 def error(response: httpx.Response) -> str:

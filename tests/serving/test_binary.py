@@ -26,8 +26,8 @@ from serving.protocol import (
     encode_binary_response,
     raw_bytes,
 )
-from tests.serving.conftest import IRIS_ROWS, iris_request
-from tests.serving.test_app import INFER, expected_iris
+from tests.serving.conftest import IRIS_ROWS, expected_iris, iris_request
+from tests.serving.test_app import INFER
 from tests.serving.test_protocol import SAMPLES
 
 

@@ -32,9 +32,9 @@ from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.runtime import OnnxModel
 from serving.settings import Settings
 from serving.state import INFERENCE_SWITCH_INTERVAL
-from tests.serving.conftest import IRIS, IRIS_ROWS, Batches, iris_request
+from tests.serving.conftest import IRIS, IRIS_ROWS, Batches, expected_iris, iris_request
 from tests.serving.models import write_slow_model
-from tests.serving.test_app import INFER, FaultyModel, expected_iris, gated_loader
+from tests.serving.test_app import INFER, FaultyModel, gated_loader
 
 Stub = Any
 ROWS = np.asarray(IRIS_ROWS, dtype=np.float32)

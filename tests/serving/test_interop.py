@@ -17,7 +17,6 @@ from collections.abc import Iterator
 
 import grpc
 import numpy as np
-import onnxruntime as ort
 import orjson
 import pytest
 import tritonclient.http as triton
@@ -29,7 +28,7 @@ from tritonclient.utils import InferenceServerException
 
 from serving.proto import grpc_predict_v2_pb2 as pb
 from serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from tests.serving.conftest import IRIS, IRIS_ROWS, REPO, ServerProcess
+from tests.serving.conftest import IRIS, IRIS_ROWS, REPO, ServerProcess, expected_iris
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +43,6 @@ def server() -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
-
-
-def expected() -> tuple[np.ndarray, np.ndarray]:
-    session = ort.InferenceSession(str(IRIS / "model.onnx"), providers=["CPUExecutionProvider"])
-    labels, probabilities = session.run(None, {"input": ROWS})
-    return labels, probabilities
 
 
 def test_tritonclient_health_metadata_and_inference(server: ServerProcess) -> None:
@@ -68,7 +61,7 @@ def test_tritonclient_health_metadata_and_inference(server: ServerProcess) -> No
         triton.InferRequestedOutput("probabilities", binary_data=False),
     ]
     result = client.infer("iris", [tensor], model_version="1", outputs=outputs, request_id="t-1")
-    labels, probabilities = expected()
+    labels, probabilities = expected_iris(IRIS_ROWS)
     np.testing.assert_array_equal(result.as_numpy("label"), labels)
     np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, rtol=1e-6)
     assert result.as_numpy("probabilities").dtype == np.float32
@@ -108,7 +101,7 @@ def test_open_inference_client_health_metadata_and_inference(server: ServerProce
         }
     )
     response = client.model_version_infer("iris", "1", request=request)
-    labels, _ = expected()
+    labels, _ = expected_iris(IRIS_ROWS)
     assert response.id == "o-1" and response.model_name == "iris"
     assert [output.name for output in response.outputs] == ["label"]
     assert response.outputs[0].shape == [2]
@@ -137,7 +130,7 @@ def test_tritonclient_http_binary_tensors_both_ways(server: ServerProcess) -> No
         triton.InferRequestedOutput("probabilities", binary_data=False),
     ]
     result = client.infer("iris", [tensor], outputs=outputs, request_id="b-1")
-    labels, probabilities = expected()
+    labels, probabilities = expected_iris(IRIS_ROWS)
     np.testing.assert_array_equal(result.as_numpy("label"), labels)
     np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, rtol=1e-6)
     response = result.get_response()
@@ -169,7 +162,7 @@ def test_tritonclient_grpc_health_metadata_inference_and_errors(server: ServerPr
     assert report["live"] and report["ready"] and report["model_ready"]
     assert report["server_name"] == "mlops-serving"
     assert report["inputs"] == [["input", "FP32", [-1, 4]]]
-    labels, probabilities = expected()
+    labels, probabilities = expected_iris(IRIS_ROWS)
     assert report["id"] == "g-1"
     assert report["label"] == labels.tolist()
     np.testing.assert_allclose(report["probabilities"], probabilities, rtol=1e-6)
@@ -187,7 +180,7 @@ def test_tritonclient_grpc_health_metadata_inference_and_errors(server: ServerPr
 def test_plain_grpc_stubs_typed_and_raw_against_the_real_process(server: ServerProcess) -> None:
     with grpc.insecure_channel(server.grpc_target) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        labels, probabilities = expected()
+        labels, probabilities = expected_iris(IRIS_ROWS)
         typed = pb.ModelInferRequest(model_name="iris")
         tensor = typed.inputs.add(name="input", datatype="FP32", shape=[2, 4])
         tensor.contents.fp32_contents.extend(ROWS.ravel().tolist())
