@@ -155,6 +155,16 @@ def _flat(
     return _priced(prices, component, item, both)
 
 
+def _kms_key(prices: PriceTable, component: str, purpose: str) -> CostLine:
+    """One customer-managed KMS key's monthly line (`KMS key (<purpose>)`)."""
+    return _flat(
+        prices,
+        component,
+        f"KMS key ({purpose})",
+        lambda: (f"1 × ${prices.rate('kms_key_month')}/month", prices.rate("kms_key_month")),
+    )
+
+
 def _nat_count(config: StackConfig) -> int:
     strategy = config.network.nat_strategy
     return {"none": 0, "single": 1, "one-per-az": config.network.az_count}[strategy]
@@ -249,17 +259,7 @@ def _observability_lines(config: StackConfig, prices: PriceTable) -> list[CostLi
             ),
         )
     )
-    lines.append(
-        _flat(
-            prices,
-            component,
-            "KMS key (alarm topic, log groups)",
-            lambda: (
-                f"1 × ${prices.rate('kms_key_month')}/month",
-                prices.rate("kms_key_month"),
-            ),
-        )
-    )
+    lines.append(_kms_key(prices, component, "alarm topic, log groups"))
     insights = observability.container_insights
     if not container_insights_enabled(config) or insights is None:
         return lines
@@ -388,17 +388,7 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
             )
         )
     if config.network.enable_flow_logs:
-        lines.append(
-            _flat(
-                prices,
-                "network",
-                "KMS key (flow logs)",
-                lambda: (
-                    f"1 × ${prices.rate('kms_key_month')}/month",
-                    prices.rate("kms_key_month"),
-                ),
-            )
-        )
+        lines.append(_kms_key(prices, "network", "flow logs"))
 
     # Cluster.
     extended = config.cluster.kubernetes_version in catalog.EXTENDED_SUPPORT_VERSIONS
@@ -415,28 +405,8 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
             ),
         )
     )
-    lines.append(
-        _flat(
-            prices,
-            "cluster",
-            "KMS key (secrets)",
-            lambda: (
-                f"1 × ${prices.rate('kms_key_month')}/month",
-                prices.rate("kms_key_month"),
-            ),
-        )
-    )
-    lines.append(
-        _flat(
-            prices,
-            "cluster",
-            "KMS key (control-plane logs)",
-            lambda: (
-                f"1 × ${prices.rate('kms_key_month')}/month",
-                prices.rate("kms_key_month"),
-            ),
-        )
-    )
+    lines.append(_kms_key(prices, "cluster", "secrets"))
+    lines.append(_kms_key(prices, "cluster", "control-plane logs"))
     ingest = usage.log_ingestion_gb_per_month
     stored = ingest * config.cluster.log_retention_days / 30
     lines.append(
@@ -493,17 +463,7 @@ def estimate(config: StackConfig, prices: PriceTable) -> Estimate:
         )
     )
     if config.model_store.kms_encryption:
-        lines.append(
-            _flat(
-                prices,
-                "model store",
-                "KMS key (bucket)",
-                lambda: (
-                    f"1 × ${prices.rate('kms_key_month')}/month",
-                    prices.rate("kms_key_month"),
-                ),
-            )
-        )
+        lines.append(_kms_key(prices, "model store", "bucket"))
 
     # Service exposure.
     service = config.service
