@@ -128,7 +128,7 @@ class Network(pulumi.ComponentResource):
         if args.enable_interface_endpoints:
             self._interface_endpoints(name, args, tags, region, vpc, private_subnets)
         if args.enable_flow_logs:
-            self._flow_logs(name, args, tags, vpc)
+            self._flow_logs(name, args, tags, region, vpc)
 
         self.vpc_id = vpc.id
         self.vpc_cidr = args.vpc_cidr
@@ -336,7 +336,9 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
 
-    def _flow_logs(self, name: str, args: NetworkArgs, tags: _Tags, vpc: aws.ec2.Vpc) -> None:
+    def _flow_logs(
+        self, name: str, args: NetworkArgs, tags: _Tags, region: str, vpc: aws.ec2.Vpc
+    ) -> None:
         """The VPC's flow logs into a log group, written through a role only they assume."""
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -349,7 +351,7 @@ class Network(pulumi.ComponentResource):
             policy=iam.to_json(
                 iam.log_key_policy(
                     account_id,
-                    region=aws.get_region(opts=invoke).region,
+                    region=region,
                     partition=aws.get_partition(opts=invoke).partition,
                 )
             ),
