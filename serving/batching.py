@@ -174,12 +174,8 @@ class Batcher:
         """
         rows = rows_of(inputs)
         loop = asyncio.get_running_loop()
-        if rows <= self.max_inline_rows and (
-            not self.offload
-            or (alone and self._inline_when_alone and not self.running and not self._pending)
-        ):
-            self._observe_batch(float(rows))
-            outputs = self._predict(inputs)
+        if self.runs_inline(rows, alone=alone):
+            outputs = self.run_inline(inputs, rows)
             if loop.time() > deadline:
                 raise DeadlineExceededError
             return outputs
@@ -208,6 +204,20 @@ class Batcher:
             return await item.future
         finally:
             item.timer.cancel()
+
+    def runs_inline(self, rows: int, *, alone: bool) -> bool:
+        """Whether a request of `rows` rows runs at once on the event loop (`run_inline`) rather
+        than through the queue: what `infer` decides first, for callers that skip a coroutine
+        on the hot path."""
+        return rows <= self.max_inline_rows and (
+            not self.offload
+            or (alone and self._inline_when_alone and not self.running and not self._pending)
+        )
+
+    def run_inline(self, inputs: Tensors, rows: int) -> Tensors:
+        """Run one request on the calling (event loop) thread; see `runs_inline`."""
+        self._observe_batch(float(rows))
+        return self._predict(inputs)
 
     def _wake_up(self) -> None:
         with self._lock:

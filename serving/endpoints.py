@@ -112,11 +112,18 @@ class Endpoints:
             decoded = decode_infer_request(body, onnx.inputs, onnx.output_names, header_length)
             request_id = decoded.id
             batcher = served.batcher
-            if batcher.running or batcher.queued:
-                late = self.admission.late(arrival, loop.time(), rows_of(decoded.inputs))
-                if late is not None:
-                    raise ProtocolError(503, late, retry_after=1)
-            outputs = await batcher.infer(decoded.inputs, deadline, alone=state.inflight == 1)
+            rows = rows_of(decoded.inputs)
+            if batcher.runs_inline(rows, alone=state.inflight == 1):
+                # No coroutine and no await: a request that runs on the loop runs to the end.
+                outputs = batcher.run_inline(decoded.inputs, rows)
+                if loop.time() > deadline:
+                    raise DeadlineExceededError
+            else:
+                if batcher.running or batcher.queued:
+                    late = self.admission.late(arrival, loop.time(), rows)
+                    if late is not None:
+                        raise ProtocolError(503, late, retry_after=1)
+                outputs = await batcher.infer(decoded.inputs, deadline, alone=state.inflight == 1)
             if decoded.outputs is not None:
                 outputs = {output: outputs[output] for output in decoded.outputs}
             if decoded.raw_outputs:
@@ -325,7 +332,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes,
                     "is not a number",
                 )
             header_length = int(value)
-    if content_type is not None:
+    if content_type is not None and content_type != b"application/json":
         media = _media_type(content_type)
         json = media == b"application/json" or media.endswith(b"+json")
         # A binary tensor extension body is JSON and raw bytes: octet-stream is its honest type.

@@ -10,8 +10,7 @@ tensor vocabulary is re-exported here for the modules that speak the protocol as
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import orjson
@@ -65,9 +64,9 @@ extension (REST's `Inference-Header-Content-Length`, gRPC's raw contents)."""
 _MISSING: Final = object()
 
 
-@dataclass(frozen=True, slots=True)
-class InferenceRequest:
-    """A decoded, validated inference request: tensors already in the model's dtypes."""
+class InferenceRequest(NamedTuple):
+    """A decoded, validated inference request: tensors already in the model's dtypes (a
+    NamedTuple: immutable, and a third of a frozen dataclass's cost to make, once per request)."""
 
     id: str | None
     inputs: dict[str, Array]
@@ -196,8 +195,9 @@ def assemble_request(
         if name in decoded:
             raise bad(f"input '{name}' appears more than once")
         decoded[name] = array
-    missing = [name for name in inputs if name not in decoded]
-    if missing:
+    # Every decoded name is one of the model's inputs, none twice: the counts tell if any lack.
+    if len(decoded) != len(inputs):
+        missing = [name for name in inputs if name not in decoded]
         raise bad(f"missing input {quoted(missing)}; the model expects {quoted(list(inputs))}")
     return InferenceRequest(id=request_id, inputs=decoded, outputs=outputs, raw_outputs=raw_outputs)
 

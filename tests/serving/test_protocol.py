@@ -208,6 +208,33 @@ def test_integer_ranges_and_float_to_int_are_refused(
     assert expected in error_of(raw, model)
 
 
+def _stays_finite(value: float, dtype: type[np.floating[Any]]) -> bool:
+    """numpy's own answer: does `value` cast to `dtype` stay finite?"""
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.asarray([value]).astype(dtype)).all())
+
+
+@pytest.mark.parametrize("rows", [2, 12])  # 4 values: compared in Python; 24: cast under errstate
+@pytest.mark.parametrize(("datatype", "dtype"), [("FP32", np.float32), ("FP16", np.float16)])
+def test_a_float_is_refused_exactly_when_it_would_not_fit_the_models_type(
+    rows: int, datatype: str, dtype: type[np.floating[Any]]
+) -> None:
+    """The largest finite value and every value that rounds to it are accepted; from the first
+    value that rounds to infinity on, refused, with either sign: as numpy's cast decides."""
+    largest = float(np.finfo(dtype).max)
+    gap = largest - float(np.nextafter(dtype(largest), dtype(0)))
+    threshold = largest + gap / 2
+    candidates = [largest, np.nextafter(threshold, 0.0), threshold, np.nextafter(threshold, np.inf)]
+    for magnitude in candidates:
+        for value in (float(magnitude), -float(magnitude)):
+            raw = body(datatype=datatype, shape=[rows, 2], data=[value] + [1.0] * (2 * rows - 1))
+            if _stays_finite(value, dtype):
+                assert decode(raw, datatype).inputs["x"][0, 0] == dtype(value)
+            else:
+                assert f"not a finite {datatype} number (too large" in error_of(raw, datatype)
+    assert not _stays_finite(threshold, dtype) and _stays_finite(np.nextafter(threshold, 0), dtype)
+
+
 def test_bytes_must_be_strings() -> None:
     raw = body(datatype="BYTES", data=["a", 1, "b", "c"])
     assert "'data' for datatype BYTES must hold strings only" in error_of(raw, "BYTES")
