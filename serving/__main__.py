@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from serving.logs import configure_logging
 from serving.repository import RepositoryError, fetch_model
-from serving.server import EXIT_REPOSITORY, serve, supervise
 from serving.settings import Settings
+from serving.supervisor import EXIT_REPOSITORY, supervise
 
 __all__ = ["main"]
 
@@ -44,6 +44,8 @@ def main() -> None:
         log.error(f"cannot load model: {error}")
         sys.exit(EXIT_REPOSITORY)
     if settings.workers == 1:
+        from serving.server import serve  # not in a supervisor, which stays light (supervisor.py)
+
         sys.exit(serve(settings, model_file))
     sys.exit(supervise(settings, model_file))
 

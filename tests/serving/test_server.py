@@ -363,3 +363,18 @@ def test_an_unreadable_model_exits_1_with_one_line(tmp_path: Path, what: str) ->
     finally:
         folder.chmod(stat.S_IRWXU)
     assert message.startswith("cannot load model: ") and "cannot read: Permission denied" in message
+
+
+def test_the_supervisor_process_loads_neither_the_app_nor_onnx_runtime() -> None:
+    """With several workers the parent only binds, supervises and forwards signals: importing
+    the entry point must not pull in what each worker loads for itself (uvicorn, Starlette,
+    ONNX Runtime, gRPC, numpy), or the pod pays for one more worker's memory."""
+    heavy = ("uvicorn", "starlette", "onnxruntime", "grpc", "numpy", "serving.server")
+    probe = (
+        "import sys, serving.__main__, serving.supervisor\n"
+        f"print(','.join(name for name in {heavy!r} if name in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == ""
