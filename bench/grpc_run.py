@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import run
 from report import Measurement, Result, parse_wrk
 
+HAND_NOTES = "# Notes kept by hand (not written by `make bench-grpc`)"
 GRPC_PORT = int(os.environ.get("BENCH_GRPC_PORT", str(run.PORT + 1)))
 TARGET = f"{run.HOST}:{GRPC_PORT}"
 GRPC_WORK = run.WORK / "grpc"
@@ -252,8 +253,9 @@ def measure(server: run.Server, plan: list[int], load: str) -> Result:
         }[load]
         measure_one(32, run.WARMUP, running.proc.pid)
         # The readiness wait may have seen UNAVAILABLE while the model loaded: only what the
-        # measured runs answered counts.
-        codes_before = _grpc_codes()
+        # measured runs answered counts. Only our server has the metrics that count them.
+        counts_codes = server.name == "ours-grpc" and load == "grpc"
+        codes_before = _grpc_codes() if counts_codes else {}
         runs = []
         for conns in plan:
             m = measure_one(conns, run.DURATION, running.proc.pid)
@@ -265,7 +267,7 @@ def measure(server: run.Server, plan: list[int], load: str) -> Result:
                 flush=True,
             )
             runs.append(m)
-        if server.name == "ours-grpc" and load == "grpc":
+        if counts_codes:
             after = _grpc_codes()
             codes = {c: n - codes_before.get(c, 0.0) for c, n in after.items()}
             bad = {code: n for code, n in codes.items() if code != "OK" and n}
@@ -396,7 +398,10 @@ def main() -> None:
         except (RuntimeError, subprocess.SubprocessError) as exc:
             print(f"  {server.name} {load}: FAILED: {exc}", flush=True)
     text = render(results, load_before)
-    (run.BENCH / "results-grpc.md").write_text(text)
+    results_md = run.BENCH / "results-grpc.md"
+    # The notes kept by hand below the marker outlive each run.
+    kept = results_md.read_text().partition(HAND_NOTES)[2] if results_md.exists() else ""
+    results_md.write_text(text + (f"\n---\n\n{HAND_NOTES}{kept}" if kept else ""))
     print(text)
 
 
