@@ -8,7 +8,7 @@ exits non-zero, so Kubernetes restarts the pod instead of running it short. A wo
 its parent (Linux's parent-death signal), even when the parent is SIGKILLed.
 
 The parent imports neither uvicorn, the app nor ONNX Runtime (the workers do, in
-`serving.server`): it stays at ~40 MiB, not the ~85 MiB of a worker before its model, in a pod
+`serving.server`): it runs in ~38 MiB, not the ~85 MiB of a worker's imports, in a pod
 whose memory request counts it.
 
 Exit codes at start-up, one error line each: 1 the model cannot be fetched or read (missing,
