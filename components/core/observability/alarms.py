@@ -10,7 +10,14 @@ from components.core.config import StackConfig
 from components.core.observability.addon import container_insights_enabled
 from components.core.observability.metrics import SERVER_NAMESPACE, LoadBalancerRefs, MetricRef
 
-__all__ = ["AlarmSpec", "Comparison", "MissingData", "alarm_specs", "load_balancer_kind"]
+__all__ = [
+    "AlarmSpec",
+    "Comparison",
+    "MissingData",
+    "alarm_specs",
+    "load_balancer_kind",
+    "load_balancer_namespace",
+]
 
 Comparison = Literal[
     "GreaterThanOrEqualToThreshold",
@@ -63,7 +70,8 @@ def load_balancer_kind(config: StackConfig) -> Literal["alb", "nlb"] | None:
     return "alb" if service.exposure.startswith("alb-") else "nlb"
 
 
-def _lb_namespace(kind: Literal["alb", "nlb"]) -> str:
+def load_balancer_namespace(kind: Literal["alb", "nlb"]) -> str:
+    """The CloudWatch namespace of a load balancer's metrics (alarms and dashboard share it)."""
     return "AWS/ApplicationELB" if kind == "alb" else "AWS/NetworkELB"
 
 
@@ -78,7 +86,7 @@ def alarm_specs(
     if service is not None and kind is not None and refs is not None:
         lb = {"LoadBalancer": refs.load_balancer}
         lb_tg = {"LoadBalancer": refs.load_balancer, "TargetGroup": refs.target_group}
-        namespace = _lb_namespace(kind)
+        namespace = load_balancer_namespace(kind)
         if kind == "alb":
             specs.append(
                 AlarmSpec(

@@ -7,7 +7,7 @@ from typing import Any
 
 from components.core.config import StackConfig
 from components.core.observability.addon import container_insights_enabled
-from components.core.observability.alarms import _lb_namespace, load_balancer_kind
+from components.core.observability.alarms import load_balancer_kind, load_balancer_namespace
 from components.core.observability.metrics import SERVER_NAMESPACE, LoadBalancerRefs, MetricRef
 
 __all__ = ["budget_limit", "dashboard_body"]
@@ -73,7 +73,7 @@ def dashboard_body(
         )
 
     if service is not None and kind is not None and refs is not None:
-        namespace = _lb_namespace(kind)
+        namespace = load_balancer_namespace(kind)
         lb = {"LoadBalancer": refs.load_balancer}
         lb_tg = {"LoadBalancer": refs.load_balancer, "TargetGroup": refs.target_group}
         if kind == "alb":
