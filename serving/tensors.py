@@ -298,11 +298,11 @@ def _finish(
 
 
 def _cast_finite(array: Array, target: np.dtype[Any]) -> Array | None:
-    """`array` as `target`, or None when a finite value would not stay finite: a float past a
-    narrower float type's range (3e38 * 10 as FP32). A few values are compared in Python with
-    the type's overflow threshold; more are cast under `np.errstate`, whose cost per call (~1 µs,
-    a third of a small request's decoding) only pays off on larger arrays."""
-    if target.kind == "f" and array.dtype.kind == "f" and array.dtype.itemsize > target.itemsize:
+    """`array` as `target`, or None when a finite value would not stay finite: a number past a
+    narrower float type's range (3e38 * 10 as FP32, 70000 as FP16). A few values are compared in
+    Python with the type's overflow threshold; more are cast under `np.errstate`, whose cost per
+    call (~1 µs, a third of a small request's decoding) only pays off on larger arrays."""
+    if _may_overflow(array.dtype, target):
         if array.size > _FEW:
             try:
                 with np.errstate(over="raise", invalid="raise"):
@@ -314,6 +314,16 @@ def _cast_finite(array: Array, target: np.dtype[Any]) -> Array | None:
         if max(values) >= threshold or min(values) <= -threshold:
             return None
     return array.astype(target, copy=False)
+
+
+def _may_overflow(source: np.dtype[Any], target: np.dtype[Any]) -> bool:
+    """Whether casting `source` values to `target` can give infinity: a float to a narrower
+    float, or an integer to FP16 (every 64-bit integer fits FP32's range, not FP16's 65504)."""
+    if target.kind != "f":
+        return False
+    if source.kind == "f":
+        return source.itemsize > target.itemsize
+    return source.kind in "iu" and target.itemsize == 2
 
 
 _FEW = 16

@@ -235,6 +235,19 @@ def test_a_float_is_refused_exactly_when_it_would_not_fit_the_models_type(
     assert not _stays_finite(threshold, dtype) and _stays_finite(np.nextafter(threshold, 0), dtype)
 
 
+@pytest.mark.parametrize("rows", [2, 12])
+def test_an_integer_past_fp16s_range_is_refused_not_sent_as_infinity(rows: int) -> None:
+    """JSON integers for an FP16 input: 65519 rounds to FP16's largest value, 65520 to
+    infinity, as numpy's cast decides; the model never sees an infinity it was not sent."""
+    for value in (65519, 65520, -65520, 2**62):
+        raw = body(datatype="FP16", shape=[rows, 2], data=[value] + [1] * (2 * rows - 1))
+        if _stays_finite(float(value), np.float16):
+            assert decode(raw, "FP16").inputs["x"][0, 0] == np.float16(65504.0)
+        else:
+            assert "not a finite FP16 number (too large" in error_of(raw, "FP16")
+    assert _stays_finite(65519.0, np.float16) and not _stays_finite(65520.0, np.float16)
+
+
 def test_bytes_must_be_strings() -> None:
     raw = body(datatype="BYTES", data=["a", 1, "b", "c"])
     assert "'data' for datatype BYTES must hold strings only" in error_of(raw, "BYTES")
