@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,14 @@ from starlette.testclient import TestClient
 
 from serving.grpc_service import decode_grpc_request
 from serving.proto import grpc_predict_v2_pb2 as pb
-from serving.protocol import DATATYPES, ProtocolError, RawData, TensorSpec, decode_tensor
+from serving.protocol import (
+    DATATYPES,
+    ProtocolError,
+    RawData,
+    TensorSpec,
+    decode_infer_request,
+    decode_tensor,
+)
 
 INFER = "/v2/models/iris/infer"
 
@@ -154,3 +162,44 @@ def test_raw_tensors_decode_or_get_a_400(datatype: str, shape: list[int], raw: b
         assert error.status == 400 and error.message.startswith("input 'x': ")
         return
     assert array.dtype == DATATYPES[datatype] and list(array.shape) == shape
+
+
+def _reference_cast(values: list[int | float], datatype: str) -> Any:
+    """numpy's own answer for JSON numbers and a float datatype: the array, or None where the
+    cast overflows (what the decoder must refuse, naming the value as too large)."""
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            return np.asarray(values).astype(DATATYPES[datatype])
+    except FloatingPointError:
+        return None
+
+
+float_values = st.lists(
+    st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([65504, 65519, 65520, 3.4028235e38, 3.4028235677973366e38, -1e39]),
+    min_size=1,
+    max_size=24,  # on both sides of the few values checked in Python, not under np.errstate
+)
+
+
+@given(values=float_values, datatype=st.sampled_from(["FP16", "FP32", "FP64"]))
+@settings(max_examples=400, deadline=None)
+def test_float_inputs_decode_as_numpys_checked_cast_would(
+    values: list[int | float], datatype: str
+) -> None:
+    """The decoder's range check is a shortcut for a few values (Python against the type's
+    overflow threshold) and numpy's checked cast for more: either way, it must accept exactly
+    what numpy casts without overflow, to the same values, and refuse the rest as too large."""
+    body = {"inputs": [{"name": "x", "shape": [len(values)], "datatype": datatype, "data": values}]}
+    spec = {"x": TensorSpec("x", datatype, (-1,))}
+    expected = _reference_cast(values, datatype)
+    try:
+        decoded = decode_infer_request(orjson.dumps(body), spec, ("y",)).inputs["x"]
+    except ProtocolError as error:
+        assert expected is None, error.message
+        assert f"not a finite {datatype} number (too large for the type)" in error.message
+        return
+    assert expected is not None
+    assert decoded.dtype == expected.dtype
+    assert decoded.tolist() == expected.tolist()
