@@ -115,6 +115,8 @@ class Endpoints:
             rows = rows_of(decoded.inputs)
             if batcher.runs_inline(rows, alone=state.inflight == 1):
                 # No coroutine and no await: a request that runs on the loop runs to the end.
+                # It waits behind no queue, so the queue's backlog cannot make it late: only a
+                # request that queues is refused for it (below).
                 outputs = batcher.run_inline(decoded.inputs, rows)
                 if loop.time() > deadline:
                     raise DeadlineExceededError

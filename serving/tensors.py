@@ -302,18 +302,23 @@ def _cast_finite(array: Array, target: np.dtype[Any]) -> Array | None:
     narrower float type's range (3e38 * 10 as FP32, 70000 as FP16). A few values are compared in
     Python with the type's overflow threshold; more are cast under `np.errstate`, whose cost per
     call (~1 µs, a third of a small request's decoding) only pays off on larger arrays."""
-    if _may_overflow(array.dtype, target):
-        if array.size > _FEW:
-            try:
-                with np.errstate(over="raise", invalid="raise"):
-                    return array.astype(target)
-            except FloatingPointError:
-                return None
+    if not _may_overflow(array.dtype, target) or array.size == 0:
+        return array.astype(target, copy=False)
+    if array.size <= _FEW:
         threshold = _OVERFLOW[target]
         values = array.ravel().tolist()
-        if max(values) >= threshold or min(values) <= -threshold:
-            return None
-    return array.astype(target, copy=False)
+        high, low = max(values), min(values)
+        # With an infinity, or a NaN first in the list (every comparison with it is false, so
+        # max() or min() returns it), the bounds say nothing of the other values: numpy decides.
+        if math.isfinite(high) and math.isfinite(low):
+            if high >= threshold or low <= -threshold:
+                return None
+            return array.astype(target, copy=False)
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            return array.astype(target)
+    except FloatingPointError:
+        return None
 
 
 def _may_overflow(source: np.dtype[Any], target: np.dtype[Any]) -> bool:

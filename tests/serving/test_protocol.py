@@ -261,3 +261,38 @@ def test_a_non_finite_output_is_a_400_naming_it(value: float) -> None:
         encode_infer_response("m", "1", None, {"y": array}, {"y": TensorSpec("y", "FP32", (-1, 2))})
     assert caught.value.status == 400
     assert caught.value.message.startswith("output 'y' is not finite")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [np.nan, 1e39],
+        [1e39, np.nan],
+        [1.0, np.nan, 1e39],
+        [np.nan, -1e39],
+        [np.inf, 1e39],
+        [-np.inf, 1.0],
+        [np.nan, 1.0],
+        [np.nan] * 20 + [1e39],
+        [1.0] * 20,
+    ],
+)
+def test_the_range_shortcut_agrees_with_numpys_checked_cast_around_nan_and_infinity(
+    values: list[float],
+) -> None:
+    """JSON carries neither NaN nor infinity, but the cast is shared with every wire format:
+    with either among a few values, max() and min() no longer bound the rest (a NaN first in
+    the list sticks), so the shortcut must leave the answer to numpy's own checked cast."""
+    from serving.tensors import _cast_finite
+
+    array = np.asarray(values, dtype=np.float64)
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            expected = array.astype(np.float32)
+    except FloatingPointError:
+        expected = None
+    got = _cast_finite(array, np.dtype(np.float32))
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None and np.array_equal(got, expected, equal_nan=True)
