@@ -398,10 +398,7 @@ def main() -> None:
         except (RuntimeError, subprocess.SubprocessError) as exc:
             print(f"  {server.name} {load}: FAILED: {exc}", flush=True)
     text = render(results, load_before)
-    results_md = run.BENCH / "results-grpc.md"
-    # The notes kept by hand below the marker outlive each run.
-    kept = results_md.read_text().partition(HAND_NOTES)[2] if results_md.exists() else ""
-    results_md.write_text(text + (f"\n---\n\n{HAND_NOTES}{kept}" if kept else ""))
+    run.write_keeping_notes(run.BENCH / "results-grpc.md", text, HAND_NOTES)
     print(text)
 
 

@@ -483,6 +483,14 @@ def versions() -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------
+
+
+def write_keeping_notes(path: Path, text: str, marker: str) -> None:
+    """Write a results file; what stands below `marker` (notes kept by hand) outlives each run."""
+    kept = path.read_text().partition(marker)[2] if path.exists() else ""
+    path.write_text(text + (f"\n---\n\n{marker}{kept}" if kept else ""))
+
+
 def main() -> None:
     only = {s for s in os.environ.get("BENCH_ONLY", "").split(",") if s}
     small, heavy = MODELS / "small", MODELS / "heavy"
@@ -542,10 +550,7 @@ def main() -> None:
         versions=versions(),
         batching_notes=tuple(notes),
     )
-    results_md = BENCH / "results.md"
-    # The notes kept by hand below the marker outlive each run.
-    kept = results_md.read_text().partition(HAND_NOTES)[2] if results_md.exists() else ""
-    results_md.write_text(text + (f"\n---\n\n{HAND_NOTES}{kept}" if kept else ""))
+    write_keeping_notes(BENCH / "results.md", text, HAND_NOTES)
     (WORK / "results.json").write_text(
         json.dumps([asdict(r) for r in results], indent=2, default=str)
     )
