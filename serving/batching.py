@@ -173,12 +173,9 @@ class Batcher:
         `alone`: no other request is in flight in this server process.
         """
         rows = rows_of(inputs)
-        loop = asyncio.get_running_loop()
         if self.runs_inline(rows, alone=alone):
-            outputs = self.run_inline(inputs, rows)
-            if loop.time() > deadline:
-                raise DeadlineExceededError
-            return outputs
+            return self.run_inline(inputs, rows, deadline)
+        loop = asyncio.get_running_loop()
         item = _Pending(
             inputs=inputs,
             rows=rows,
@@ -214,10 +211,14 @@ class Batcher:
             or (alone and self._inline_when_alone and not self.running and not self._pending)
         )
 
-    def run_inline(self, inputs: Tensors, rows: int) -> Tensors:
-        """Run one request on the calling (event loop) thread; see `runs_inline`."""
+    def run_inline(self, inputs: Tensors, rows: int, deadline: float) -> Tensors:
+        """Run one request on the calling (event loop) thread; see `runs_inline`. Raises
+        DeadlineExceededError when it finished past `deadline` (the event loop's clock)."""
         self._observe_batch(float(rows))
-        return self._predict(inputs)
+        outputs = self._predict(inputs)
+        if asyncio.get_running_loop().time() > deadline:
+            raise DeadlineExceededError
+        return outputs
 
     def _wake_up(self) -> None:
         with self._lock:

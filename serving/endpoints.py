@@ -113,19 +113,18 @@ class Endpoints:
             request_id = decoded.id
             batcher = served.batcher
             rows = rows_of(decoded.inputs)
-            if batcher.runs_inline(rows, alone=state.inflight == 1):
+            alone = state.inflight == 1
+            if batcher.runs_inline(rows, alone=alone):
                 # No coroutine and no await: a request that runs on the loop runs to the end.
                 # It waits behind no queue, so the queue's backlog cannot make it late: only a
                 # request that queues is refused for it (below).
-                outputs = batcher.run_inline(decoded.inputs, rows)
-                if loop.time() > deadline:
-                    raise DeadlineExceededError
+                outputs = batcher.run_inline(decoded.inputs, rows, deadline)
             else:
                 if batcher.running or batcher.queued:
                     late = self.admission.late(arrival, loop.time(), rows)
                     if late is not None:
                         raise ProtocolError(503, late, retry_after=1)
-                outputs = await batcher.infer(decoded.inputs, deadline, alone=state.inflight == 1)
+                outputs = await batcher.infer(decoded.inputs, deadline, alone=alone)
             if decoded.outputs is not None:
                 outputs = {output: outputs[output] for output in decoded.outputs}
             if decoded.raw_outputs:
